@@ -1,0 +1,516 @@
+#!/usr/bin/env python3
+"""Local infrastructure without Docker: Apache Kafka (KRaft) and FerretDB, plus the three services.
+
+Kafka comes as jars from Maven Central and FerretDB is built from the Go module proxy; both are
+cached outside the repository (``$CITYFEEDS_CACHE`` or ``~/.cache/city-syndication``) so only the
+first start pays for them. Standard library only, so it works before any virtualenv exists; the
+test suite imports it to start its own broker and database on free ports.
+
+    python3 deploy/local/stack.py provision | up | down | status | logs [NAME]
+
+``KAFKA_BOOTSTRAP_SERVERS`` / ``MONGODB_URI`` point at existing servers: then nothing is
+provisioned or started for that component.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KAFKA_VERSION = "4.1.1"
+FERRETDB_VERSION = "1.24.2"
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+CACHE = Path(os.environ.get("CITYFEEDS_CACHE", Path.home() / ".cache" / "city-syndication"))
+KAFKA_HOME = CACHE / f"kafka-{KAFKA_VERSION}"
+FERRETDB_BIN = CACHE / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb-local"
+
+
+class ProvisionError(RuntimeError):
+    """A prerequisite is missing or a build failed; the message says what to do."""
+
+
+def log(msg: str) -> None:
+    print(f"[stack] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- provisioning
+
+
+def _tool_version(cmd: Sequence[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    except FileNotFoundError:
+        return ""
+    return out.stdout + out.stderr
+
+
+def provision_kafka() -> Path:
+    """Collect the Kafka broker jars once (Maven ``copy-dependencies``)."""
+    marker = KAFKA_HOME / ".complete"
+    if marker.exists():
+        return KAFKA_HOME
+    java = _tool_version(["java", "-version"])
+    if not java:
+        raise ProvisionError("Java 17+ is needed to run Kafka: apt-get install openjdk-17-jre-headless")
+    major = _java_major(java)
+    if major < 17:
+        raise ProvisionError(f"Kafka {KAFKA_VERSION} needs Java 17+, found Java {major}")
+    if not shutil.which("mvn"):
+        raise ProvisionError("Maven is needed to fetch Kafka from Maven Central: apt-get install maven")
+    log(f"fetching Apache Kafka {KAFKA_VERSION} from Maven Central into {KAFKA_HOME}")
+    libs = KAFKA_HOME / "libs"
+    shutil.rmtree(KAFKA_HOME, ignore_errors=True)
+    libs.mkdir(parents=True)
+    subprocess.run(
+        [
+            "mvn", "-q", "-B", "-f", str(HERE / "kafka" / "pom.xml"),
+            f"-Dkafka.version={KAFKA_VERSION}",
+            "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}",
+        ],
+        check=True,
+    )
+    shutil.copy(HERE / "kafka" / "log4j2.properties", KAFKA_HOME / "log4j2.properties")
+    marker.write_text(KAFKA_VERSION)
+    return KAFKA_HOME
+
+
+def _java_major(text: str) -> int:
+    for token in text.replace('"', " ").split():
+        head = token.split(".")[0]
+        if head.isdigit() and ("." in token or token.isdigit()):
+            return int(token.split(".")[1]) if head == "1" else int(head)
+    return 0
+
+
+def provision_ferretdb() -> Path:
+    """Build FerretDB v1 (SQLite backend) once from the Go module proxy."""
+    if FERRETDB_BIN.exists():
+        return FERRETDB_BIN
+    go = _tool_version(["go", "version"])
+    if not go:
+        raise ProvisionError("Go 1.24+ is needed to build FerretDB: https://go.dev/doc/install")
+    build = FERRETDB_BIN.parent / "src"
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir(parents=True)
+    for name in ("main.go", "go.mod", "go.sum"):
+        shutil.copy(HERE / "ferretdb" / name, build / name)
+    log(f"building FerretDB {FERRETDB_VERSION} from the Go module proxy (about a minute, once)")
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
+    cmd = ["go", "build", "-ldflags=-checklinkname=0", "-o", str(FERRETDB_BIN), "."]
+    if subprocess.run(cmd, cwd=build, env=env, check=False).returncode != 0:
+        log("build failed; retrying without the Go checksum database (GOSUMDB=off)")
+        subprocess.run(cmd, cwd=build, env={**env, "GOSUMDB": "off"}, check=True)
+    return FERRETDB_BIN
+
+
+# --------------------------------------------------------------------------- readiness probes
+
+
+def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
+    """A Metadata (v4) request answered with at least one broker: the broker accepts clients."""
+    client = b"stack"
+    body = struct.pack(">i", -1) + b"\x00"  # all topics, no auto-creation
+    header = struct.pack(">hhih", 3, 4, 7, len(client)) + client
+    request = header + body
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(request)) + request)
+            size = struct.unpack(">i", _recv(sock, 4))[0]
+            payload = _recv(sock, size)
+    except (OSError, struct.error):
+        return False
+    correlation, _throttle, brokers = struct.unpack(">iii", payload[:12])
+    return correlation == 7 and brokers > 0
+
+
+def mongo_ready(host: str, port: int, timeout: float = 1.0) -> bool:
+    """An OP_MSG ``ping`` answered with ``ok``."""
+    doc = (
+        b"\x10ping\x00" + struct.pack("<i", 1)
+        + b"\x02$db\x00" + struct.pack("<i", 6) + b"admin\x00"
+    )
+    doc = struct.pack("<i", len(doc) + 5) + doc + b"\x00"
+    msg = struct.pack("<I", 0) + b"\x00" + doc
+    packet = struct.pack("<iiii", 16 + len(msg), 1, 0, 2013) + msg
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(packet)
+            size = struct.unpack("<i", _recv(sock, 4))[0]
+            reply = _recv(sock, size - 4)
+    except (OSError, struct.error):
+        return False
+    return b"ok\x00" in reply
+
+
+def _recv(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise OSError("connection closed")
+        buf += chunk
+    return buf
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Process:
+    """A background process with a pid file and a log file under the state directory."""
+
+    name: str
+    state: Path
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = REPO
+
+    @property
+    def pidfile(self) -> Path:
+        return self.state / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.state / "logs" / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return None
+        return pid
+
+    def start(self) -> int:
+        running = self.pid()
+        if running:
+            return running
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        with self.logfile.open("ab") as out:
+            proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pidfile.write_text(str(proc.pid))
+        return proc.pid
+
+    def stop(self, timeout: float = 20.0, sig: int = signal.SIGTERM) -> bool:
+        pid = self.pid()
+        if not pid:
+            self.pidfile.unlink(missing_ok=True)
+            return False
+        try:
+            os.killpg(pid, sig)
+        except OSError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+        return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        done = 0
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        # A zombie of someone else's counts as gone.
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.split(")")[-1].split()[0] != "Z"
+    return done == 0
+
+
+def wait_until(check: object, what: str, timeout: float, proc: Process | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        if proc is not None and proc.pid() is None:
+            raise RuntimeError(f"{what} exited during start-up; see {proc.logfile}")
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + (f"; see {proc.logfile}" if proc else ""))
+
+
+@dataclass
+class Kafka:
+    """Single-node KRaft broker+controller on 127.0.0.1."""
+
+    state: Path
+    port: int = 9092
+    controller_port: int = 9093
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def process(self) -> Process:
+        home = KAFKA_HOME
+        return Process(
+            "kafka",
+            self.state,
+            [
+                "java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+                f"-Dkafka.logs.dir={self.state / 'logs'}",
+                "-cp", f"{home / 'libs'}/*", "kafka.Kafka", str(self.config_path),
+            ],
+        )
+
+    @property
+    def config_path(self) -> Path:
+        return self.state / "kafka" / "server.properties"
+
+    def write_config(self) -> None:
+        data = self.state / "kafka" / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={data}",
+                    "num.partitions=6",
+                    # Services create their topics with the partition count they want.
+                    "auto.create.topics.enable=false",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=6",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "min.insync.replicas=1",
+                    "default.replication.factor=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "message.max.bytes=10485760",
+                    "log.retention.hours=-1",
+                    "",
+                ]
+            )
+        )
+
+    def start(self, timeout: float = 90.0) -> None:
+        provision_kafka()
+        self.write_config()
+        data = self.state / "kafka" / "data"
+        if not (data / "meta.properties").exists():
+            subprocess.run(
+                [
+                    "java", "-cp", f"{KAFKA_HOME / 'libs'}/*",
+                    f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
+                    "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                    "-c", str(self.config_path), "--standalone", "--ignore-formatted",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        proc = self.process
+        proc.start()
+        wait_until(lambda: kafka_ready("127.0.0.1", self.port), f"Kafka on {self.bootstrap}", timeout, proc)
+
+    def stop(self) -> None:
+        self.process.stop(timeout=30)
+
+
+def _cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass
+class FerretDB:
+    state: Path
+    port: int = 27017
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    @property
+    def process(self) -> Process:
+        return Process(
+            "ferretdb",
+            self.state,
+            [str(FERRETDB_BIN), f"-listen=127.0.0.1:{self.port}", f"-data-dir={self.state / 'ferretdb'}"],
+        )
+
+    def start(self, timeout: float = 30.0) -> None:
+        provision_ferretdb()
+        proc = self.process
+        proc.start()
+        wait_until(lambda: mongo_ready("127.0.0.1", self.port), f"FerretDB on {self.uri}", timeout, proc)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+# --------------------------------------------------------------------------- the services
+
+SERVICES = ("ingest", "translate", "feeds")
+
+
+def service_process(name: str, state: Path, env: dict[str, str], python: str = sys.executable) -> Process:
+    return Process(name, state, [python, "-m", f"services.{name}"], env=env)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get("CITYFEEDS_STATE", REPO / "var"))
+
+
+def infra_env(state: Path) -> dict[str, str]:
+    """Connection settings: the external servers when given, else the local ones."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        or Kafka(state).bootstrap,
+        "MONGODB_URI": os.environ.get("MONGODB_URI") or FerretDB(state).uri,
+    }
+
+
+def cmd_provision(_: argparse.Namespace) -> None:
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        log(f"Kafka {KAFKA_VERSION}: {provision_kafka()}")
+    if not os.environ.get("MONGODB_URI"):
+        log(f"FerretDB {FERRETDB_VERSION}: {provision_ferretdb()}")
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    state = _state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        log(f"Kafka: external, {os.environ['KAFKA_BOOTSTRAP_SERVERS']}")
+    else:
+        Kafka(state).start()
+        log(f"Kafka {KAFKA_VERSION} (KRaft, local): {Kafka(state).bootstrap}")
+    if os.environ.get("MONGODB_URI"):
+        log("MongoDB: external, MONGODB_URI")
+    else:
+        FerretDB(state).start()
+        log(f"FerretDB {FERRETDB_VERSION} (SQLite, local): {FerretDB(state).uri}")
+    if args.infra_only:
+        return
+    env = infra_env(state)
+    for name in SERVICES:
+        service_process(name, state, env, args.python).start()
+    for name, port in (("ingest", 8000), ("feeds", 8080)):
+        wait_until(lambda p=port: _http_ok(p), f"{name} HTTP on :{port}", 60, Process(name, state))
+    log("services: " + ", ".join(f"{n} (pid {Process(n, state).pid()})" for n in SERVICES))
+
+
+def _http_ok(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def cmd_down(_: argparse.Namespace) -> None:
+    state = _state_dir()
+    for name in SERVICES:
+        if Process(name, state).stop():
+            log(f"stopped {name}")
+    if FerretDB(state).process.stop():
+        log("stopped FerretDB")
+    if Kafka(state).process.stop(timeout=30):
+        log("stopped Kafka")
+
+
+def cmd_status(_: argparse.Namespace) -> None:
+    state = _state_dir()
+    for name in ("kafka", "ferretdb", *SERVICES):
+        pid = Process(name, state).pid()
+        print(f"{name:10} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    env = infra_env(state)
+    host, port = env["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0].rsplit(":", 1)
+    print(f"kafka      {env['KAFKA_BOOTSTRAP_SERVERS']}: {'ready' if kafka_ready(host, int(port)) else 'not answering'}")
+    print(f"mongodb    {env['MONGODB_URI']}")
+
+
+def cmd_logs(args: argparse.Namespace) -> None:
+    state = _state_dir()
+    names = [args.name] if args.name else ["kafka", "ferretdb", *SERVICES]
+    for name in names:
+        path = Process(name, state).logfile
+        if path.exists():
+            print(f"==> {path} <==")
+            lines = path.read_text(errors="replace").splitlines()[-args.lines :]
+            print("\n".join(lines))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("provision", help="fetch Kafka and build FerretDB if missing").set_defaults(func=cmd_provision)
+    up = sub.add_parser("up", help="start Kafka, FerretDB and the services")
+    up.add_argument("--infra-only", action="store_true", help="start Kafka and the database only")
+    up.add_argument("--python", default=sys.executable, help="interpreter that runs the services")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop everything started by 'up'").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="what is running").set_defaults(func=cmd_status)
+    logs = sub.add_parser("logs", help="tail the logs")
+    logs.add_argument("name", nargs="?", choices=["kafka", "ferretdb", *SERVICES])
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.set_defaults(func=cmd_logs)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except ProvisionError as exc:
+        log(f"cannot provision: {exc}")
+        return 2
+    except (TimeoutError, RuntimeError, subprocess.CalledProcessError) as exc:
+        log(f"failed: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Pure text work for ingest: paragraphs, sanitising, fingerprints and ids.
+
+No I/O here, so every rule is unit-testable. Full Persian normalisation and page extraction
+build on these functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import nh3
+
+#: Tags an article body may keep; everything active (script, iframe, on* handlers) is removed.
+ALLOWED_TAGS = {
+    "p", "br", "h2", "h3", "h4", "blockquote", "ul", "ol", "li", "strong", "em", "b", "i",
+    "a", "figure", "figcaption", "img", "table", "thead", "tbody", "tr", "th", "td", "span",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"}, "*": {"lang"}}
+
+_SPACE = re.compile(r"[ \t\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def paragraphs(text: str) -> list[str]:
+    """Split plain text into paragraphs: blank lines, or single lines when there are none."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        return []
+    blocks = _BLANK_LINES.split(text) if _BLANK_LINES.search(text) else text.split("\n")
+    return [_SPACE.sub(" ", " ".join(b.split("\n"))).strip() for b in blocks if b.strip()]
+
+
+def paragraphs_to_html(paras: Iterable[str]) -> str:
+    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paras)
+
+
+def sanitise_html(fragment: str) -> str:
+    """Article HTML safe to put in a feed: no scripts, handlers, iframes or remote tricks."""
+    return nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    ).strip()
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of sanitised HTML, one paragraph per block element."""
+    blocks = re.sub(r"(?i)</(p|h[1-6]|li|blockquote|figcaption|tr)>|<br\s*/?>", "\n\n", fragment)
+    text = html.unescape(re.sub(r"<[^>]+>", "", blocks))
+    return "\n\n".join(paragraphs(text))
+
+
+def fingerprint_form(text: str) -> str:
+    """A form for comparing content, not for display: NFKC, no spacing or case differences."""
+    text = unicodedata.normalize("NFKC", text).replace("\u200c", "")
+    return " ".join(text.casefold().split())
+
+
+def content_hash(fields: Mapping[str, Any]) -> str:
+    """Stable hash of an article version's content (canonical JSON)."""
+    canonical = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def article_id(publisher: str, external_id: str | None, headline: str, body: str) -> str:
+    """Stable id: from the source's own news code when there is one, else from the content."""
+    if external_id:
+        basis = f"ext\x1f{publisher}\x1f{fingerprint_form(external_id)}"
+    else:
+        basis = f"fp\x1f{publisher}\x1f{fingerprint_form(headline)}\x1f{fingerprint_form(body)}"
+    return f"{publisher}-{hashlib.sha256(basis.encode('utf-8')).hexdigest()[:20]}"

@@ -1,0 +1,24 @@
+"""The translate service: ``articles.ingested`` in, ``articles.translated`` out."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.translate import consumer
+from services.translate.engines import engine_from_name
+from services.translate.settings import TranslateSettings
+from services.translate.store import COLLECTIONS, TranslationStore
+from shared.service import asgi_app, build_app, build_runtime
+
+
+def create(settings: TranslateSettings | None = None) -> FastAPI:
+    settings = settings or TranslateSettings()
+    rt = build_runtime("translate", settings)
+    engine = engine_from_name(settings.engine)
+    if engine is None:
+        rt.log.warning(consumer.NO_ENGINE)
+    else:
+        rt.log.info("translation engine", extra={"engine": engine.name, "model": engine.model})
+    consumer.register(rt, TranslationStore(rt.db), engine)
+    stream = build_app(rt, COLLECTIONS)
+    return asgi_app(rt, stream, title="City syndication: translate", version="1")

@@ -1,0 +1,69 @@
+"""The ``articles.ingested`` consumer: translate each article into every language subscribed to
+its publisher, and announce each translation on ``articles.translated``."""
+
+from __future__ import annotations
+
+from services.translate.engines import TranslationEngine
+from services.translate.segment import article_segments, assemble
+from services.translate.store import Status, TranslationStore
+from shared.contracts import IngestedArticle, Provenance, TranslatedArticle, Topics, utcnow
+from shared.messaging import consumer_options
+from shared.observability import article_context
+from shared.service import Runtime
+
+NO_ENGINE = (
+    "no translation engine configured: set TRANSLATE_ENGINE (see the README, 'Translation'); "
+    "the source-language feed is published meanwhile"
+)
+
+
+async def translate(engine: TranslationEngine, article: IngestedArticle, target: str) -> TranslatedArticle:
+    segments = article_segments(article.headline, article.body_text)
+    headline, body_html = assemble(await engine.translate(segments, article.language, target))
+    return TranslatedArticle(
+        article_id=article.article_id,
+        version=article.version,
+        status=article.status,
+        publisher=article.publisher,
+        source_language=article.language,
+        language=target,
+        headline=headline,
+        body_html=body_html,
+        url=article.url,
+        subjects=article.subjects,
+        byline=article.byline,
+        published=article.published,
+        provenance=Provenance(
+            engine=engine.name,
+            model=engine.model,
+            model_version=engine.model_version,
+            translated_at=utcnow(),
+        ),
+    )
+
+
+def register(rt: Runtime, store: TranslationStore, engine: TranslationEngine | None) -> None:
+    publish = rt.broker.publisher(Topics.TRANSLATED, title="articles.translated")
+
+    @rt.broker.subscriber(Topics.INGESTED, title="articles.ingested", **consumer_options(rt.name, rt.settings))
+    async def on_ingested(article: IngestedArticle) -> None:
+        targets = await rt.registry.target_languages(article.publisher)
+        for target in targets:
+            with article_context(article_id=article.article_id, version=article.version, language=target):
+                stored = await store.get(article.article_id, target)
+                if stored and stored["version"] > article.version:
+                    continue  # a later version is already handled
+                if engine is None:
+                    await store.mark_pending(article.article_id, target, article.version, NO_ENGINE)
+                    rt.log.warning("translation pending: no engine configured")
+                    continue
+                if stored and stored["version"] == article.version and stored["status"] == Status.TRANSLATED:
+                    if stored.get("announced_version", 0) >= article.version:
+                        continue  # redelivery: done already
+                    event = TranslatedArticle.model_validate(stored["event"])
+                else:
+                    event = await translate(engine, article, target)
+                    await store.save(event)
+                await publish.publish(event, key=event.article_id.encode())
+                await store.mark_announced(event)
+                rt.log.info("translated", extra={"engine": engine.name})

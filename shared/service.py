@@ -1,0 +1,123 @@
+"""What every service process is made of, and how it runs.
+
+A service is one FastStream app (its Kafka subscribers) plus one small ASGI app for HTTP
+(health checks, and the service's own API). uvicorn runs the ASGI app; the ASGI lifespan starts
+and stops the FastStream app, so SIGTERM drains in-flight messages, commits, and closes cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+
+from shared.messaging import DeadLetterPolicy, ensure_topics, make_broker
+from shared.observability import setup_logging
+from shared.registry import Registry
+from shared.settings import ServiceSettings
+from shared.storage import Collection, Database, Document, connect, ensure_indexes
+
+
+@dataclass
+class Runtime:
+    """The connections a service holds for its lifetime."""
+
+    name: str
+    settings: ServiceSettings
+    broker: KafkaBroker
+    dead_letters: DeadLetterPolicy
+    client: AsyncMongoClient[Document]
+    db: Database
+    registry: Registry
+    log: logging.Logger
+
+
+def build_runtime(name: str, settings: ServiceSettings) -> Runtime:
+    log = setup_logging(name, settings.infra.log_level, settings.infra.log_format)
+    broker, policy = make_broker(name, settings)
+    client = connect(settings.infra, name)
+    db = client[settings.infra.mongodb_database]
+    return Runtime(name, settings, broker, policy, client, db, Registry(db), log)
+
+
+def build_app(rt: Runtime, collections: Sequence[Collection]) -> FastStream:
+    """The FastStream app: topics and indexes exist before the first message is consumed."""
+    app = FastStream(rt.broker, logger=rt.log)
+
+    @app.on_startup
+    async def _prepare() -> None:
+        await ensure_topics(rt.settings.infra)
+        await ensure_indexes(rt.db, collections)
+
+    @app.after_shutdown
+    async def _close() -> None:
+        await rt.client.close()
+
+    return app
+
+
+def health_router(rt: Runtime) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": rt.name}
+
+    @router.get("/readyz", summary="Broker and database reachable")
+    async def readyz(response: Response) -> dict[str, Any]:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(rt.db.command("ping"), 2.0)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {exc.__class__.__name__}"
+        try:
+            ok = await asyncio.wait_for(rt.broker.ping(timeout=2.0), 3.0)
+            checks["broker"] = "ok" if ok else "unreachable"
+        except Exception as exc:
+            checks["broker"] = f"unreachable: {exc.__class__.__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        response.status_code = 200 if ready else 503
+        return {"status": "ready" if ready else "not ready", "checks": checks}
+
+    return router
+
+
+def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
+    """A FastAPI app whose lifespan runs the FastStream app; add the service's routes to it."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await app.start()
+        rt.log.info("started", extra={"kafka": rt.settings.infra.kafka_bootstrap_servers})
+        try:
+            yield
+        finally:
+            await app.stop()
+            rt.log.info("stopped")
+
+    api = FastAPI(lifespan=lifespan, **fastapi_options)
+    api.include_router(health_router(rt))
+    return api
+
+
+def serve(api: FastAPI, settings: ServiceSettings) -> None:
+    """Run until SIGINT/SIGTERM; uvicorn's graceful shutdown drives the lifespan above."""
+    config = uvicorn.Config(
+        api,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # keep our JSON logging
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,45 @@
+"""Settings from environment variables (pydantic-settings).
+
+Connection settings are shared and unprefixed (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``, ...)
+so one environment file serves every service; each service adds its own settings under its own
+prefix (``INGEST_``, ``TRANSLATE_``, ``FEEDS_``).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InfraSettings(BaseSettings):
+    """Where the broker and the database are, and how topics are laid out."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    mongodb_database: str = "syndication"
+    topic_partitions: int = Field(
+        default=6, ge=1, description="Partitions for topics the services create; caps replicas."
+    )
+    topic_replication_factor: int = Field(default=1, ge=1, description="3 on a production cluster.")
+    # Aligned with the broker's message.max.bytes so no record is ever too big to fetch.
+    kafka_max_message_bytes: int = 10 * 1024 * 1024
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|text)$")
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has; subclasses set ``env_prefix``."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    max_attempts: int = Field(
+        default=3, ge=1, description="Tries for a message failing with an unexpected error."
+    )
+    transient_retry_seconds: float = Field(
+        default=60.0, gt=0, description="How long to retry while the database or broker is down."
+    )
+    infra: InfraSettings = Field(default_factory=InfraSettings)

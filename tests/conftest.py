@@ -1,0 +1,95 @@
+"""Test infrastructure: a real Kafka broker and a real MongoDB-protocol database.
+
+By default the suite starts its own Apache Kafka and FerretDB (``deploy/local/stack.py``) on free
+ports in a temporary directory, so it never touches a running ``make run``. Set
+``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URI`` to test against other servers (docker-compose's
+real MongoDB, say); each run then uses a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+
+import stack  # noqa: E402
+
+
+@dataclass
+class Infra:
+    kafka: str
+    mongodb_uri: str
+    database: str
+    description: list[str]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
+            "MONGODB_URI": self.mongodb_uri,
+            "MONGODB_DATABASE": self.database,
+            "TOPIC_PARTITIONS": "3",
+        }
+
+
+_USED: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    state = tmp_path_factory.mktemp("stack")
+    started: list[stack.Kafka | stack.FerretDB] = []
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    mongo = os.environ.get("MONGODB_URI")
+    lines = []
+    try:
+        if kafka:
+            lines.append(f"Kafka: external at {kafka}")
+        else:
+            k = stack.Kafka(state, port=stack.free_port(), controller_port=stack.free_port())
+            k.start()
+            started.append(k)
+            kafka = k.bootstrap
+            lines.append(f"Kafka: Apache Kafka {stack.KAFKA_VERSION} (KRaft, started by the suite) at {kafka}")
+        if not mongo:
+            f = stack.FerretDB(state, port=stack.free_port())
+            f.start()
+            started.append(f)
+            mongo = f.uri
+            lines.append(
+                f"Database: FerretDB {stack.FERRETDB_VERSION} (SQLite, started by the suite; "
+                f"{_describe_mongo(mongo)}) at {mongo}"
+            )
+        else:
+            lines.append(f"Database: external {_describe_mongo(mongo)} at {mongo}")
+        _USED.extend(lines)
+        for line in lines:
+            print(f"\n[infra] {line}", file=sys.stderr)
+        yield Infra(kafka, mongo, f"test_{uuid.uuid4().hex[:12]}", lines)
+    finally:
+        for component in reversed(started):
+            component.stop()
+
+
+def _describe_mongo(uri: str) -> str:
+    from pymongo import MongoClient
+
+    with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+        info = client.admin.command("buildInfo")
+    if "ferretdbVersion" in info:
+        return f"reports MongoDB {info['version']}"
+    return f"MongoDB {info['version']}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _USED:
+        terminalreporter.section("infrastructure used")
+        for line in _USED:
+            terminalreporter.write_line(line)

@@ -1,0 +1,148 @@
+"""The whole system for integration tests: the three services as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+import stack
+from tests.conftest import Infra
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@dataclass
+class System:
+    infra: Infra
+    state: Path
+    env: dict[str, str]
+    ports: dict[str, int]
+    processes: dict[str, stack.Process] = field(default_factory=dict)
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def start(self, name: str) -> None:
+        proc = stack.service_process(name, self.state, self.env)
+        self.processes[name] = proc
+        proc.start()
+        stack.wait_until(lambda: _ready(self.url(name, "/readyz")), f"{name} service", 60, proc)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        self.processes[name].stop(timeout=30, sig=sig)
+
+    def logs(self, name: str) -> str:
+        path = self.processes[name].logfile
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def system(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    state = tmp_path_factory.mktemp("services")
+    ports = {name: stack.free_port() for name in stack.SERVICES}
+    env = {
+        **infra.env(),
+        "INGEST_HTTP_PORT": str(ports["ingest"]),
+        "TRANSLATE_HTTP_PORT": str(ports["translate"]),
+        "TRANSLATE_ENGINE": "pseudo",
+        "FEEDS_HTTP_PORT": str(ports["feeds"]),
+        "FEEDS_PUBLIC_URL": f"http://127.0.0.1:{ports['feeds']}",
+        "LOG_LEVEL": "INFO",
+    }
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "shared.registry", "load", str(FIXTURES / "registry.yaml")],
+        env={**os.environ, **env}, check=True, capture_output=True,
+    )
+    sys_ = System(infra, state, env, ports)
+    try:
+        for name in stack.SERVICES:
+            sys_.start(name)
+        yield sys_
+    finally:
+        for name, proc in sys_.processes.items():
+            if not proc.stop(timeout=30, sig=signal.SIGTERM):
+                continue
+            print(f"\n--- {name} log (tail) ---\n" + "\n".join(sys_.logs(name).splitlines()[-15:]), file=sys.stderr)
+
+
+@pytest.fixture(scope="session")
+async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
+    """A plain Kafka client, as an editor's CMS would use: raw bytes, no FastStream headers."""
+    p = AIOKafkaProducer(bootstrap_servers=infra.kafka, acks="all")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+async def send(producer: AIOKafkaProducer, topic: str, value: Any, key: str | None = None) -> None:
+    raw = value if isinstance(value, bytes) else json.dumps(value, ensure_ascii=False).encode()
+    await producer.send_and_wait(topic, raw, key=key.encode() if key else None)
+
+
+async def await_feed(
+    http: httpx.AsyncClient, url: str, done: Callable[[Any], bool], timeout: float = 60
+) -> Any:
+    """Wait for the feed to satisfy ``done``: conditional GETs until its content changes enough."""
+    import feedparser
+
+    etag = None
+    parsed = None
+    async with asyncio.timeout(timeout):
+        while True:
+            headers = {"If-None-Match": etag} if etag else {}
+            resp = await http.get(url, headers=headers)
+            if resp.status_code == 200:
+                etag = resp.headers.get("etag")
+                parsed = feedparser.parse(resp.content)
+                if done(parsed):
+                    return parsed
+            elif resp.status_code != 304:
+                resp.raise_for_status()
+            await asyncio.sleep(0.1)  # poll interval while waiting for the event, not a fixed wait
+
+
+async def read_topic(
+    bootstrap: str, topic: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
+) -> list[dict[str, Any]]:
+    """Read a topic from the start until ``done`` holds for the decoded records seen so far."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    seen: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not done(seen):
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    seen.extend(json.loads(r.value) for r in records)
+    finally:
+        await consumer.stop()
+    return seen
