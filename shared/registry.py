@@ -156,14 +156,30 @@ async def _load(path: Path) -> None:
         await client.close()
 
 
+async def _urls(feeds: str) -> None:
+    infra = InfraSettings()
+    client = connect(infra, "registry-urls")
+    try:
+        registry = Registry(client[infra.mongodb_database])
+        print("\nFeeds (Atom; swap .atom for .rss for RSS 2.0):")
+        for pub in await registry.publishers():
+            langs = [pub.language, *await registry.target_languages(pub.id)]
+            for lang in langs:
+                print(f"  {feeds.rstrip('/')}/feeds/{pub.id}/{lang}.atom")
+    finally:
+        await client.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.registry")
     sub = parser.add_subparsers(dest="cmd", required=True)
     load = sub.add_parser("load", help="write publishers and networks from a YAML file")
     load.add_argument("file", type=Path)
+    urls = sub.add_parser("urls", help="print every publisher's feed URLs")
+    urls.add_argument("--feeds", default="http://127.0.0.1:8080", help="feeds service base URL")
     args = parser.parse_args(argv)
     try:
-        asyncio.run(_load(args.file))
+        asyncio.run(_load(args.file) if args.cmd == "load" else _urls(args.feeds))
     except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"registry: {exc}", file=sys.stderr)
         return 1
