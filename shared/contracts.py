@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -43,9 +44,15 @@ class Topics:
 PUBLISHER_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 LANGUAGE_TAG = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
+
+def _lower_id(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 PublisherId = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, pattern=PUBLISHER_ID),
+    BeforeValidator(_lower_id),
+    StringConstraints(pattern=PUBLISHER_ID),
     Field(description="Registered publisher id, for example `mashhad`."),
 ]
 LanguageTag = Annotated[
@@ -216,4 +223,3 @@ class DeadLetter(Event):
     service: str
     attempts: int = 1
     failed_at: AwareDatetime = Field(default_factory=utcnow)
-

@@ -21,7 +21,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -59,11 +59,11 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, InvalidMessage | ValidationError)
 
 
-def describe_validation_error(exc: ValidationError) -> str:
+def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
     """Pydantic's errors as one readable line: ``field: problem; field: problem``."""
     parts = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "message"
+    for err in errors:
+        where = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if err["type"] == "missing":
             msg = "is required"
@@ -71,8 +71,12 @@ def describe_validation_error(exc: ValidationError) -> str:
             msg = "is not a known field"
         elif err["type"] in {"model_type", "dict_type", "model_attributes_type"}:
             msg = "must be a JSON object"
-        parts.append(f"{where}: {msg}" if where != "message" else msg)
+        parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    return describe_errors(exc.errors(include_url=False))
 
 
 def describe(exc: BaseException) -> str:
@@ -247,7 +251,11 @@ async def ensure_topics(infra: InfraSettings, topics: tuple[str, ...] = Topics.a
         if not missing:
             return
         new = [
-            NewTopic(t, num_partitions=infra.topic_partitions, replication_factor=infra.topic_replication_factor)
+            NewTopic(
+                t,
+                num_partitions=infra.topic_partitions,
+                replication_factor=infra.topic_replication_factor,
+            )
             for t in missing
         ]
         response = await admin.create_topics(new)

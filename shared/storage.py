@@ -68,7 +68,11 @@ async def ensure_indexes(db: Database, collections: Sequence[Collection]) -> Non
     that lists several indexes which all exist already.
     """
     for coll in collections:
-        existing = {ix["name"] async for ix in await db[coll.name].list_indexes()} if coll.indexes else set()
+        existing = (
+            {ix["name"] async for ix in await db[coll.name].list_indexes()}
+            if coll.indexes
+            else set()
+        )
         for index in coll.indexes:
             if index.document["name"] not in existing:
                 await db[coll.name].create_indexes([index])

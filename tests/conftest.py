@@ -57,7 +57,10 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
             k.start()
             started.append(k)
             kafka = k.bootstrap
-            lines.append(f"Kafka: Apache Kafka {stack.KAFKA_VERSION} (KRaft, started by the suite) at {kafka}")
+            lines.append(
+                f"Kafka: Apache Kafka {stack.KAFKA_VERSION} (KRaft, started by the suite) "
+                f"at {kafka}"
+            )
         if not mongo:
             f = stack.FerretDB(state, port=stack.free_port())
             f.start()

@@ -64,21 +64,31 @@ def provision_kafka() -> Path:
         return KAFKA_HOME
     java = _tool_version(["java", "-version"])
     if not java:
-        raise ProvisionError("Java 17+ is needed to run Kafka: apt-get install openjdk-17-jre-headless")
+        raise ProvisionError(
+            "Java 17+ is needed to run Kafka: apt-get install openjdk-17-jre-headless"
+        )
     major = _java_major(java)
     if major < 17:
         raise ProvisionError(f"Kafka {KAFKA_VERSION} needs Java 17+, found Java {major}")
     if not shutil.which("mvn"):
-        raise ProvisionError("Maven is needed to fetch Kafka from Maven Central: apt-get install maven")
+        raise ProvisionError(
+            "Maven is needed to fetch Kafka from Maven Central: apt-get install maven"
+        )
     log(f"fetching Apache Kafka {KAFKA_VERSION} from Maven Central into {KAFKA_HOME}")
     libs = KAFKA_HOME / "libs"
     shutil.rmtree(KAFKA_HOME, ignore_errors=True)
     libs.mkdir(parents=True)
     subprocess.run(
         [
-            "mvn", "-q", "-B", "-f", str(HERE / "kafka" / "pom.xml"),
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(HERE / "kafka" / "pom.xml"),
             f"-Dkafka.version={KAFKA_VERSION}",
-            "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={libs}",
         ],
         check=True,
     )
@@ -139,8 +149,11 @@ def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
 def mongo_ready(host: str, port: int, timeout: float = 1.0) -> bool:
     """An OP_MSG ``ping`` answered with ``ok``."""
     doc = (
-        b"\x10ping\x00" + struct.pack("<i", 1)
-        + b"\x02$db\x00" + struct.pack("<i", 6) + b"admin\x00"
+        b"\x10ping\x00"
+        + struct.pack("<i", 1)
+        + b"\x02$db\x00"
+        + struct.pack("<i", 6)
+        + b"admin\x00"
     )
     doc = struct.pack("<i", len(doc) + 5) + doc + b"\x00"
     msg = struct.pack("<I", 0) + b"\x00" + doc
@@ -265,7 +278,9 @@ def wait_until(check: object, what: str, timeout: float, proc: Process | None = 
         if proc is not None and proc.pid() is None:
             raise RuntimeError(f"{what} exited during start-up; see {proc.logfile}")
         time.sleep(0.1)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + (f"; see {proc.logfile}" if proc else ""))
+    raise TimeoutError(
+        f"{what} not ready after {timeout:.0f}s" + (f"; see {proc.logfile}" if proc else "")
+    )
 
 
 @dataclass
@@ -287,10 +302,17 @@ class Kafka:
             "kafka",
             self.state,
             [
-                "java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                "java",
+                "-Xms256m",
+                "-Xmx512m",
+                "-XX:+UseG1GC",
+                "-Djava.awt.headless=true",
                 f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
                 f"-Dkafka.logs.dir={self.state / 'logs'}",
-                "-cp", f"{home / 'libs'}/*", "kafka.Kafka", str(self.config_path),
+                "-cp",
+                f"{home / 'libs'}/*",
+                "kafka.Kafka",
+                str(self.config_path),
             ],
         )
 
@@ -339,17 +361,27 @@ class Kafka:
         if not (data / "meta.properties").exists():
             subprocess.run(
                 [
-                    "java", "-cp", f"{KAFKA_HOME / 'libs'}/*",
+                    "java",
+                    "-cp",
+                    f"{KAFKA_HOME / 'libs'}/*",
                     f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
-                    "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                    "-c", str(self.config_path), "--standalone", "--ignore-formatted",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    _cluster_id(),
+                    "-c",
+                    str(self.config_path),
+                    "--standalone",
+                    "--ignore-formatted",
                 ],
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
         proc = self.process
         proc.start()
-        wait_until(lambda: kafka_ready("127.0.0.1", self.port), f"Kafka on {self.bootstrap}", timeout, proc)
+        wait_until(
+            lambda: kafka_ready("127.0.0.1", self.port), f"Kafka on {self.bootstrap}", timeout, proc
+        )
 
     def stop(self) -> None:
         self.process.stop(timeout=30)
@@ -375,14 +407,20 @@ class FerretDB:
         return Process(
             "ferretdb",
             self.state,
-            [str(FERRETDB_BIN), f"-listen=127.0.0.1:{self.port}", f"-data-dir={self.state / 'ferretdb'}"],
+            [
+                str(FERRETDB_BIN),
+                f"-listen=127.0.0.1:{self.port}",
+                f"-data-dir={self.state / 'ferretdb'}",
+            ],
         )
 
     def start(self, timeout: float = 30.0) -> None:
         provision_ferretdb()
         proc = self.process
         proc.start()
-        wait_until(lambda: mongo_ready("127.0.0.1", self.port), f"FerretDB on {self.uri}", timeout, proc)
+        wait_until(
+            lambda: mongo_ready("127.0.0.1", self.port), f"FerretDB on {self.uri}", timeout, proc
+        )
 
     def stop(self) -> None:
         self.process.stop()
@@ -393,7 +431,9 @@ class FerretDB:
 SERVICES = ("ingest", "translate", "feeds")
 
 
-def service_process(name: str, state: Path, env: dict[str, str], python: str = sys.executable) -> Process:
+def service_process(
+    name: str, state: Path, env: dict[str, str], python: str = sys.executable
+) -> Process:
     return Process(name, state, [python, "-m", f"services.{name}"], env=env)
 
 
@@ -471,7 +511,10 @@ def cmd_status(_: argparse.Namespace) -> None:
         print(f"{name:10} {'running, pid ' + str(pid) if pid else 'stopped'}")
     env = infra_env(state)
     host, port = env["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0].rsplit(":", 1)
-    print(f"kafka      {env['KAFKA_BOOTSTRAP_SERVERS']}: {'ready' if kafka_ready(host, int(port)) else 'not answering'}")
+    print(
+        f"kafka      {env['KAFKA_BOOTSTRAP_SERVERS']}: "
+        + ("ready" if kafka_ready(host, int(port)) else "not answering")
+    )
     print(f"mongodb    {env['MONGODB_URI']}")
 
 
@@ -487,9 +530,13 @@ def cmd_logs(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("provision", help="fetch Kafka and build FerretDB if missing").set_defaults(func=cmd_provision)
+    sub.add_parser("provision", help="fetch Kafka and build FerretDB if missing").set_defaults(
+        func=cmd_provision
+    )
     up = sub.add_parser("up", help="start Kafka, FerretDB and the services")
     up.add_argument("--infra-only", action="store_true", help="start Kafka and the database only")
     up.add_argument("--python", default=sys.executable, help="interpreter that runs the services")

@@ -14,7 +14,9 @@ from shared.service import asgi_app, build_app, build_runtime
 def create(settings: FeedsSettings | None = None) -> FastAPI:
     settings = settings or FeedsSettings()
     rt = build_runtime("feeds", settings)
-    feeds = FeedPublisher(FeedStore(rt.db), rt.registry, settings.public_url, settings.entries_per_feed)
+    feeds = FeedPublisher(
+        FeedStore(rt.db), rt.registry, settings.public_url, settings.entries_per_feed
+    )
     consumer.register(rt, feeds)
     stream = build_app(rt, COLLECTIONS)
     api = asgi_app(rt, stream, title="City syndication: feeds", version="1")

@@ -47,8 +47,13 @@ def install(api: FastAPI, feeds: FeedPublisher) -> None:
         pub = await feeds.registry.publisher(publisher)
         if pub is None:
             return not_found(f"unknown publisher {publisher!r}")
-        if lang not in pub.feed_languages and lang not in await feeds.registry.target_languages(publisher):
-            return not_found(f"{publisher} publishes no {lang!r} feed; languages: {', '.join(pub.feed_languages)}")
+        if lang not in pub.feed_languages and lang not in await feeds.registry.target_languages(
+            publisher
+        ):
+            return not_found(
+                f"{publisher} publishes no {lang!r} feed; "
+                f"languages: {', '.join(pub.feed_languages)}"
+            )
         key = f"{feed_key(publisher, lang)}.{fmt}"
         rendered = await feeds.store.get_rendered(key)
         if rendered is None:  # nothing published yet: render the (empty) feed once

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from services.feeds.render import MEDIA_TYPES, EPOCH, FeedInfo, Format, render
+from services.feeds.render import EPOCH, MEDIA_TYPES, FeedInfo, Format, render
 from services.feeds.store import FeedStore
 from shared.registry import Registry
 
@@ -18,7 +18,9 @@ def feed_key(publisher: str, language: str) -> str:
 
 
 class FeedPublisher:
-    def __init__(self, store: FeedStore, registry: Registry, public_url: str, entries_per_feed: int) -> None:
+    def __init__(
+        self, store: FeedStore, registry: Registry, public_url: str, entries_per_feed: int
+    ) -> None:
         self.store = store
         self.registry = registry
         self.public_url = public_url.rstrip("/")
@@ -52,5 +54,7 @@ class FeedPublisher:
                 alternate_url=pub.site,
                 entries=entries,
             )
-            await self.store.save_rendered(f"{key}.{fmt}", seq, render(info, fmt), MEDIA_TYPES[fmt], updated)
+            await self.store.save_rendered(
+                f"{key}.{fmt}", seq, render(info, fmt), MEDIA_TYPES[fmt], updated
+            )
         return True

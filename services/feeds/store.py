@@ -61,6 +61,7 @@ class FeedStore:
         state = await self.state.find_one_and_update(
             {"_id": feed}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
         )
+        assert state is not None  # upsert=True with ReturnDocument.AFTER always returns it
         return int(state["seq"])
 
     async def latest_entries(self, publisher: str, language: str, limit: int) -> list[Entry]:
@@ -85,13 +86,22 @@ class FeedStore:
             async for d in cursor
         ]
 
-    async def save_rendered(self, key: str, seq: int, body: bytes, media_type: str, updated: datetime) -> None:
+    async def save_rendered(
+        self, key: str, seq: int, body: bytes, media_type: str, updated: datetime
+    ) -> None:
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         try:
             await self.rendered.update_one(
                 {"_id": key, "seq": {"$lt": seq}},
-                {"$set": {"seq": seq, "body": Binary(body), "media_type": media_type, "etag": etag,
-                          "last_modified": updated}},
+                {
+                    "$set": {
+                        "seq": seq,
+                        "body": Binary(body),
+                        "media_type": media_type,
+                        "etag": etag,
+                        "last_modified": updated,
+                    }
+                },
                 upsert=True,
             )
         except DuplicateKeyError:

@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest.article import prepare
 from services.ingest.store import ArticleStore
 from shared.contracts import SubmittedArticle, Topics, utcnow
-from shared.messaging import describe_validation_error
+from shared.messaging import describe_errors
 from shared.service import Runtime
 
 
@@ -44,7 +44,9 @@ class BodyLimit:
             length = dict(scope["headers"]).get(b"content-length")
             if length and length.isdigit() and int(length) > self.max_bytes:
                 response = error(
-                    413, "payload too large", f"the body is {int(length)} bytes; the limit is {self.max_bytes} bytes"
+                    413,
+                    "payload too large",
+                    f"the body is {int(length)} bytes; the limit is {self.max_bytes} bytes",
                 )
                 await response(scope, receive, send)
                 return
@@ -56,8 +58,11 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, max_bytes: int) -> N
 
     @api.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{**e, "loc": tuple(e["loc"])[1:] if e["loc"][:1] == ("body",) else e["loc"]} for e in exc.errors()]
-        reason = describe_validation_error(ValidationError.from_exception_data("article", errors))
+        errors = [
+            {**e, "loc": tuple(e["loc"])[1:] if e["loc"][:1] == ("body",) else e["loc"]}
+            for e in exc.errors()
+        ]
+        reason = describe_errors(errors)
         return error(422, "invalid article", reason)
 
     @api.post(
@@ -71,7 +76,11 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, max_bytes: int) -> N
         publisher = await rt.registry.publisher(article.publisher)
         if publisher is None:
             known = ", ".join(p.id for p in await rt.registry.publishers()) or "none"
-            return error(422, "invalid article", f"unknown publisher {article.publisher!r}; registered publishers: {known}")
+            return error(
+                422,
+                "invalid article",
+                f"unknown publisher {article.publisher!r}; registered publishers: {known}",
+            )
         try:
             prepared = prepare(article, publisher, utcnow())
         except ValueError as exc:

@@ -45,10 +45,11 @@ def prepare(sub: SubmittedArticle, publisher: Publisher, received_at: datetime) 
     if not body_text.strip():
         raise ValueError("the body has no text once markup is removed")
     published, source = publication_time(sub, publisher, received_at)
+    headline = " ".join(sub.headline.split())
     content = {
         "publisher": publisher.id,
         "language": sub.language,
-        "headline": " ".join(sub.headline.split()),
+        "headline": headline,
         "body_html": body_html,
         "body_text": body_text,
         "external_id": sub.external_id,
@@ -58,7 +59,11 @@ def prepare(sub: SubmittedArticle, publisher: Publisher, received_at: datetime) 
         "published": published,
         "published_source": source.value,
     }
-    ident = text.article_id(publisher.id, sub.external_id, content["headline"], body_text)
+    ident = text.article_id(publisher.id, sub.external_id, headline, body_text)
     # The receipt time is not content: resubmitting an undated article is not a new version.
-    hashed = {k: v for k, v in content.items() if not (k == "published" and source is DateSource.SUBMISSION_TIME)}
+    hashed = {
+        k: v
+        for k, v in content.items()
+        if not (k == "published" and source is DateSource.SUBMISSION_TIME)
+    }
     return Prepared(ident, content, text.content_hash(hashed))

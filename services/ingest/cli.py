@@ -1,6 +1,6 @@
 """Submit article files through the ingest HTTP API.
 
-    python -m services.ingest.cli submit FILE_OR_FOLDER... [--api http://127.0.0.1:8000]
+python -m services.ingest.cli submit FILE_OR_FOLDER... [--api http://127.0.0.1:8000]
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"accepted  {path.name}: {body['article_id']}")
         else:
             failures += 1
-            print(f"rejected  {path.name}: HTTP {status}: {body.get('reason', body)}", file=sys.stderr)
+            print(
+                f"rejected  {path.name}: HTTP {status}: {body.get('reason', body)}", file=sys.stderr
+            )
     return 1 if failures else 0
 
 

@@ -23,7 +23,9 @@ async def unknown_publisher(registry: Registry, publisher: str) -> InvalidMessag
 def register(rt: Runtime, store: ArticleStore, max_bytes: int) -> None:
     publish = rt.broker.publisher(Topics.INGESTED, title="articles.ingested")
 
-    @rt.broker.subscriber(Topics.SUBMITTED, title="articles.submitted", **consumer_options(rt.name, rt.settings))
+    @rt.broker.subscriber(
+        Topics.SUBMITTED, title="articles.submitted", **consumer_options(rt.name, rt.settings)
+    )
     async def on_submitted(submission: SubmittedArticle, message: KafkaMessage) -> None:
         record = message.raw_message
         size = len(record.value or b"")  # type: ignore[union-attr]

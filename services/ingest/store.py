@@ -102,7 +102,11 @@ class ArticleStore:
     async def needs_announcing(self, event: IngestedArticle) -> bool:
         """Is this the latest version, not yet announced downstream?"""
         head = await self.latest(event.article_id)
-        return bool(head and head["version"] == event.version and head.get("announced_version", 0) < event.version)
+        return bool(
+            head
+            and head["version"] == event.version
+            and head.get("announced_version", 0) < event.version
+        )
 
     async def mark_announced(self, event: IngestedArticle) -> None:
         await self.articles.update_one(
@@ -113,7 +117,10 @@ class ArticleStore:
     async def versions_of(self, article_id: str) -> list[dict[str, Any]]:
         cursor = self.versions.find({"article_id": article_id}).sort("version", ASCENDING)
         return [
-            {"version": d["version"], "content_hash": d["content_hash"], "ingested_at": d["event"]["ingested_at"]}
+            {
+                "version": d["version"],
+                "content_hash": d["content_hash"],
+                "ingested_at": d["event"]["ingested_at"],
+            }
             async for d in cursor
         ]
-

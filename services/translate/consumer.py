@@ -6,7 +6,7 @@ from __future__ import annotations
 from services.translate.engines import TranslationEngine
 from services.translate.segment import article_segments, assemble
 from services.translate.store import Status, TranslationStore
-from shared.contracts import IngestedArticle, Provenance, TranslatedArticle, Topics, utcnow
+from shared.contracts import IngestedArticle, Provenance, Topics, TranslatedArticle, utcnow
 from shared.messaging import consumer_options
 from shared.observability import article_context
 from shared.service import Runtime
@@ -17,7 +17,9 @@ NO_ENGINE = (
 )
 
 
-async def translate(engine: TranslationEngine, article: IngestedArticle, target: str) -> TranslatedArticle:
+async def translate(
+    engine: TranslationEngine, article: IngestedArticle, target: str
+) -> TranslatedArticle:
     segments = article_segments(article.headline, article.body_text)
     headline, body_html = assemble(await engine.translate(segments, article.language, target))
     return TranslatedArticle(
@@ -45,11 +47,15 @@ async def translate(engine: TranslationEngine, article: IngestedArticle, target:
 def register(rt: Runtime, store: TranslationStore, engine: TranslationEngine | None) -> None:
     publish = rt.broker.publisher(Topics.TRANSLATED, title="articles.translated")
 
-    @rt.broker.subscriber(Topics.INGESTED, title="articles.ingested", **consumer_options(rt.name, rt.settings))
+    @rt.broker.subscriber(
+        Topics.INGESTED, title="articles.ingested", **consumer_options(rt.name, rt.settings)
+    )
     async def on_ingested(article: IngestedArticle) -> None:
         targets = await rt.registry.target_languages(article.publisher)
         for target in targets:
-            with article_context(article_id=article.article_id, version=article.version, language=target):
+            with article_context(
+                article_id=article.article_id, version=article.version, language=target
+            ):
                 stored = await store.get(article.article_id, target)
                 if stored and stored["version"] > article.version:
                     continue  # a later version is already handled
@@ -57,7 +63,11 @@ def register(rt: Runtime, store: TranslationStore, engine: TranslationEngine | N
                     await store.mark_pending(article.article_id, target, article.version, NO_ENGINE)
                     rt.log.warning("translation pending: no engine configured")
                     continue
-                if stored and stored["version"] == article.version and stored["status"] == Status.TRANSLATED:
+                if (
+                    stored
+                    and stored["version"] == article.version
+                    and stored["status"] == Status.TRANSLATED
+                ):
                     if stored.get("announced_version", 0) >= article.version:
                         continue  # redelivery: done already
                     event = TranslatedArticle.model_validate(stored["event"])

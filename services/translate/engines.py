@@ -31,8 +31,8 @@ class PseudoEngine:
     translation and must never be deployed as one."""
 
     name = "pseudo"
-    model = "pseudo"
-    model_version = "1"
+    model: str | None = "pseudo"
+    model_version: str | None = "1"
 
     def supports(self, source: str, target: str) -> bool:
         return source != target

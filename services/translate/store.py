@@ -36,14 +36,21 @@ class TranslationStore:
     async def get(self, article_id: str, language: str) -> Document | None:
         return await self.coll.find_one({"_id": self.key(article_id, language)})
 
-    async def _upsert_if_newer(self, article_id: str, language: str, version: int, fields: dict[str, Any]) -> None:
+    async def _upsert_if_newer(
+        self, article_id: str, language: str, version: int, fields: dict[str, Any]
+    ) -> None:
         """Write state for ``version`` unless a later version is already stored."""
         try:
             await self.coll.update_one(
                 {"_id": self.key(article_id, language), "version": {"$lte": version}},
                 {
-                    "$set": {"article_id": article_id, "language": language, "version": version,
-                             "updated_at": utcnow(), **fields},
+                    "$set": {
+                        "article_id": article_id,
+                        "language": language,
+                        "version": version,
+                        "updated_at": utcnow(),
+                        **fields,
+                    },
                     "$setOnInsert": {"announced_version": 0},
                 },
                 upsert=True,
@@ -52,16 +59,27 @@ class TranslationStore:
             pass  # a later version is stored
 
     async def mark_pending(self, article_id: str, language: str, version: int, reason: str) -> None:
-        await self._upsert_if_newer(article_id, language, version, {"status": Status.PENDING.value, "reason": reason})
+        await self._upsert_if_newer(
+            article_id, language, version, {"status": Status.PENDING.value, "reason": reason}
+        )
 
     async def save(self, event: TranslatedArticle) -> None:
         await self._upsert_if_newer(
-            event.article_id, event.language, event.version,
-            {"status": Status.TRANSLATED.value, "reason": None, "event": event.model_dump(mode="json")},
+            event.article_id,
+            event.language,
+            event.version,
+            {
+                "status": Status.TRANSLATED.value,
+                "reason": None,
+                "event": event.model_dump(mode="json"),
+            },
         )
 
     async def mark_announced(self, event: TranslatedArticle) -> None:
         await self.coll.update_one(
-            {"_id": self.key(event.article_id, event.language), "announced_version": {"$lt": event.version}},
+            {
+                "_id": self.key(event.article_id, event.language),
+                "announced_version": {"$lt": event.version},
+            },
             {"$set": {"announced_version": event.version}},
         )

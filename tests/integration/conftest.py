@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+import stack
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-import stack
 from tests.conftest import Infra
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -71,7 +71,9 @@ def system(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
     subprocess.run(
         [sys.executable, "-m", "shared.registry", "load", str(FIXTURES / "registry.yaml")],
-        env={**os.environ, **env}, check=True, capture_output=True,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
     )
     sys_ = System(infra, state, env, ports)
     try:
@@ -82,7 +84,10 @@ def system(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         for name, proc in sys_.processes.items():
             if not proc.stop(timeout=30, sig=signal.SIGTERM):
                 continue
-            print(f"\n--- {name} log (tail) ---\n" + "\n".join(sys_.logs(name).splitlines()[-15:]), file=sys.stderr)
+            print(
+                f"\n--- {name} log (tail) ---\n" + "\n".join(sys_.logs(name).splitlines()[-15:]),
+                file=sys.stderr,
+            )
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +137,10 @@ async def read_topic(
 ) -> list[dict[str, Any]]:
     """Read a topic from the start until ``done`` holds for the decoded records seen so far."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
         group_id=None,
     )
     await consumer.start()

@@ -20,7 +20,9 @@ def article(publisher: str = "mashhad", **overrides: Any) -> dict[str, Any]:
     return {
         "publisher": publisher,
         "headline": f"نشست خواهرخواندگی مشهد و گوانگژو {tag}",
-        "body_text": "شهردار مشهد با هیئت گوانگژو دیدار کرد.\n\nدو شهر بر همکاری فرهنگی تأکید کردند.",
+        "body_text": (
+            "شهردار مشهد با هیئت گوانگژو دیدار کرد.\n\nدو شهر بر همکاری فرهنگی تأکید کردند."
+        ),
         "external_id": f"ext-{tag}",
         "published": "2025-04-29T07:21:53+03:30",
         "subjects": ["city diplomacy"],
@@ -38,7 +40,9 @@ async def test_article_from_a_plain_kafka_client_reaches_the_atom_feeds(
     a = article()
     await send(producer, Topics.SUBMITTED, a)  # no key, no headers: as kcat would send it
 
-    fa = await await_feed(http, system.url("feeds", "/feeds/mashhad/fa.atom"), lambda f: a["headline"] in titles(f))
+    fa = await await_feed(
+        http, system.url("feeds", "/feeds/mashhad/fa.atom"), lambda f: a["headline"] in titles(f)
+    )
     assert not fa.bozo
     entry = next(e for e in fa.entries if e.title == a["headline"])
     assert 'dir="rtl"' in entry.content[0].value
@@ -49,7 +53,8 @@ async def test_article_from_a_plain_kafka_client_reaches_the_atom_feeds(
     # The deterministic test engine translated it into every subscribed language.
     for lang in ("en", "ar", "ru"):
         feed = await await_feed(
-            http, system.url("feeds", f"/feeds/mashhad/{lang}.atom"),
+            http,
+            system.url("feeds", f"/feeds/mashhad/{lang}.atom"),
             lambda f, lang=lang: f"[{lang}] {a['headline']}" in titles(f),
         )
         assert not feed.bozo
@@ -58,7 +63,9 @@ async def test_article_from_a_plain_kafka_client_reaches_the_atom_feeds(
     assert a["headline"] in rss and 'isPermaLink="false"' in rss
 
 
-async def test_feed_answers_conditional_requests_with_304(system: System, http: httpx.AsyncClient) -> None:
+async def test_feed_answers_conditional_requests_with_304(
+    system: System, http: httpx.AsyncClient
+) -> None:
     url = system.url("feeds", "/feeds/tehran/fa.atom")
     first = await http.get(url)
     assert first.status_code == 200
@@ -93,17 +100,22 @@ async def test_invalid_messages_land_in_the_dlq_with_a_reason_and_do_not_block(
     await send(producer, Topics.SUBMITTED, good, key=key)
 
     # The good article behind the poison still arrives: the partition kept flowing.
-    await await_feed(http, system.url("feeds", "/feeds/tehran/fa.atom"), lambda f: good["headline"] in titles(f))
+    await await_feed(
+        http, system.url("feeds", "/feeds/tehran/fa.atom"), lambda f: good["headline"] in titles(f)
+    )
 
     letters = await read_topic(
-        system.infra.kafka, Topics.dlq(Topics.SUBMITTED),
+        system.infra.kafka,
+        Topics.dlq(Topics.SUBMITTED),
         lambda seen: sum(1 for d in seen if d["key"] == key) >= len(BAD_INPUT),
     )
     mine = [d for d in letters if d["key"] == key]
     assert all(d["service"] == "ingest" and d["topic"] == Topics.SUBMITTED for d in mine)
     reasons = [d["reason"] for d in mine]
     for name, (_, expected) in BAD_INPUT.items():
-        assert any(expected in r for r in reasons), f"{name}: no DLQ entry saying {expected!r} in {reasons}"
+        assert any(expected in r for r in reasons), (
+            f"{name}: no DLQ entry saying {expected!r} in {reasons}"
+        )
     bad_utf8 = next(d for d in mine if "UTF-8" in d["reason"])
     assert bad_utf8["payload"] is None and bad_utf8["payload_base64"]  # original bytes kept
     assert any(d["payload"] == "{this is not json" for d in mine)
@@ -116,11 +128,15 @@ async def test_http_api_accepts_articles_and_explains_rejections(
     resp = await http.post(system.url("ingest", "/articles"), json=a)
     assert resp.status_code == 202, resp.text
     article_id = resp.json()["article_id"]
-    await await_feed(http, system.url("feeds", "/feeds/gorgan/fa.atom"), lambda f: a["headline"] in titles(f))
+    await await_feed(
+        http, system.url("feeds", "/feeds/gorgan/fa.atom"), lambda f: a["headline"] in titles(f)
+    )
     shown = (await http.get(system.url("ingest", f"/articles/{article_id}"))).json()
     assert shown["version"] == 1 and [v["version"] for v in shown["versions"]] == [1]
 
-    missing = await http.post(system.url("ingest", "/articles"), json={"publisher": "gorgan", "body_text": "x"})
+    missing = await http.post(
+        system.url("ingest", "/articles"), json={"publisher": "gorgan", "body_text": "x"}
+    )
     assert missing.status_code == 422
     assert missing.json()["reason"] == "headline: is required"
     unknown = await http.post(system.url("ingest", "/articles"), json=article("atlantis"))
@@ -138,11 +154,15 @@ async def test_correction_is_a_new_version_and_resubmission_is_a_no_op(
     first = (await http.post(system.url("ingest", "/articles"), json=a)).json()["article_id"]
     await http.post(system.url("ingest", "/articles"), json=a)  # the same again: nothing changes
     corrected = {**a, "headline": a["headline"] + " (اصلاحیه)"}
-    second = (await http.post(system.url("ingest", "/articles"), json=corrected)).json()["article_id"]
+    second = (await http.post(system.url("ingest", "/articles"), json=corrected)).json()[
+        "article_id"
+    ]
     assert first == second  # same external_id: the same article
 
     feed = await await_feed(
-        http, system.url("feeds", "/feeds/tehran/fa.atom"), lambda f: corrected["headline"] in titles(f)
+        http,
+        system.url("feeds", "/feeds/tehran/fa.atom"),
+        lambda f: corrected["headline"] in titles(f),
     )
     assert a["headline"] not in titles(feed)  # the entry was replaced, not duplicated
     shown = (await http.get(system.url("ingest", f"/articles/{first}"))).json()

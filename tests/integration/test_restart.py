@@ -31,7 +31,12 @@ async def test_killing_services_mid_stream_loses_and_duplicates_nothing(
         await send(
             producer,
             Topics.SUBMITTED,
-            {"publisher": "gorgan", "headline": headlines[i], "body_text": f"متن خبر {i}", "external_id": f"{run}-{i}"},
+            {
+                "publisher": "gorgan",
+                "headline": headlines[i],
+                "body_text": f"متن خبر {i}",
+                "external_id": f"{run}-{i}",
+            },
         )
 
     for i in range(N // 2):
@@ -52,5 +57,9 @@ async def test_killing_services_mid_stream_loses_and_duplicates_nothing(
     for i in (0, N // 2 - 1, N - 1):
         from services.ingest.text import article_id
 
-        shown = (await http.get(system.url("ingest", f"/articles/{article_id('gorgan', f'{run}-{i}', '', '')}"))).json()
+        shown = (
+            await http.get(
+                system.url("ingest", f"/articles/{article_id('gorgan', f'{run}-{i}', '', '')}")
+            )
+        ).json()
         assert [v["version"] for v in shown["versions"]] == [1]

@@ -1,0 +1,39 @@
+from typing import Any
+
+import pytest
+from pymongo.errors import AutoReconnect
+
+from shared.messaging import InvalidMessage, is_permanent, is_transient, strict_json_decoder
+
+
+class Msg:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+
+async def _never(_: Any) -> Any:
+    raise AssertionError("the default decoder is not used")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty message"),
+        (b"\xff{}", "not valid UTF-8 (byte 0xff at position 0)"),
+        (b'{"a": }', "not valid JSON: Expecting value at line 1 column 7"),
+        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+    ],
+)
+async def test_undecodable_payloads_get_a_readable_reason(body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidMessage, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        await strict_json_decoder(Msg(body), _never)  # type: ignore[arg-type]
+
+
+async def test_json_without_content_type_is_decoded() -> None:
+    assert await strict_json_decoder(Msg('{"a": "ب"}'.encode()), _never) == {"a": "ب"}  # type: ignore[arg-type]
+
+
+def test_outages_are_retried_and_bad_messages_are_not() -> None:
+    assert is_transient(AutoReconnect("db restarting")) and not is_permanent(AutoReconnect("x"))
+    assert is_permanent(InvalidMessage("bad")) and not is_transient(InvalidMessage("bad"))
+    assert not is_transient(KeyError("bug")) and not is_permanent(KeyError("bug"))

@@ -1,0 +1,44 @@
+from services.ingest import text
+
+
+def test_paragraphs_split_on_blank_lines_or_single_lines() -> None:
+    assert text.paragraphs("یک\n\nدو  سه\n") == ["یک", "دو سه"]
+    assert text.paragraphs("یک\nدو") == ["یک", "دو"]
+    assert text.paragraphs("  ") == []
+
+
+def test_sanitiser_removes_everything_active() -> None:
+    dirty = (
+        '<p onclick="steal()">متن <a href="javascript:x()">پیوند</a></p>'
+        '<script>alert(1)</script><iframe src="https://evil.example"></iframe>'
+        '<img src="https://cdn.example/a.jpg" onerror="x()">'
+    )
+    clean = text.sanitise_html(dirty)
+    for bad in ("onclick", "javascript:", "<script", "<iframe", "onerror", "alert"):
+        assert bad not in clean
+    assert "متن" in clean and 'src="https://cdn.example/a.jpg"' in clean
+
+
+def test_zero_width_non_joiner_survives_sanitising() -> None:
+    assert "می\u200cشود" in text.sanitise_html("<p>می\u200cشود</p>")
+
+
+def test_html_to_text_keeps_paragraphs() -> None:
+    assert text.html_to_text("<p>یک &amp; دو</p><p>سه</p>") == "یک & دو\n\nسه"
+
+
+def test_article_id_comes_from_the_news_code_when_there_is_one() -> None:
+    a = text.article_id("mashhad", "1314415", "تیتر", "متن")
+    assert a == text.article_id("mashhad", "1314415", "تیتر اصلاح شده", "متن دیگر")
+    assert a != text.article_id("tehran", "1314415", "تیتر", "متن")
+    assert a.startswith("mashhad-")
+
+
+def test_article_id_without_a_news_code_follows_the_content() -> None:
+    a = text.article_id("mashhad", None, "تیتر", "متن")
+    assert a == text.article_id("mashhad", None, " تیتر ", "متن")
+    assert a != text.article_id("mashhad", None, "تیتر", "متن دیگر")
+
+
+def test_content_hash_is_order_independent() -> None:
+    assert text.content_hash({"a": 1, "b": [2]}) == text.content_hash({"b": [2], "a": 1})
