@@ -146,8 +146,8 @@ class ArticleStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-class IngestedArticle(Event):
-    """``articles.ingested`` v1: a stored, clean article version in its source language."""
+class ArticleVersion(Event):
+    """What every article event says about one version of an article in one language."""
 
     schema_version: Literal[1] = 1
     article_id: str
@@ -157,12 +157,17 @@ class IngestedArticle(Event):
     language: str
     headline: str
     body_html: str = Field(description="Sanitised HTML, paragraphs as <p>.")
-    body_text: str
-    external_id: str | None = None
     url: str | None = None
     subjects: list[str] = Field(default_factory=list)
     byline: str | None = None
     published: AwareDatetime
+
+
+class IngestedArticle(ArticleVersion):
+    """``articles.ingested`` v1: a stored, clean article version in its source language."""
+
+    body_text: str
+    external_id: str | None = None
     published_source: DateSource
     content_hash: str
     ingested_at: AwareDatetime
@@ -186,22 +191,10 @@ class Provenance(Event):
     translated_at: AwareDatetime
 
 
-class TranslatedArticle(Event):
+class TranslatedArticle(ArticleVersion):
     """``articles.translated`` v1: one article version in one target language."""
 
-    schema_version: Literal[1] = 1
-    article_id: str
-    version: int = Field(ge=1)
-    status: ArticleStatus = ArticleStatus.ACTIVE
-    publisher: str
     source_language: str
-    language: str
-    headline: str
-    body_html: str
-    url: str | None = None
-    subjects: list[str] = Field(default_factory=list)
-    byline: str | None = None
-    published: AwareDatetime
     provenance: Provenance
 
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -270,10 +270,12 @@ def _alive(pid: int) -> bool:
     return done == 0
 
 
-def wait_until(check: object, what: str, timeout: float, proc: Process | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool], what: str, timeout: float, proc: Process | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
+        if check():
             return
         if proc is not None and proc.pid() is None:
             raise RuntimeError(f"{what} exited during start-up; see {proc.logfile}")

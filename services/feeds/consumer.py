@@ -3,50 +3,36 @@ feeds are re-rendered."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from services.feeds.publishing import FeedPublisher
-from shared.contracts import IngestedArticle, Topics, TranslatedArticle
+from shared.contracts import ArticleVersion, IngestedArticle, Topics, TranslatedArticle
 from shared.messaging import consumer_options
 from shared.observability import article_context
 from shared.service import Runtime
 
 
-def entry_from_ingested(a: IngestedArticle) -> dict[str, Any]:
+def entry(
+    event: ArticleVersion, source_language: str, updated: datetime, provenance: Any
+) -> dict[str, Any]:
+    """A feed entry document: the version's content plus what only the feeds need."""
     return {
-        "article_id": a.article_id,
-        "language": a.language,
-        "version": a.version,
-        "status": a.status.value,
-        "publisher": a.publisher,
-        "source_language": a.language,
-        "headline": a.headline,
-        "body_html": a.body_html,
-        "url": a.url,
-        "byline": a.byline,
-        "subjects": a.subjects,
-        "published": a.published,
-        "updated": a.ingested_at,
-        "provenance": None,
-    }
-
-
-def entry_from_translated(t: TranslatedArticle) -> dict[str, Any]:
-    return {
-        "article_id": t.article_id,
-        "language": t.language,
-        "version": t.version,
-        "status": t.status.value,
-        "publisher": t.publisher,
-        "source_language": t.source_language,
-        "headline": t.headline,
-        "body_html": t.body_html,
-        "url": t.url,
-        "byline": t.byline,
-        "subjects": t.subjects,
-        "published": t.published,
-        "updated": t.provenance.translated_at,
-        "provenance": t.provenance.model_dump(mode="json"),
+        **event.model_dump(
+            exclude={
+                "schema_version",
+                "body_text",
+                "external_id",
+                "published_source",
+                "content_hash",
+                "ingested_at",
+                "provenance",
+            }
+        ),
+        "status": event.status.value,
+        "source_language": source_language,
+        "updated": updated,
+        "provenance": provenance,
     }
 
 
@@ -58,7 +44,7 @@ def register(rt: Runtime, feeds: FeedPublisher) -> None:
         with article_context(
             article_id=article.article_id, version=article.version, language=article.language
         ):
-            await feeds.add(entry_from_ingested(article))
+            await feeds.add(entry(article, article.language, article.ingested_at, None))
 
     @rt.broker.subscriber(Topics.TRANSLATED, title="articles.translated", **options)
     async def on_translated(translation: TranslatedArticle) -> None:
@@ -67,4 +53,11 @@ def register(rt: Runtime, feeds: FeedPublisher) -> None:
             version=translation.version,
             language=translation.language,
         ):
-            await feeds.add(entry_from_translated(translation))
+            await feeds.add(
+                entry(
+                    translation,
+                    translation.source_language,
+                    translation.provenance.translated_at,
+                    translation.provenance.model_dump(mode="json"),
+                )
+            )
