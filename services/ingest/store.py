@@ -2,8 +2,10 @@
 
 Versions are content-addressed: a submission whose content matches a stored version of the same
 article is that version again (a redelivery or a double submit) and changes nothing. New content
-becomes the next version. The head document records which version was last announced on
-``articles.ingested``, so a crash between storing and publishing is repaired on redelivery.
+becomes the next version. (So reverting to the exact content of an earlier version is a no-op; an
+explicit revision field would be needed to make a revert a new version.) The head document
+records which version was last announced on ``articles.ingested``, so a crash between storing and
+publishing is repaired on redelivery.
 """
 
 from __future__ import annotations
