@@ -124,6 +124,11 @@ class Registry:
         await self.refresh()
         return sorted(self._publishers.values(), key=lambda p: p.id)
 
+    async def unknown_publisher_reason(self, publisher_id: str) -> str:
+        """What to tell an editor who named a publisher that is not registered."""
+        known = ", ".join(p.id for p in await self.publishers()) or "none"
+        return f"unknown publisher {publisher_id!r}; registered publishers: {known}"
+
     async def networks(self) -> list[Network]:
         await self.refresh()
         return sorted(self._networks.values(), key=lambda n: n.id)

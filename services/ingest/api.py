@@ -75,12 +75,8 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, max_bytes: int) -> N
     async def submit(article: SubmittedArticle) -> Accepted | JSONResponse:
         publisher = await rt.registry.publisher(article.publisher)
         if publisher is None:
-            known = ", ".join(p.id for p in await rt.registry.publishers()) or "none"
-            return error(
-                422,
-                "invalid article",
-                f"unknown publisher {article.publisher!r}; registered publishers: {known}",
-            )
+            reason = await rt.registry.unknown_publisher_reason(article.publisher)
+            return error(422, "invalid article", reason)
         try:
             prepared = prepare(article, publisher, utcnow())
         except ValueError as exc:

@@ -11,13 +11,7 @@ from services.ingest.store import ArticleStore
 from shared.contracts import SubmittedArticle, Topics
 from shared.messaging import InvalidMessage, consumer_options
 from shared.observability import article_context
-from shared.registry import Registry
 from shared.service import Runtime
-
-
-async def unknown_publisher(registry: Registry, publisher: str) -> InvalidMessage:
-    known = ", ".join(p.id for p in await registry.publishers()) or "none"
-    return InvalidMessage(f"unknown publisher {publisher!r}; registered publishers: {known}")
 
 
 def register(rt: Runtime, store: ArticleStore, max_bytes: int) -> None:
@@ -33,7 +27,7 @@ def register(rt: Runtime, store: ArticleStore, max_bytes: int) -> None:
             raise InvalidMessage(f"article is {size} bytes; the limit is {max_bytes} bytes")
         publisher = await rt.registry.publisher(submission.publisher)
         if publisher is None:
-            raise await unknown_publisher(rt.registry, submission.publisher)
+            raise InvalidMessage(await rt.registry.unknown_publisher_reason(submission.publisher))
         received = datetime.fromtimestamp(record.timestamp / 1000, UTC)  # type: ignore[union-attr]
         try:
             prepared = prepare(submission, publisher, received)
