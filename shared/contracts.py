@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,8 +18,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
+    TypeAdapter,
     model_validator,
 )
 
@@ -83,16 +86,48 @@ class Event(BaseModel):
 
 # --------------------------------------------------------------------------- editor input
 
+HttpUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
+ShortText = Annotated[str, StringConstraints(max_length=1000)]
 
-class SubmittedArticle(BaseModel):
-    """Editor input on ``articles.submitted`` (and the body of ``POST /articles``), schema v1.
+
+class PubStatus(StrEnum):
+    """IPTC publication status; ``withheld`` and ``canceled`` take the article out of every feed."""
+
+    USABLE = "usable"
+    WITHHELD = "withheld"
+    CANCELED = "canceled"
+
+
+class Image(BaseModel):
+    """A picture that goes with the article (feeds show it as Media RSS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    url: HttpUrl
+    caption: ShortText | None = None
+    credit: Annotated[str | None, StringConstraints(max_length=300)] = None
+    media_type: Annotated[str | None, StringConstraints(pattern=r"^image/[a-z0-9.+-]+$")] = None
+    width: int | None = Field(default=None, gt=0, le=100_000)
+    height: int | None = Field(default=None, gt=0, le=100_000)
+
+
+class Submission(BaseModel):
+    """What every form of editor input on ``articles.submitted`` has: the schema and the publisher.
 
     Strict about unknown fields so a misspelt field name is reported instead of dropped.
     """
 
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    form: ClassVar[str]
+    schema_version: Literal[1] = 1
+    publisher: PublisherId
+
+
+class SubmittedArticle(Submission):
+    """A clean article from a CMS or an editor (and the result of mapping a ninjs document)."""
+
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -106,25 +141,31 @@ class SubmittedArticle(BaseModel):
             ]
         },
     )
+    form: ClassVar[str] = "article"
 
-    schema_version: Literal[1] = 1
-    publisher: PublisherId
     language: LanguageTag = "fa"
     headline: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
     body_text: OptionalText = Field(default=None, max_length=500_000)
     body_html: OptionalText = Field(default=None, max_length=1_000_000)
     external_id: Annotated[str | None, StringConstraints(max_length=200)] = Field(
-        default=None, description="The source's own news code."
+        default=None, description="The source's own id or news code; it identifies the article."
     )
     published: datetime | None = Field(
         default=None,
         description="ISO 8601. Without an offset it is read in the publisher's time zone.",
     )
-    url: Annotated[str | None, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")] = None
+    url: HttpUrl | None = None
     subjects: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=100
     )
     byline: Annotated[str | None, StringConstraints(max_length=500)] = None
+    images: list[Image] = Field(default_factory=list, max_length=50)
+    pubstatus: PubStatus = Field(
+        default=PubStatus.USABLE, description="`canceled` or `withheld` withdraws the article."
+    )
+    embargoed: AwareDatetime | None = Field(
+        default=None, description="Not published anywhere before this time (ISO 8601 with offset)."
+    )
 
     @model_validator(mode="after")
     def _needs_a_body(self) -> SubmittedArticle:
@@ -133,12 +174,104 @@ class SubmittedArticle(BaseModel):
         return self
 
 
+class SubmittedNinjs(Submission):
+    """An IPTC ninjs 2.x (or 1.x) document, as a news agency or CMS exports it."""
+
+    form: ClassVar[str] = "ninjs"
+
+    ninjs: dict[str, Any] = Field(description="The ninjs document, unchanged.")
+
+
+class SubmittedPage(Submission):
+    """A whole page as an editor forwards it: ingest keeps the article and drops the rest."""
+
+    form: ClassVar[str] = "page"
+
+    raw_html: OptionalText = Field(default=None, max_length=10_000_000)
+    raw_text: OptionalText = Field(default=None, max_length=10_000_000)
+    url: HttpUrl | None = None
+    language: LanguageTag = "fa"
+    external_id: Annotated[str | None, StringConstraints(max_length=200)] = Field(
+        default=None, description="Overrides the news code found on the page."
+    )
+    published: datetime | None = Field(
+        default=None, description="Overrides the date found on the page."
+    )
+    subjects: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100
+    )
+    byline: Annotated[str | None, StringConstraints(max_length=500)] = None
+
+    @model_validator(mode="after")
+    def _one_page(self) -> SubmittedPage:
+        if bool(self.raw_html) == bool(self.raw_text):
+            raise ValueError("a page needs exactly one of raw_html or raw_text")
+        return self
+
+
+class Withdrawal(Submission):
+    """Take an article out of every feed, in every language."""
+
+    form: ClassVar[str] = "withdrawal"
+
+    withdraw: Literal[True]
+    article_id: Annotated[str | None, StringConstraints(max_length=200)] = None
+    external_id: Annotated[str | None, StringConstraints(max_length=200)] = None
+    reason: Annotated[str | None, StringConstraints(max_length=1000)] = None
+
+    @model_validator(mode="after")
+    def _names_an_article(self) -> Withdrawal:
+        if bool(self.article_id) == bool(self.external_id):
+            raise ValueError("a withdrawal names the article: give article_id or external_id")
+        return self
+
+
+AnySubmission = SubmittedArticle | SubmittedNinjs | SubmittedPage | Withdrawal
+SUBMISSION_FORMS: dict[str, type[Submission]] = {
+    cls.form: cls for cls in (SubmittedArticle, SubmittedNinjs, SubmittedPage, Withdrawal)
+}
+
+
+def submission_form(value: object) -> str | None:
+    """Which form a message is, from the field only that form has (no envelope needed)."""
+    if isinstance(value, Submission):
+        return value.form
+    if not isinstance(value, dict):
+        return None
+    if "ninjs" in value:
+        return SubmittedNinjs.form
+    if "raw_html" in value or "raw_text" in value:
+        return SubmittedPage.form
+    if "withdraw" in value:
+        return Withdrawal.form
+    return SubmittedArticle.form
+
+
+SubmissionMessage = Annotated[
+    Annotated[SubmittedArticle, Tag(SubmittedArticle.form)]
+    | Annotated[SubmittedNinjs, Tag(SubmittedNinjs.form)]
+    | Annotated[SubmittedPage, Tag(SubmittedPage.form)]
+    | Annotated[Withdrawal, Tag(Withdrawal.form)],
+    Discriminator(
+        submission_form,
+        custom_error_type="submission_type",
+        custom_error_message="must be a JSON object",
+    ),
+]
+"""``articles.submitted`` v1: any of the four forms; see the README for examples of each."""
+
+SUBMISSION = TypeAdapter[AnySubmission](SubmissionMessage)
+
+
 # --------------------------------------------------------------------------- internal events
 
 
 class DateSource(StrEnum):
-    EDITOR = "editor"
-    SUBMISSION_TIME = "submission-time"
+    """Where an article's publication time came from."""
+
+    EDITOR = "editor"  # a field of the submission (published, versioncreated, ...)
+    PAGE = "page"  # printed on the forwarded page
+    SUBMISSION_TIME = "submission-time"  # none given: the time ingest received it
 
 
 class ArticleStatus(StrEnum):
@@ -160,6 +293,7 @@ class ArticleVersion(Event):
     url: str | None = None
     subjects: list[str] = Field(default_factory=list)
     byline: str | None = None
+    images: list[Image] = Field(default_factory=list)
     published: AwareDatetime
 
 
@@ -169,6 +303,7 @@ class IngestedArticle(ArticleVersion):
     body_text: str
     external_id: str | None = None
     published_source: DateSource
+    input_form: str = Field(default="article", description="article, ninjs or page.")
     content_hash: str
     ingested_at: AwareDatetime
 

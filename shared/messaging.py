@@ -34,7 +34,7 @@ from faststream.message import StreamMessage
 from faststream.middlewares import BaseMiddleware
 from pydantic import ValidationError
 
-from shared.contracts import DeadLetter, Topics
+from shared.contracts import SUBMISSION_FORMS, DeadLetter, Topics
 from shared.settings import InfraSettings, ServiceSettings
 from shared.storage import TRANSIENT_DB_ERRORS
 
@@ -63,8 +63,11 @@ def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
     """Pydantic's errors as one readable line: ``field: problem; field: problem``."""
     parts = []
     for err in errors:
-        where = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"]
+        loc = tuple(err["loc"])
+        if loc[:1] and loc[0] in SUBMISSION_FORMS:
+            loc = loc[1:]  # the tag of the submission form: not something the editor wrote
+        where = ".".join(str(p) for p in loc)
+        msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "is required"
         elif err["type"] == "extra_forbidden":
