@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK := $(PYTHON) deploy/local/stack.py
+STATE := $(or $(CITYFEEDS_STATE),var)
+SAMPLE_PUBLISHERS := mashhad tehran gorgan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help run stop status logs test test-unit test-integration lint venv provision clean
@@ -29,8 +31,12 @@ provision: venv
 run: provision
 	$(STACK) up --infra-only
 	$(PY) -m shared.registry load deploy/local/registry.yaml
+	@for p in $(SAMPLE_PUBLISHERS); do \
+	  $(PY) -m shared.registry keys create $$p --name local-editor --out $(STATE)/keys/$$p.key || exit 1; done
 	$(STACK) up --python $(PY)
-	$(PY) -m services.ingest.cli submit deploy/local/samples
+	@for p in $(SAMPLE_PUBLISHERS); do \
+	  echo "Submitting $$p's sample pages (editor key $(STATE)/keys/$$p.key):"; \
+	  $(PY) -m services.ingest.cli submit deploy/local/samples/$$p --key-file $(STATE)/keys/$$p.key || exit 1; done
 	$(PY) -m shared.registry urls --feeds http://127.0.0.1:8080
 	@if [ -z "$$TRANSLATE_ENGINE" ]; then echo; \
 	  echo "Translations: PENDING. No translation engine is configured, so en/ar/ru feeds stay empty"; \

@@ -88,6 +88,10 @@ class Event(BaseModel):
 
 HttpUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
 ShortText = Annotated[str, StringConstraints(max_length=1000)]
+PUBLISHED_HELP = (
+    "ISO 8601, or a date as Iranian sites print it (for example `۱۷ اسفند ۱۴۰۲ - ۱۴:۳۱` or "
+    "`1402/12/17 14:31`). Without an offset it is the publisher's local time."
+)
 
 
 class PubStatus(StrEnum):
@@ -150,9 +154,10 @@ class SubmittedArticle(Submission):
     external_id: Annotated[str | None, StringConstraints(max_length=200)] = Field(
         default=None, description="The source's own id or news code; it identifies the article."
     )
-    published: datetime | None = Field(
+    published: datetime | str | None = Field(
         default=None,
-        description="ISO 8601. Without an offset it is read in the publisher's time zone.",
+        union_mode="left_to_right",
+        description=PUBLISHED_HELP,
     )
     url: HttpUrl | None = None
     subjects: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
@@ -194,8 +199,10 @@ class SubmittedPage(Submission):
     external_id: Annotated[str | None, StringConstraints(max_length=200)] = Field(
         default=None, description="Overrides the news code found on the page."
     )
-    published: datetime | None = Field(
-        default=None, description="Overrides the date found on the page."
+    published: datetime | str | None = Field(
+        default=None,
+        union_mode="left_to_right",
+        description=f"Overrides the date found on the page. {PUBLISHED_HELP}",
     )
     subjects: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=100

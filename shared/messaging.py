@@ -88,15 +88,8 @@ def describe(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-async def strict_json_decoder(
-    msg: StreamMessage[Any], original: Callable[[StreamMessage[Any]], Awaitable[Any]]
-) -> Any:
-    """Decode every payload as UTF-8 JSON, whatever the content type, with readable failures.
-
-    FastStream's default hands undecodable bytes on as bytes, which then fail validation with a
-    confusing message; producers we did not write (kcat, a CMS) often set no content type.
-    """
-    body: bytes = msg.body
+def decode_json(body: bytes) -> Any:
+    """A message or request body as UTF-8 JSON, with failures an editor can act on."""
     if not body:
         raise InvalidMessage("empty message: expected a JSON object")
     try:
@@ -115,6 +108,24 @@ async def strict_json_decoder(
         raise InvalidMessage("payload is not valid JSON: nested too deeply") from None
 
 
+async def strict_json_decoder(
+    msg: StreamMessage[Any], original: Callable[[StreamMessage[Any]], Awaitable[Any]]
+) -> Any:
+    """Decode every payload as UTF-8 JSON, whatever the content type, with readable failures.
+
+    FastStream's default hands undecodable bytes on as bytes, which then fail validation with a
+    confusing message; producers we did not write (kcat, a CMS) often set no content type.
+    """
+    return decode_json(msg.body)
+
+
+async def raw_decoder(
+    msg: StreamMessage[Any], original: Callable[[StreamMessage[Any]], Awaitable[Any]]
+) -> Any:
+    """For batch consumers that decode (and dead-letter) each record themselves."""
+    return msg.body
+
+
 class DeadLetterPolicy:
     """Broker middleware factory; see the module docstring for the policy."""
 
@@ -129,7 +140,12 @@ class DeadLetterPolicy:
         return _DeadLetterMiddleware(msg, context=context, policy=self)
 
     async def send(self, record: Any, exc: BaseException, attempts: int) -> None:
+        """Dead-letter one record (or each record of a batch) with the reason."""
         assert self.broker is not None, "DeadLetterPolicy.broker is set by make_broker()"
+        if isinstance(record, tuple):
+            for one in record:
+                await self.send(one, exc, attempts)
+            return
         value: bytes = record.value or b""
         try:
             payload, payload_b64 = value.decode("utf-8"), None

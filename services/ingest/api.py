@@ -1,25 +1,56 @@
-"""The editors' HTTP API: ``POST /articles`` publishes to the same topic as everyone else."""
+"""The editors' HTTP API. ``POST /articles`` publishes to the same topic as every other client.
+
+Every request carries a publisher's editor key (``Authorization: Bearer <key>`` or ``X-API-Key``);
+the key decides which publisher the editor writes as. Any problem is a 4xx with a JSON body
+``{"error": ..., "reason": ...}`` that tells a person what to change.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.ingest.article import prepare
+from services.ingest.article import Prepared, Rejected, WithdrawalRequest, prepare
+from services.ingest.settings import IngestSettings
 from services.ingest.store import ArticleStore
-from shared.contracts import SubmittedArticle, Topics, utcnow
-from shared.messaging import describe_errors
+from shared.contracts import (
+    SUBMISSION,
+    AnySubmission,
+    PubStatus,
+    SubmissionMessage,
+    SubmittedArticle,
+    Topics,
+    Withdrawal,
+    utcnow,
+)
+from shared.messaging import InvalidMessage, decode_json, describe_validation_error
+from shared.registry import EditorKey
+from shared.registry import Scope as KeyScope
 from shared.service import Runtime
+
+DESCRIPTION = """\
+Submit Persian news articles for translation and syndication.
+
+`POST /articles` takes any of the input forms as JSON: a clean article, an IPTC ninjs document
+(`{"ninjs": {...}}`), a raw page (`{"raw_html": "..."}` or `{"raw_text": "..."}`) or a withdrawal
+(`{"withdraw": true, "article_id": "..."}`). A raw page can also be sent as it is, with
+`Content-Type: text/html` or `text/plain`. The publisher comes from your editor key.
+"""
 
 
 class Accepted(BaseModel):
     article_id: str
     status: str = "accepted"
+    form: str
+    headline: str | None = None
+    published: str | None = None
+    published_source: str | None = None
+    external_id: str | None = None
     detail: str = "Queued for ingest; GET /articles/{article_id} shows its versions."
 
 
@@ -28,12 +59,24 @@ class ErrorBody(BaseModel):
     reason: str
 
 
-def error(status: int, kind: str, reason: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": kind, "reason": reason, **extra}, status_code=status)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 413, 415, 422)
+}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.kind, self.reason = status, kind, reason
+
+
+def error(status: int, kind: str, reason: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="ingest"'} if status == 401 else None
+    return JSONResponse({"error": kind, "reason": reason}, status_code=status, headers=headers)
 
 
 class BodyLimit:
-    """Refuse oversized bodies before reading them (413 with a JSON reason)."""
+    """Refuse a declared oversized body before reading it (413 with a JSON reason)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -43,61 +86,232 @@ class BodyLimit:
         if scope["type"] == "http":
             length = dict(scope["headers"]).get(b"content-length")
             if length and length.isdigit() and int(length) > self.max_bytes:
-                response = error(
-                    413,
-                    "payload too large",
-                    f"the body is {int(length)} bytes; the limit is {self.max_bytes} bytes",
-                )
-                await response(scope, receive, send)
+                await too_large(int(length), self.max_bytes)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
-def install(api: FastAPI, rt: Runtime, store: ArticleStore, max_bytes: int) -> None:
-    api.add_middleware(BodyLimit, max_bytes=max_bytes)
+def too_large(size: int, limit: int) -> JSONResponse:
+    return error(413, "payload too large", f"the body is {size} bytes; the limit is {limit} bytes")
 
-    @api.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {**e, "loc": tuple(e["loc"])[1:] if e["loc"][:1] == ("body",) else e["loc"]}
-            for e in exc.errors()
-        ]
-        reason = describe_errors(errors)
-        return error(422, "invalid article", reason)
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, stopping as soon as it passes the limit (chunked uploads declare no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, "payload too large", f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def editor(rt: Runtime, request: Request) -> EditorKey:
+    auth = request.headers.get("authorization", "")
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
+    if not token:
+        raise Refused(
+            401,
+            "unauthorized",
+            "no editor key: send 'Authorization: Bearer <key>' (keys come from "
+            "'python -m shared.registry keys create <publisher>')",
+        )
+    key = await rt.registry.editor_key(token)
+    if key is None:
+        raise Refused(401, "unauthorized", "this editor key is not valid (unknown or revoked)")
+    return key
+
+
+def require(key: EditorKey, scope: KeyScope, what: str) -> None:
+    if scope not in key.scopes:
+        raise Refused(403, "forbidden", f"key {key.id} may not {what} (scopes: {key.scopes})")
+
+
+def submission_from(body: bytes, request: Request, key: EditorKey) -> AnySubmission:
+    """The submission in any accepted content type, written as the key's publisher."""
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if ctype in ("text/html", "application/xhtml+xml", "text/plain"):
+        try:
+            raw = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidMessage(
+                f"the page is not valid UTF-8 (byte 0x{body[exc.start]:02x} at {exc.start})"
+            ) from None
+        field = "raw_text" if ctype == "text/plain" else "raw_html"
+        data: Any = {field: raw, **{k: v for k, v in request.query_params.items()}}
+    elif ctype == "application/json" or ctype.endswith("+json"):
+        data = decode_json(body)
+    else:
+        raise Refused(
+            415,
+            "unsupported media type",
+            f"cannot read {ctype!r}: send application/json, text/html or text/plain",
+        )
+    if isinstance(data, dict):
+        named = data.setdefault("publisher", key.publisher)
+        if isinstance(named, str) and named.strip().lower() != key.publisher:
+            raise Refused(
+                403,
+                "forbidden",
+                f"this key publishes as {key.publisher!r}; it cannot publish as {named!r}",
+            )
+    return SUBMISSION.validate_python(data)
+
+
+def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSettings) -> None:
+    limit = settings.max_submission_bytes
+    api.add_middleware(BodyLimit, max_bytes=limit)
+
+    @api.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> JSONResponse:
+        return error(exc.status, exc.kind, exc.reason)
+
+    async def accept(change: Prepared | WithdrawalRequest, sub: AnySubmission) -> Accepted:
+        await rt.broker.publish(
+            sub.model_dump(mode="json", exclude_none=True),
+            topic=Topics.SUBMITTED,
+            key=change.article_id.encode(),
+        )
+        if isinstance(change, WithdrawalRequest):
+            return Accepted(article_id=change.article_id, form=sub.form, status="withdrawing")
+        c = change.content
+        return Accepted(
+            article_id=change.article_id,
+            form=sub.form,
+            headline=c["headline"],
+            published=c["published"].isoformat(),
+            published_source=c["published_source"],
+            external_id=c["external_id"],
+        )
+
+    async def judge(
+        request: Request,
+    ) -> tuple[EditorKey, AnySubmission, Prepared | WithdrawalRequest]:
+        key = await editor(rt, request)
+        try:
+            sub = submission_from(await read_body(request, limit), request, key)
+            publisher = await rt.registry.publisher(key.publisher)
+            if publisher is None:
+                raise InvalidMessage(await rt.registry.unknown_publisher_reason(key.publisher))
+            return key, sub, prepare(sub, publisher, utcnow())
+        except ValidationError as exc:
+            raise Refused(422, "invalid article", describe_validation_error(exc)) from None
+        except (InvalidMessage, Rejected) as exc:
+            raise Refused(422, "invalid article", str(exc)) from None
 
     @api.post(
         "/articles",
         status_code=202,
         response_model=Accepted,
-        responses={413: {"model": ErrorBody}, 422: {"model": ErrorBody}},
-        summary="Submit an article (or a new version of one)",
+        responses=ERRORS,
+        summary="Submit an article, a correction or a withdrawal, in any input form",
+        openapi_extra={"requestBody": _request_body()},
     )
-    async def submit(article: SubmittedArticle) -> Accepted | JSONResponse:
-        publisher = await rt.registry.publisher(article.publisher)
-        if publisher is None:
-            reason = await rt.registry.unknown_publisher_reason(article.publisher)
-            return error(422, "invalid article", reason)
-        try:
-            prepared = prepare(article, publisher, utcnow())
-        except ValueError as exc:
-            return error(422, "invalid article", str(exc))
-        await rt.broker.publish(
-            article.model_dump(mode="json", exclude_none=True),
-            topic=Topics.SUBMITTED,
-            key=prepared.article_id.encode(),
+    async def submit(request: Request) -> Accepted:
+        key, sub, change = await judge(request)
+        withdrawing = isinstance(change, WithdrawalRequest) or (
+            isinstance(sub, SubmittedArticle) and sub.pubstatus is not PubStatus.USABLE
         )
-        return Accepted(article_id=prepared.article_id)
+        if withdrawing:
+            require(key, "withdraw", "withdraw articles")
+        elif await store.latest(change.article_id) is not None:
+            require(key, "correct", "correct published articles")
+        else:
+            require(key, "submit", "submit articles")
+        return await accept(change, sub)
+
+    @api.post(
+        "/articles/preview",
+        responses=ERRORS,
+        summary="What ingest would make of a submission, without publishing it",
+        openapi_extra={"requestBody": _request_body()},
+    )
+    async def preview(request: Request) -> dict[str, Any]:
+        _, sub, change = await judge(request)
+        if isinstance(change, WithdrawalRequest):
+            return {"article_id": change.article_id, "form": sub.form, "withdraw": True}
+        return {"article_id": change.article_id, "form": sub.form, **change.content}
+
+    @api.delete(
+        "/articles/{article_id}",
+        status_code=202,
+        response_model=Accepted,
+        responses=ERRORS,
+        summary="Withdraw an article from every feed, in every language",
+    )
+    async def withdraw(article_id: str, request: Request, reason: str | None = None) -> Accepted:
+        key = await editor(rt, request)
+        require(key, "withdraw", "withdraw articles")
+        head = await store.latest(article_id)
+        if head is None or head["publisher"] != key.publisher:
+            raise Refused(404, "not found", f"no article {article_id!r} of {key.publisher!r}")
+        sub = Withdrawal(
+            publisher=key.publisher, withdraw=True, article_id=article_id, reason=reason
+        )
+        return await accept(WithdrawalRequest(article_id, reason), sub)
 
     @api.get(
         "/articles/{article_id}",
-        response_model=None,
-        responses={404: {"model": ErrorBody}},
-        summary="An article, its versions and its status",
+        responses=ERRORS,
+        summary="An article: its latest version, every version, and its status per language",
     )
-    async def show(article_id: str) -> dict[str, Any] | JSONResponse:
+    async def show(article_id: str, request: Request) -> dict[str, Any]:
+        key = await editor(rt, request)
         head = await store.latest(article_id)
-        if head is None:
-            return error(404, "not found", f"no article {article_id!r} (it may still be queued)")
-        head["article_id"] = head.pop("_id")
-        head["versions"] = await store.versions_of(article_id)
-        return head
+        if head is None or head["publisher"] != key.publisher:
+            raise Refused(
+                404, "not found", f"no article {article_id!r} of {key.publisher!r} (yet?)"
+            )
+        return {
+            "article_id": article_id,
+            "version": head["version"],
+            "status": head["status"],
+            "announced_version": head.get("announced_version", 0),
+            "embargo_until": head.get("embargo_until"),
+            "article": head["event"],
+            "versions": await store.versions_of(article_id),
+            "languages": await languages(head),
+        }
+
+    async def languages(head: dict[str, Any]) -> dict[str, Any]:
+        """Each target language's state: published (which version, how) or pending."""
+        reported = head.get("languages") or {}
+        targets = await rt.registry.target_languages(head["publisher"])
+        out: dict[str, Any] = {}
+        for lang in dict.fromkeys([*targets, *reported]):
+            done = reported.get(lang)
+            if done is None:
+                out[lang] = {"status": "pending"}
+            else:
+                current = done["version"] >= head["version"]
+                out[lang] = {**done, "status": done["status"] if current else "updating"}
+        return out
+
+    def custom_openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = get_openapi(
+                title=api.title, version=api.version, description=api.description, routes=api.routes
+            )
+            defs = TypeAdapter(SubmissionMessage).json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(defs.pop("$defs", {}))
+            components["Submission"] = defs
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    api.openapi = custom_openapi  # type: ignore[method-assign]
+
+
+def _request_body() -> dict[str, Any]:
+    page = {"type": "string", "description": "The page, as it is (publisher from the key)."}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Submission"}},
+            "text/html": {"schema": page},
+            "text/plain": {"schema": page},
+        },
+    }

@@ -5,12 +5,15 @@ Run with ``python -m services.ingest``; the module-level ``app`` serves ``uvicor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from fastapi import FastAPI
 
 from services.ingest import api, consumer
 from services.ingest.settings import IngestSettings
 from services.ingest.store import COLLECTIONS, ArticleStore
-from shared.registry import NETWORKS, PUBLISHERS
+from shared.registry import EDITOR_KEYS, NETWORKS, PUBLISHERS
 from shared.service import asgi_app, build_app, build_runtime
 
 
@@ -18,14 +21,29 @@ def create(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
     rt = build_runtime("ingest", settings)
     store = ArticleStore(rt.db)
-    consumer.register(rt, store, settings.max_submission_bytes)
-    stream = build_app(rt, (*COLLECTIONS, PUBLISHERS, NETWORKS))
+    ingest = consumer.register(rt, store, settings)
+    stream = build_app(rt, (*COLLECTIONS, PUBLISHERS, NETWORKS, EDITOR_KEYS))
+    tasks: list[asyncio.Task[None]] = []
+
+    @stream.after_startup
+    async def _release_embargoes() -> None:
+        tasks.append(
+            asyncio.create_task(consumer.embargo_loop(ingest, settings.embargo_poll_seconds))
+        )
+
+    @stream.on_shutdown
+    async def _stop_releasing() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     http = asgi_app(
         rt,
         stream,
         title="City syndication: ingest",
-        description="Submit Persian news articles for translation and syndication.",
+        description=api.DESCRIPTION,
         version="1",
     )
-    api.install(http, rt, store, settings.max_submission_bytes)
+    api.install(http, rt, store, settings)
     return http

@@ -1,69 +1,215 @@
-"""From editor input to the content of an article version (pure, shared by the API and consumer)."""
+"""From any form of editor input to the content of one article version.
+
+Pure and shared by the HTTP API (which answers the editor at once) and the consumer (which stores
+the version), so both give the same article id and the same reasons. Every text field passes the
+one Persian normaliser; the id and the de-duplication use its search form.
+"""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.ingest import text
-from shared.contracts import DateSource, SubmittedArticle
+from pydantic import ValidationError
+
+from services.ingest import extract, ninjs, text
+from services.ingest.dates import DateError, parse_date
+from shared.contracts import (
+    AnySubmission,
+    ArticleStatus,
+    DateSource,
+    PubStatus,
+    SubmittedArticle,
+    SubmittedNinjs,
+    SubmittedPage,
+    Withdrawal,
+)
+from shared.messaging import describe_validation_error
+from shared.persian import normalise, normalise_html
 from shared.registry import Publisher
+
+
+class Rejected(ValueError):
+    """The input cannot become an article; ``str()`` tells the editor why."""
 
 
 @dataclass(frozen=True)
 class Prepared:
+    """One version's content, ready to store: ``content`` holds the IngestedArticle fields."""
+
     article_id: str
     content: dict[str, Any]
     content_hash: str
+    embargo_until: datetime | None = None
+
+    @property
+    def withdrawn(self) -> bool:
+        return bool(self.content["status"] == ArticleStatus.WITHDRAWN)
 
 
-def body_of(sub: SubmittedArticle) -> tuple[str, str]:
-    """(sanitised html, plain text) of the submitted body."""
+@dataclass(frozen=True)
+class WithdrawalRequest:
+    """Withdraw the latest version of an article (its content is in the store, not here)."""
+
+    article_id: str
+    reason: str | None = None
+
+
+Change = Prepared | WithdrawalRequest
+
+
+def prepare(sub: AnySubmission, publisher: Publisher, received_at: datetime) -> Change:
+    """Validate and clean a submission; raises :class:`Rejected` with a reason for a person."""
+    if isinstance(sub, Withdrawal):
+        ident = sub.article_id or text.article_id(publisher.id, sub.external_id, "", "")
+        return WithdrawalRequest(ident, sub.reason)
+    if isinstance(sub, SubmittedNinjs):
+        try:
+            sub = ninjs.to_article(sub.ninjs, publisher.id)
+        except ValueError as exc:  # NinjsError, or the mapped article failing validation
+            raise Rejected(_reason(exc)) from None
+        return _article(sub, publisher, received_at, form="ninjs")
+    if isinstance(sub, SubmittedPage):
+        return _page(sub, publisher, received_at)
+    return _article(sub, publisher, received_at, form="article")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return f"ninjs: {describe_validation_error(exc)}"
+    return str(exc)
+
+
+def _article(
+    sub: SubmittedArticle, publisher: Publisher, received_at: datetime, form: str
+) -> Prepared:
     if sub.body_html:
-        body_html = text.sanitise_html(sub.body_html)
-        return body_html, text.html_to_text(body_html)
-    paras = text.paragraphs(sub.body_text or "")
-    return text.paragraphs_to_html(paras), "\n\n".join(paras)
-
-
-def publication_time(
-    sub: SubmittedArticle, publisher: Publisher, received_at: datetime
-) -> tuple[datetime, DateSource]:
-    """The editor's time in UTC (naive times are the publisher's local time), else receipt."""
-    if sub.published is None:
-        return received_at.astimezone(UTC), DateSource.SUBMISSION_TIME
-    published = sub.published
-    if published.tzinfo is None:
-        published = published.replace(tzinfo=ZoneInfo(publisher.timezone))
-    return published.astimezone(UTC), DateSource.EDITOR
-
-
-def prepare(sub: SubmittedArticle, publisher: Publisher, received_at: datetime) -> Prepared:
-    body_html, body_text = body_of(sub)
+        body_html = normalise_html(text.sanitise_html(sub.body_html))
+        body_text = text.html_to_text(body_html)
+    else:
+        paras = [normalise(p) for p in text.paragraphs(sub.body_text or "")]
+        body_html, body_text = text.paragraphs_to_html(paras), "\n\n".join(paras)
     if not body_text.strip():
-        raise ValueError("the body has no text once markup is removed")
-    published, source = publication_time(sub, publisher, received_at)
-    headline = " ".join(sub.headline.split())
-    content = {
+        raise Rejected("the body has no text once markup is removed")
+    published, source = _published(sub.published, publisher, received_at)
+    status = ArticleStatus.ACTIVE if sub.pubstatus is PubStatus.USABLE else ArticleStatus.WITHDRAWN
+    content = _content(
+        publisher,
+        sub.language,
+        headline=sub.headline,
+        body_html=body_html,
+        body_text=body_text,
+        external_id=sub.external_id,
+        url=sub.url,
+        subjects=sub.subjects,
+        byline=sub.byline,
+        images=[
+            {**img.model_dump(), "caption": normalise(img.caption) if img.caption else None}
+            for img in sub.images
+        ],
+        published=published,
+        published_source=source,
+        input_form=form,
+        status=status,
+    )
+    return _prepared(content, sub.embargoed)
+
+
+def _page(sub: SubmittedPage, publisher: Publisher, received_at: datetime) -> Prepared:
+    try:
+        page = (
+            extract.from_html(sub.raw_html, publisher.timezone)
+            if sub.raw_html
+            else extract.from_text(sub.raw_text or "", publisher.timezone)
+        )
+    except ValueError as exc:  # ExtractionError
+        raise Rejected(str(exc)) from None
+    blocks = [b._replace(text=normalise(b.text)) for b in page.blocks]
+    body_html = "".join(
+        f"<{b.tag}>{html.escape(b.text, quote=False)}</{b.tag}>" for b in blocks if b.text
+    )
+    if sub.published is not None:
+        published, source = _published(sub.published, publisher, received_at)
+    elif page.published is not None:
+        published, source = page.published, DateSource.PAGE
+    else:
+        published, source = received_at.astimezone(UTC), DateSource.SUBMISSION_TIME
+    content = _content(
+        publisher,
+        sub.language,
+        headline=page.headline,
+        body_html=body_html,
+        body_text="\n\n".join(b.text for b in blocks if b.text),
+        external_id=sub.external_id or page.news_code,
+        url=sub.url,
+        subjects=sub.subjects,
+        byline=sub.byline,
+        images=[],
+        published=published,
+        published_source=source,
+        input_form="page",
+        status=ArticleStatus.ACTIVE,
+    )
+    return _prepared(content, None)
+
+
+def _published(
+    value: datetime | str | None, publisher: Publisher, received_at: datetime
+) -> tuple[datetime, DateSource]:
+    """The editor's time in UTC (naive times and printed dates are the publisher's local time);
+    without one, the time ingest received the article."""
+    if value is None:
+        return received_at.astimezone(UTC), DateSource.SUBMISSION_TIME
+    if isinstance(value, str):
+        try:
+            return parse_date(value, publisher.timezone), DateSource.EDITOR
+        except DateError as exc:
+            raise Rejected(f"published: {exc}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(publisher.timezone))
+    return value.astimezone(UTC), DateSource.EDITOR
+
+
+def _content(
+    publisher: Publisher,
+    language: str,
+    *,
+    headline: str,
+    subjects: list[str],
+    byline: str | None,
+    published_source: DateSource,
+    status: ArticleStatus,
+    **fields: Any,
+) -> dict[str, Any]:
+    headline = normalise(headline)
+    if not headline:
+        raise Rejected("headline: is empty once cleaned")
+    return {
         "publisher": publisher.id,
-        "language": sub.language,
+        "language": language,
         "headline": headline,
-        "body_html": body_html,
-        "body_text": body_text,
-        "external_id": sub.external_id,
-        "url": sub.url,
-        "subjects": list(dict.fromkeys(sub.subjects)),
-        "byline": sub.byline,
-        "published": published,
-        "published_source": source.value,
+        "subjects": list(dict.fromkeys(normalise(s) for s in subjects if normalise(s))),
+        "byline": normalise(byline) if byline else None,
+        "published_source": published_source.value,
+        "status": status.value,
+        **fields,
     }
-    ident = text.article_id(publisher.id, sub.external_id, headline, body_text)
-    # The receipt time is not content: resubmitting an undated article is not a new version.
+
+
+def _prepared(content: dict[str, Any], embargo: datetime | None) -> Prepared:
+    ident = text.article_id(
+        content["publisher"], content["external_id"], content["headline"], content["body_text"]
+    )
+    # Not content: the receipt time (resubmitting an undated article later is not a new
+    # version) and the form it came in. The embargo is: changing it changes what partners see.
     hashed = {
         k: v
         for k, v in content.items()
-        if not (k == "published" and source is DateSource.SUBMISSION_TIME)
+        if k != "input_form"
+        and not (k == "published" and content["published_source"] == DateSource.SUBMISSION_TIME)
     }
-    return Prepared(ident, content, text.content_hash(hashed))
+    hashed["embargo_until"] = embargo
+    return Prepared(ident, content, text.content_hash(hashed), embargo)

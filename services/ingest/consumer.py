@@ -1,44 +1,170 @@
-"""The ``articles.submitted`` consumer: validate, store a version, announce it."""
+"""The ``articles.submitted`` consumer: validate, store versions, announce them, in batches.
+
+Batches keep the database work per article small (one head read, one version insert and one head
+write per batch, whatever the number of submissions for it). Each record is judged on its own:
+a bad one goes to the dead-letter topic with its reason and the rest of the batch goes on. Only
+an outage fails the batch, which is then retried whole; that is safe because re-applying a
+message is recognised by its offset (see :mod:`services.ingest.versions`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.publisher import DefaultPublisher
+from pydantic import ValidationError
 
-from services.ingest.article import prepare
+from services.ingest.article import Change, Rejected, prepare
+from services.ingest.settings import IngestSettings
 from services.ingest.store import ArticleStore
-from shared.contracts import SubmittedArticle, Topics
-from shared.messaging import InvalidMessage, consumer_options
+from services.ingest.versions import Head, apply
+from shared.contracts import SUBMISSION, IngestedArticle, Topics, TranslatedArticle, utcnow
+from shared.messaging import (
+    InvalidMessage,
+    consumer_options,
+    decode_json,
+    describe_validation_error,
+    is_transient,
+    raw_decoder,
+)
 from shared.observability import article_context
 from shared.service import Runtime
 
 
-def register(rt: Runtime, store: ArticleStore, max_bytes: int) -> None:
-    publish = rt.broker.publisher(Topics.INGESTED, title="articles.ingested")
+class Ingest:
+    def __init__(
+        self, rt: Runtime, store: ArticleStore, settings: IngestSettings, out: DefaultPublisher
+    ) -> None:
+        self.rt = rt
+        self.store = store
+        self.max_bytes = settings.max_submission_bytes
+        self.out = out
+
+    async def change(self, record: ConsumerRecord[bytes, bytes]) -> Change:
+        """What one record asks for; raises InvalidMessage with the reason when it is bad."""
+        value = record.value or b""
+        if len(value) > self.max_bytes:
+            raise InvalidMessage(f"article is {len(value)} bytes; the limit is {self.max_bytes}")
+        try:
+            submission = SUBMISSION.validate_python(decode_json(value))
+        except ValidationError as exc:
+            raise InvalidMessage(f"invalid message: {describe_validation_error(exc)}") from None
+        publisher = await self.rt.registry.publisher(submission.publisher)
+        if publisher is None:
+            reason = await self.rt.registry.unknown_publisher_reason(submission.publisher)
+            raise InvalidMessage(reason)
+        received = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        try:
+            return prepare(submission, publisher, received)
+        except Rejected as exc:
+            raise InvalidMessage(str(exc)) from None
+
+    async def batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        letters: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
+        changes: list[tuple[ConsumerRecord[bytes, bytes], Change]] = []
+        for record in records:
+            try:
+                changes.append((record, await self.change(record)))
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                letters.append((record, exc))
+
+        heads = await self.store.heads(c.article_id for _, c in changes)
+        now = utcnow()
+        new: list[tuple[IngestedArticle, datetime | None]] = []
+        for record, change in changes:
+            head = heads[change.article_id]
+            try:
+                event = apply(head, change, record.partition, record.offset, now)
+            except Rejected as exc:
+                letters.append((record, InvalidMessage(str(exc))))
+                continue
+            if event is not None:
+                new.append((event, head.embargo_until))
+        await self.store.insert_versions(new, now)
+        due = [h for h in heads.values() if h.due(now)]
+        await self.announce(due)
+        await self.store.save_heads(heads.values())
+        await self.store.sync_embargoes(heads.values(), now)
+        for record, reason in letters:
+            await self.rt.dead_letters.send(record, reason, 1)
+        if new or letters:
+            self.rt.log.info(
+                "batch ingested",
+                extra={
+                    "records": len(records),
+                    "new_versions": len(new),
+                    "announced": len(due),
+                    "dead_lettered": len(letters),
+                },
+            )
+
+    async def announce(self, heads: list[Head]) -> None:
+        """Publish the latest version of each head (concurrently: the producer batches them)."""
+
+        async def one(head: Head) -> None:
+            assert head.event is not None
+            with article_context(article_id=head.article_id, version=head.version):
+                await self.out.publish(head.event, key=head.article_id.encode())
+                self.rt.log.info(
+                    "announced",
+                    extra={"publisher": head.event.publisher, "status": head.event.status},
+                )
+            head.announced_version = head.version
+            head.changed = True
+
+        await asyncio.gather(*(one(h) for h in heads))
+
+    async def release_embargoes(self) -> None:
+        """Announce the articles whose embargo has ended."""
+        now = utcnow()
+        for article_id in await self.store.embargoes_due(now):
+            head = (await self.store.heads([article_id]))[article_id]
+            if head.due(now):
+                await self.announce([head])
+                await self.store.mark_announced(head)
+            await self.store.release(article_id)
+
+
+def register(rt: Runtime, store: ArticleStore, settings: IngestSettings) -> Ingest:
+    out = rt.broker.publisher(Topics.INGESTED, title="articles.ingested")
+    ingest = Ingest(rt, store, settings, out)
 
     @rt.broker.subscriber(
-        Topics.SUBMITTED, title="articles.submitted", **consumer_options(rt.name, rt.settings)
+        Topics.SUBMITTED,
+        title="articles.submitted",
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_wait_ms,
+        decoder=raw_decoder,
+        **consumer_options(rt.name, rt.settings),
     )
-    async def on_submitted(submission: SubmittedArticle, message: KafkaMessage) -> None:
-        record = message.raw_message
-        size = len(record.value or b"")  # type: ignore[union-attr]
-        if size > max_bytes:
-            raise InvalidMessage(f"article is {size} bytes; the limit is {max_bytes} bytes")
-        publisher = await rt.registry.publisher(submission.publisher)
-        if publisher is None:
-            raise InvalidMessage(await rt.registry.unknown_publisher_reason(submission.publisher))
-        received = datetime.fromtimestamp(record.timestamp / 1000, UTC)  # type: ignore[union-attr]
+    async def on_submitted(bodies: list[Any], message: KafkaMessage) -> None:
+        await ingest.batch(message.raw_message)
+
+    @rt.broker.subscriber(
+        Topics.TRANSLATED,
+        title="articles.translated (status per language)",
+        **{**consumer_options(rt.name, rt.settings), "group_id": f"{rt.name}-status"},
+    )
+    async def on_translated(event: TranslatedArticle) -> None:
+        await store.record_translation(event)
+
+    return ingest
+
+
+async def embargo_loop(ingest: Ingest, every: float) -> None:
+    """Release embargoed articles on time; every replica runs it (announcing twice is harmless:
+    downstream services ignore a version they already have)."""
+    while True:
         try:
-            prepared = prepare(submission, publisher, received)
-        except ValueError as exc:
-            raise InvalidMessage(str(exc)) from None
-        with article_context(article_id=prepared.article_id):
-            event = await store.record(prepared)
-            with article_context(version=event.version):
-                if await store.needs_announcing(event):
-                    await publish.publish(event, key=event.article_id.encode())
-                    await store.mark_announced(event)
-                    rt.log.info("ingested", extra={"publisher": event.publisher})
-                else:
-                    rt.log.info("unchanged; nothing to announce")
+            await ingest.release_embargoes()
+        except Exception:
+            ingest.rt.log.exception("embargo release failed; retrying")
+        await asyncio.sleep(every)

@@ -11,5 +11,14 @@ class IngestSettings(ServiceSettings):
 
     http_port: int = 8000
     max_submission_bytes: int = Field(
-        default=2 * 1024 * 1024, gt=0, description="Largest accepted article, on both paths."
+        default=2 * 1024 * 1024, gt=0, description="Largest accepted submission, on both paths."
+    )
+    batch_max_records: int = Field(
+        default=500, gt=0, description="Most submissions handled in one database round."
+    )
+    batch_wait_ms: int = Field(
+        default=200, gt=0, description="Longest wait for a batch when the topic is idle."
+    )
+    embargo_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often embargoed articles are checked for release."
     )

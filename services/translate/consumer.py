@@ -6,10 +6,18 @@ from __future__ import annotations
 from services.translate.engines import TranslationEngine
 from services.translate.segment import article_segments, assemble
 from services.translate.store import Status, TranslationStore
-from shared.contracts import IngestedArticle, Provenance, Topics, TranslatedArticle, utcnow
+from shared.contracts import (
+    ArticleStatus,
+    IngestedArticle,
+    Provenance,
+    Topics,
+    TranslatedArticle,
+    utcnow,
+)
 from shared.messaging import consumer_options
 from shared.observability import article_context
 from shared.service import Runtime
+from shared.storage import Document
 
 NO_ENGINE = (
     "no translation engine configured: set TRANSLATE_ENGINE (see the README, 'Translation'); "
@@ -47,6 +55,23 @@ async def translate(
 def register(rt: Runtime, store: TranslationStore, engine: TranslationEngine | None) -> None:
     publish = rt.broker.publisher(Topics.TRANSLATED, title="articles.translated")
 
+    async def withdraw(stored: Document | None, article: IngestedArticle) -> None:
+        """Take a published translation down with its source; nothing to do if none was."""
+        if not stored or not stored.get("event"):
+            return
+        if (
+            stored["version"] == article.version
+            and stored.get("announced_version", 0) >= article.version
+        ):
+            return  # redelivery: done already
+        event = TranslatedArticle.model_validate(stored["event"]).model_copy(
+            update={"version": article.version, "status": ArticleStatus.WITHDRAWN}
+        )
+        await store.save(event)
+        await publish.publish(event, key=event.article_id.encode())
+        await store.mark_announced(event)
+        rt.log.info("translation withdrawn")
+
     @rt.broker.subscriber(
         Topics.INGESTED, title="articles.ingested", **consumer_options(rt.name, rt.settings)
     )
@@ -59,6 +84,9 @@ def register(rt: Runtime, store: TranslationStore, engine: TranslationEngine | N
                 stored = await store.get(article.article_id, target)
                 if stored and stored["version"] > article.version:
                     continue  # a later version is already handled
+                if article.status is ArticleStatus.WITHDRAWN:
+                    await withdraw(stored, article)
+                    continue
                 if engine is None:
                     await store.mark_pending(article.article_id, target, article.version, NO_ENGINE)
                     rt.log.warning("translation pending: no engine configured")

@@ -29,6 +29,11 @@ class System:
     env: dict[str, str]
     ports: dict[str, int]
     processes: dict[str, stack.Process] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, publisher: str) -> dict[str, str]:
+        """Headers of an editor of this publisher."""
+        return {"Authorization": f"Bearer {self.keys[publisher]}"}
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
@@ -76,6 +81,16 @@ def system(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         capture_output=True,
     )
     sys_ = System(infra, state, env, ports)
+    for publisher in ("mashhad", "tehran", "gorgan"):
+        keyfile = state / "keys" / f"{publisher}.key"
+        subprocess.run(
+            [sys.executable, "-m", "shared.registry", "keys", "create", publisher,
+             "--name", "test-editor", "--out", str(keyfile)],
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        sys_.keys[publisher] = keyfile.read_text().strip()
     try:
         for name in stack.SERVICES:
             sys_.start(name)
@@ -93,7 +108,7 @@ def system(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 @pytest.fixture(scope="session")
 async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
     """A plain Kafka client, as an editor's CMS would use: raw bytes, no FastStream headers."""
-    p = AIOKafkaProducer(bootstrap_servers=infra.kafka, acks="all")
+    p = AIOKafkaProducer(bootstrap_servers=infra.kafka, acks="all", max_request_size=10_485_760)
     await p.start()
     yield p
     await p.stop()

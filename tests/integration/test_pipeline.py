@@ -125,24 +125,37 @@ async def test_http_api_accepts_articles_and_explains_rejections(
     system: System, http: httpx.AsyncClient
 ) -> None:
     a = article("gorgan")
-    resp = await http.post(system.url("ingest", "/articles"), json=a)
+    resp = await http.post(system.url("ingest", "/articles"), json=a, headers=system.auth("gorgan"))
     assert resp.status_code == 202, resp.text
     article_id = resp.json()["article_id"]
     await await_feed(
         http, system.url("feeds", "/feeds/gorgan/fa.atom"), lambda f: a["headline"] in titles(f)
     )
-    shown = (await http.get(system.url("ingest", f"/articles/{article_id}"))).json()
+    shown = (
+        await http.get(
+            system.url("ingest", f"/articles/{article_id}"), headers=system.auth("gorgan")
+        )
+    ).json()
     assert shown["version"] == 1 and [v["version"] for v in shown["versions"]] == [1]
 
     missing = await http.post(
-        system.url("ingest", "/articles"), json={"publisher": "gorgan", "body_text": "x"}
+        system.url("ingest", "/articles"),
+        json={"publisher": "gorgan", "body_text": "x"},
+        headers=system.auth("gorgan"),
     )
     assert missing.status_code == 422
     assert missing.json()["reason"] == "headline: is required"
-    unknown = await http.post(system.url("ingest", "/articles"), json=article("atlantis"))
-    assert unknown.status_code == 422 and "unknown publisher 'atlantis'" in unknown.json()["reason"]
+    other = await http.post(
+        system.url("ingest", "/articles"), json=article("mashhad"), headers=system.auth("gorgan")
+    )
+    assert other.status_code == 403
+    assert other.json()["reason"] == (
+        "this key publishes as 'gorgan'; it cannot publish as 'mashhad'"
+    )
     huge = await http.post(
-        system.url("ingest", "/articles"), json=article("gorgan", body_text="م" * 3_000_000)
+        system.url("ingest", "/articles"),
+        json=article("gorgan", body_text="م" * 3_000_000),
+        headers=system.auth("gorgan"),
     )
     assert huge.status_code == 413 and "limit" in huge.json()["reason"]
 
@@ -151,12 +164,11 @@ async def test_correction_is_a_new_version_and_resubmission_is_a_no_op(
     system: System, http: httpx.AsyncClient
 ) -> None:
     a = article("tehran")
-    first = (await http.post(system.url("ingest", "/articles"), json=a)).json()["article_id"]
-    await http.post(system.url("ingest", "/articles"), json=a)  # the same again: nothing changes
+    url, auth = system.url("ingest", "/articles"), system.auth("tehran")
+    first = (await http.post(url, json=a, headers=auth)).json()["article_id"]
+    await http.post(url, json=a, headers=auth)  # the same again: nothing changes
     corrected = {**a, "headline": a["headline"] + " (اصلاحیه)"}
-    second = (await http.post(system.url("ingest", "/articles"), json=corrected)).json()[
-        "article_id"
-    ]
+    second = (await http.post(url, json=corrected, headers=auth)).json()["article_id"]
     assert first == second  # same external_id: the same article
 
     feed = await await_feed(
@@ -165,5 +177,5 @@ async def test_correction_is_a_new_version_and_resubmission_is_a_no_op(
         lambda f: corrected["headline"] in titles(f),
     )
     assert a["headline"] not in titles(feed)  # the entry was replaced, not duplicated
-    shown = (await http.get(system.url("ingest", f"/articles/{first}"))).json()
+    shown = (await http.get(system.url("ingest", f"/articles/{first}"), headers=auth)).json()
     assert [v["version"] for v in shown["versions"]] == [1, 2]

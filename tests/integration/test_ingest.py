@@ -1,0 +1,344 @@
+"""Ingest on the real stack: every input form, versions, withdrawal, embargo, keys, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.contracts import Topics, utcnow
+from tests.integration.conftest import FIXTURES, System, await_feed, read_topic, send
+
+pytestmark = pytest.mark.integration
+SAMPLES = FIXTURES / "samples"
+
+
+def titles(feed: Any) -> set[str]:
+    return {e.title for e in feed.entries}
+
+
+def entry(feed: Any, headline: str) -> Any:
+    return next(e for e in feed.entries if e.title == headline)
+
+
+async def submit_page(
+    system: System, http: httpx.AsyncClient, publisher: str, path: Path, **params: str
+) -> dict[str, Any]:
+    ctype = "text/html" if path.suffix == ".html" else "text/plain"
+    resp = await http.post(
+        system.url("ingest", "/articles"),
+        content=path.read_bytes(),
+        params=params,
+        headers={**system.auth(publisher), "Content-Type": f"{ctype}; charset=utf-8"},
+    )
+    assert resp.status_code == 202, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+async def shown(system: System, http: httpx.AsyncClient, publisher: str, ident: str) -> Any:
+    resp = await http.get(
+        system.url("ingest", f"/articles/{ident}"), headers=system.auth(publisher)
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_scraped_page_becomes_the_article_and_nothing_else(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    page = SAMPLES / "mashhad-metropolis-secretary-general.txt"
+    accepted = await submit_page(system, http, "mashhad", page)
+    headline = "دبیرکل متروپلیس: مشهد در حال تبدیل شدن به بازیگر بین المللی است"
+    assert accepted["headline"] == headline
+    assert accepted["external_id"] == "2212303"  # the page's "کد خبر", in Latin digits
+    assert accepted["published"] == "2025-04-29T03:51:53+00:00"  # ۱۴۰۴/۰۲/۰۹ ۰۷:۲۱:۵۳ Tehran
+    assert accepted["published_source"] == "page"
+
+    feed = await await_feed(
+        http, system.url("feeds", "/feeds/mashhad/fa.atom"), lambda f: headline in titles(f)
+    )
+    content = entry(feed, headline).content[0].value
+    assert content.count("<p>") >= 15
+    assert "به گزارش خبرگزاری برنا از خراسان رضوی" in content  # body kept
+    for junk in ("جوان سال", "بانک سپه", "بلیط هواپیما", "نظر شما", "پیشنهاد سردبیر", "کد خبر"):
+        assert junk not in content, junk
+    assert entry(feed, headline).published == "2025-04-29T03:51:53+00:00"
+
+    # The same page again is the same article, still at version 1.
+    again = await submit_page(system, http, "mashhad", page)
+    assert again["article_id"] == accepted["article_id"]
+    article = await shown(system, http, "mashhad", accepted["article_id"])
+    assert article["version"] == 1 and len(article["versions"]) == 1
+
+
+async def await_article(
+    system: System, http: httpx.AsyncClient, publisher: str, ident: str, done: Any
+) -> Any:
+    """Poll GET /articles/{id} until ``done`` holds (the status consumer runs beside the feeds)."""
+    async with asyncio.timeout(30):
+        while True:
+            resp = await http.get(
+                system.url("ingest", f"/articles/{ident}"), headers=system.auth(publisher)
+            )
+            if resp.status_code == 200 and done(resp.json()):
+                return resp.json()
+            await asyncio.sleep(0.1)
+
+
+async def test_an_edited_page_is_version_two_in_every_feed(
+    system: System, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    page = SAMPLES / "mashhad-jahanshahr-portal-launch.txt"
+    first = await submit_page(system, http, "mashhad", page)
+    assert first["headline"] == "پایگاه اینترنتی ۴ زبانه جهانشهر در مشهد رونمایی شد"
+    assert first["external_id"] == "1314415"
+    assert first["published_source"] == "submission-time"  # the page prints no date
+    edited = tmp_path / "edited.txt"
+    edited.write_text(page.read_text().replace("سید ناصر نعمتی", "سید ناصر نعمتی، مدیر مرکز"))
+    second = await submit_page(system, http, "mashhad", edited)
+    assert second["article_id"] == first["article_id"]  # same news code: a correction
+
+    headline = first["headline"]
+    for lang, title in (("fa", headline), ("en", f"[en] {headline}")):
+        await await_feed(
+            http,
+            system.url("feeds", f"/feeds/mashhad/{lang}.atom"),
+            lambda f, title=title: any(
+                e.title == title and "ناصر نعمتی، مدیر مرکز" in e.content[0].value
+                for e in f.entries
+            ),
+        )
+    article = await await_article(
+        system,
+        http,
+        "mashhad",
+        first["article_id"],
+        lambda a: a["languages"]["en"].get("version") == 2,
+    )
+    assert [v["version"] for v in article["versions"]] == [1, 2]
+    assert article["languages"]["en"]["status"] == "published"
+    assert set(article["languages"]) == {"en", "ar", "ru"}
+
+    # A page without a news code is identified by its content: the same page twice is one article.
+    gorgan = SAMPLES / "gorgan-guangzhou-room.txt"
+    a = await submit_page(system, http, "gorgan", gorgan)
+    b = await submit_page(system, http, "gorgan", gorgan)
+    assert a["article_id"] == b["article_id"] and a["external_id"] is None
+
+
+async def test_zero_width_non_joiners_in_html_reach_the_feed(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    accepted = await submit_page(
+        system, http, "tehran", SAMPLES / "tehran-transport-synthetic.html"
+    )
+    assert accepted["published"] == "2024-03-07T11:01:00+00:00"  # ۱۷ اسفند ۱۴۰۲ - ۱۴:۳۱
+    feed = await await_feed(
+        http,
+        system.url("feeds", "/feeds/tehran/fa.atom"),
+        lambda f: accepted["headline"] in titles(f),
+    )
+    content = entry(feed, accepted["headline"]).content[0].value
+    assert "اتوبوس‌های برقی" in content and "می‌شود" in content  # U+200C kept
+    for junk in ("صفحه اصلی", "آگهی مناقصه", "اخبار مرتبط", "ارسال نظر", "تمامی حقوق"):
+        assert junk not in content, junk
+
+
+def ninjs_doc(tag: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "uri": f"urn:newsml:mashhad.ir:2025:{tag}",
+        "type": "text",
+        "language": "fa",
+        "headlines": [{"value": f"همایش شهرهای خواهرخوانده در مشهد {tag}", "role": "main"}],
+        "bodies": [
+            {
+                "value": "<p>نمایندگان شهرهای خواهرخوانده در مشهد گرد هم آمدند.</p>"
+                '<script>alert(1)</script><p onclick="x()">همکاری‌ها گسترش می‌یابد.</p>',
+                "contenttype": "text/html",
+                "role": "main",
+            }
+        ],
+        "firstcreated": "2025-05-01T10:00:00+03:30",
+        "versioncreated": "2025-05-01T10:00:00+03:30",
+        "subjects": [{"name": "sister cities"}],
+        **extra,
+    }
+
+
+async def test_ninjs_on_the_topic_is_sanitised_and_a_cancel_withdraws_it_everywhere(
+    system: System, producer: AIOKafkaProducer, http: httpx.AsyncClient
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    doc = ninjs_doc(tag)
+    headline = doc["headlines"][0]["value"]
+    await send(producer, Topics.SUBMITTED, {"publisher": "mashhad", "ninjs": doc})
+    fa_url = system.url("feeds", "/feeds/mashhad/fa.atom")
+    en_url = system.url("feeds", "/feeds/mashhad/en.atom")
+    feed = await await_feed(http, fa_url, lambda f: headline in titles(f))
+    content = entry(feed, headline).content[0].value
+    assert "script" not in content and "onclick" not in content and "alert" not in content
+    assert "همکاری‌ها گسترش می‌یابد." in content
+    assert entry(feed, headline).published == "2025-05-01T06:30:00+00:00"
+    await await_feed(http, en_url, lambda f: f"[en] {headline}" in titles(f))
+
+    canceled = {**doc, "pubstatus": "canceled"}
+    await send(producer, Topics.SUBMITTED, {"publisher": "mashhad", "ninjs": canceled})
+    await await_feed(http, fa_url, lambda f: headline not in titles(f))
+    await await_feed(http, en_url, lambda f: f"[en] {headline}" not in titles(f))
+
+
+async def test_withdrawal_through_the_api_and_the_key_rules(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    article = {
+        "headline": f"بازدید هیئت شهر کازان از تهران {tag}",
+        "body_text": "هیئتی از شهر کازان از پروژه‌های شهری تهران بازدید کرد.",
+        "external_id": f"kazan-{tag}",
+    }
+    url = system.url("ingest", "/articles")
+    ok = await http.post(url, json=article, headers=system.auth("tehran"))
+    assert ok.status_code == 202, ok.text
+    ident = ok.json()["article_id"]
+    fa_url = system.url("feeds", "/feeds/tehran/fa.atom")
+    await await_feed(http, fa_url, lambda f: article["headline"] in titles(f))
+
+    no_key = await http.post(url, json=article)
+    assert no_key.status_code == 401 and "Authorization: Bearer" in no_key.json()["reason"]
+    bad_key = await http.post(url, json=article, headers={"X-API-Key": "cfk_tehran_guess"})
+    assert bad_key.status_code == 401
+    # An editor of Mashhad can neither see nor withdraw Tehran's article.
+    foreign = system.url("ingest", f"/articles/{ident}")
+    assert (await http.get(foreign, headers=system.auth("mashhad"))).status_code == 404
+    assert (await http.delete(foreign, headers=system.auth("mashhad"))).status_code == 404
+
+    gone = await http.delete(foreign, headers=system.auth("tehran"))
+    assert gone.status_code == 202 and gone.json()["status"] == "withdrawing"
+    await await_feed(http, fa_url, lambda f: article["headline"] not in titles(f))
+    await await_feed(
+        http,
+        system.url("feeds", "/feeds/tehran/ru.atom"),
+        lambda f: f"[ru] {article['headline']}" not in titles(f),
+    )
+    state = await shown(system, http, "tehran", ident)
+    assert state["status"] == "withdrawn" and state["version"] == 2
+
+
+async def test_an_embargoed_article_waits_for_its_time(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    url, auth = system.url("ingest", "/articles"), system.auth("gorgan")
+    held = {
+        "headline": f"خبر محرمانه تا زمان انتشار {tag}",
+        "body_text": "این خبر تا پایان زمان تحریم منتشر نمی‌شود.",
+        "embargoed": (utcnow() + timedelta(seconds=6)).isoformat(),
+    }
+    free = {"headline": f"خبر آزاد {tag}", "body_text": "این خبر بی‌درنگ منتشر می‌شود."}
+    assert (await http.post(url, json=held, headers=auth)).status_code == 202
+    assert (await http.post(url, json=free, headers=auth)).status_code == 202
+    fa_url = system.url("feeds", "/feeds/gorgan/fa.atom")
+    feed = await await_feed(http, fa_url, lambda f: free["headline"] in titles(f))
+    assert held["headline"] not in titles(feed)  # submitted first, still held
+    await await_feed(http, fa_url, lambda f: held["headline"] in titles(f), timeout=30)
+
+
+# Each class of bad input, on the topic: (payload, words the DLQ reason must contain).
+BAD_INPUT: dict[str, tuple[bytes | dict[str, Any], str]] = {
+    "invalid-utf8": (b'{"publisher": "mashhad", "raw_text": "\xd8"}', "not valid UTF-8"),
+    "unknown-publisher": (
+        {"publisher": "atlantis", "headline": "تیتر", "body_text": "متن"},
+        "unknown publisher 'atlantis'",
+    ),
+    "no-headline-no-body": ({"publisher": "mashhad"}, "headline: is required"),
+    "unparseable-date": (
+        {"publisher": "mashhad", "headline": "تیتر", "body_text": "متن", "published": "۳۲ اسفند"},
+        "published: cannot read the date",
+    ),
+    "oversized": (
+        {"publisher": "mashhad", "headline": "تیتر", "body_text": "م" * 1_100_000},
+        "the limit is",
+    ),
+    "page-without-article": ({"publisher": "mashhad", "raw_text": "منو\nخانه"}, "no "),
+    "ninjs-without-uri": ({"publisher": "mashhad", "ninjs": {"headline": "تیتر"}}, "uri"),
+    "withdraw-unknown": (
+        {"publisher": "mashhad", "withdraw": True, "article_id": "mashhad-nothing"},
+        "no article 'mashhad-nothing' to withdraw",
+    ),
+    "two-page-forms": (
+        {"publisher": "mashhad", "raw_text": "a", "raw_html": "<p>b</p>"},
+        "exactly one of raw_html or raw_text",
+    ),
+}
+
+
+async def test_every_class_of_bad_input_lands_in_the_dlq_with_its_reason(
+    system: System, producer: AIOKafkaProducer, http: httpx.AsyncClient
+) -> None:
+    key = f"bad-{uuid.uuid4().hex[:6]}"
+    for payload, _ in BAD_INPUT.values():
+        await send(producer, Topics.SUBMITTED, payload, key=key)
+    good = {"publisher": "mashhad", "headline": f"خبر سالم {key}", "body_text": "متن سالم."}
+    await send(producer, Topics.SUBMITTED, good, key=key)
+    await await_feed(
+        http, system.url("feeds", "/feeds/mashhad/fa.atom"), lambda f: good["headline"] in titles(f)
+    )
+    letters = await read_topic(
+        system.infra.kafka,
+        Topics.dlq(Topics.SUBMITTED),
+        lambda seen: sum(1 for d in seen if d["key"] == key) >= len(BAD_INPUT),
+    )
+    reasons = [d["reason"] for d in letters if d["key"] == key]
+    assert len(reasons) == len(BAD_INPUT), reasons
+    for name, (_, expected) in BAD_INPUT.items():
+        assert any(expected in r for r in reasons), f"{name}: no reason with {expected!r}"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    ["publisher", "headline", "body_text", "body_html", "raw_text", "raw_html", "ninjs",
+     "published", "embargoed", "withdraw", "article_id", "images", "pubstatus", "schema_version"]
+)  # fmt: skip
+NEAR_ARTICLES = st.dictionaries(FIELDS, JSON, max_size=6)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        JSON.map(lambda v: json.dumps(v).encode()),
+        NEAR_ARTICLES.map(lambda v: json.dumps(v).encode()),
+    ),
+    ctype=st.sampled_from(["application/json", "text/plain", "text/html", "image/png"]),
+    path=st.sampled_from(["/articles", "/articles/preview"]),
+)
+def test_the_api_answers_4xx_never_5xx_to_arbitrary_input(
+    system: System, body: bytes, ctype: str, path: str
+) -> None:
+    resp = httpx.post(
+        system.url("ingest", path),
+        content=body,
+        headers={**system.auth("mashhad"), "Content-Type": ctype},
+        timeout=10,
+    )
+    assert resp.status_code < 500, resp.text
+    if resp.status_code >= 400:
+        assert resp.json()["reason"]
