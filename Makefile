@@ -8,13 +8,14 @@ STATE := $(or $(CITYFEEDS_STATE),var)
 SAMPLE_PUBLISHERS := mashhad tehran gorgan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs test test-unit test-integration lint venv provision clean
+.PHONY: help run stop status logs test test-unit test-integration lint venv provision clean bench-ingest
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
 	@echo "make stop    stop everything 'make run' started"
 	@echo "make status  what is running;  make logs [NAME=ingest|translate|feeds|kafka|ferretdb]"
 	@echo "make test    lint, type-check and the full test suite on its own Kafka and database"
+	@echo "make bench-ingest  ingest throughput vs raw insert_many (writes docs/benchmarks.md)"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -70,3 +71,6 @@ test: provision lint
 
 clean: stop
 	rm -rf var
+
+bench-ingest: provision
+	$(PY) -m bench.ingest --write docs/benchmarks.md --from-make

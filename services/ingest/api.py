@@ -263,13 +263,14 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSett
             raise Refused(
                 404, "not found", f"no article {article_id!r} of {key.publisher!r} (yet?)"
             )
+        latest = await store.version(article_id, head["version"])
         return {
             "article_id": article_id,
             "version": head["version"],
             "status": head["status"],
             "announced_version": head.get("announced_version", 0),
             "embargo_until": head.get("embargo_until"),
-            "article": head["event"],
+            "article": latest["event"] if latest else None,
             "versions": await store.versions_of(article_id),
             "languages": await languages(head),
         }

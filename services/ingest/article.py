@@ -8,6 +8,7 @@ one Persian normaliser; the id and the de-duplication use its search form.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,14 +84,27 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
+def _tidy(value: str) -> str:
+    return " ".join(value.split())
+
+
+def cleaner(language: str) -> Callable[[str], str]:
+    """The Persian normaliser for Persian text; other languages (an Arabic article, say) keep
+    their own spelling and only get their whitespace tidied."""
+    return normalise if language.split("-")[0] == "fa" else _tidy
+
+
 def _article(
     sub: SubmittedArticle, publisher: Publisher, received_at: datetime, form: str
 ) -> Prepared:
+    clean = cleaner(sub.language)
     if sub.body_html:
-        body_html = normalise_html(text.sanitise_html(sub.body_html))
+        body_html = text.sanitise_html(sub.body_html)
+        if clean is normalise:
+            body_html = normalise_html(body_html)
         body_text = text.html_to_text(body_html)
     else:
-        paras = [normalise(p) for p in text.paragraphs(sub.body_text or "")]
+        paras = [clean(p) for p in text.paragraphs(sub.body_text or "")]
         body_html, body_text = text.paragraphs_to_html(paras), "\n\n".join(paras)
     if not body_text.strip():
         raise Rejected("the body has no text once markup is removed")
@@ -107,7 +121,7 @@ def _article(
         subjects=sub.subjects,
         byline=sub.byline,
         images=[
-            {**img.model_dump(), "caption": normalise(img.caption) if img.caption else None}
+            {**img.model_dump(), "caption": clean(img.caption) if img.caption else None}
             for img in sub.images
         ],
         published=published,
@@ -127,7 +141,8 @@ def _page(sub: SubmittedPage, publisher: Publisher, received_at: datetime) -> Pr
         )
     except ValueError as exc:  # ExtractionError
         raise Rejected(str(exc)) from None
-    blocks = [b._replace(text=normalise(b.text)) for b in page.blocks]
+    clean = cleaner(sub.language)
+    blocks = [b._replace(text=clean(b.text)) for b in page.blocks]
     body_html = "".join(
         f"<{b.tag}>{html.escape(b.text, quote=False)}</{b.tag}>" for b in blocks if b.text
     )
@@ -184,15 +199,16 @@ def _content(
     status: ArticleStatus,
     **fields: Any,
 ) -> dict[str, Any]:
-    headline = normalise(headline)
+    clean = cleaner(language)
+    headline = clean(headline)
     if not headline:
         raise Rejected("headline: is empty once cleaned")
     return {
         "publisher": publisher.id,
         "language": language,
         "headline": headline,
-        "subjects": list(dict.fromkeys(normalise(s) for s in subjects if normalise(s))),
-        "byline": normalise(byline) if byline else None,
+        "subjects": list(dict.fromkeys(s for s in map(clean, subjects) if s)),
+        "byline": clean(byline) if byline else None,
         "published_source": published_source.value,
         "status": status.value,
         **fields,

@@ -19,9 +19,9 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.publisher import DefaultPublisher
 from pydantic import ValidationError
 
-from services.ingest.article import Change, Rejected, prepare
+from services.ingest.article import Change, Rejected, WithdrawalRequest, prepare
 from services.ingest.settings import IngestSettings
-from services.ingest.store import ArticleStore
+from services.ingest.store import ArticleStore, VersionClash
 from services.ingest.versions import Head, apply
 from shared.contracts import SUBMISSION, IngestedArticle, Topics, TranslatedArticle, utcnow
 from shared.messaging import (
@@ -65,7 +65,7 @@ class Ingest:
             raise InvalidMessage(str(exc)) from None
 
     async def batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        letters: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
+        bad: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
         changes: list[tuple[ConsumerRecord[bytes, bytes], Change]] = []
         for record in records:
             try:
@@ -73,42 +73,58 @@ class Ingest:
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                letters.append((record, exc))
+                bad.append((record, exc))
+        try:
+            new, announced, refused = await self.store_changes(changes, adopt=False)
+        except VersionClash:
+            new, announced, refused = await self.store_changes(changes, adopt=True)
+        for record, reason in bad + refused:
+            await self.rt.dead_letters.send(record, reason, 1)
+        if new or bad or refused:
+            self.rt.log.info(
+                "batch ingested",
+                extra={
+                    "records": len(records),
+                    "new_versions": new,
+                    "announced": announced,
+                    "dead_lettered": len(bad) + len(refused),
+                },
+            )
 
-        heads = await self.store.heads(c.article_id for _, c in changes)
+    async def store_changes(
+        self, changes: list[tuple[ConsumerRecord[bytes, bytes], Change]], adopt: bool
+    ) -> tuple[int, int, list[tuple[ConsumerRecord[bytes, bytes], Exception]]]:
+        """Plan the versions, store them, announce what is due, save the heads."""
+        withdrawals = [c.article_id for _, c in changes if isinstance(c, WithdrawalRequest)]
+        heads = await self.store.heads(
+            (c.article_id for _, c in changes), adopt=adopt, events_for=withdrawals
+        )
         now = utcnow()
         new: list[tuple[IngestedArticle, datetime | None]] = []
+        refused: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
         for record, change in changes:
             head = heads[change.article_id]
             try:
                 event = apply(head, change, record.partition, record.offset, now)
             except Rejected as exc:
-                letters.append((record, InvalidMessage(str(exc))))
+                refused.append((record, InvalidMessage(str(exc))))
                 continue
             if event is not None:
                 new.append((event, head.embargo_until))
-        await self.store.insert_versions(new, now)
         due = [h for h in heads.values() if h.due(now)]
-        await self.announce(due)
+        # Storing and announcing overlap (database and broker work in parallel). An event may
+        # thus leave before its version is stored; if storing then fails, the retried batch
+        # announces the same versions again, which downstream services ignore.
+        await asyncio.gather(self.store.insert_versions(new, now), self.announce(due))
         await self.store.save_heads(heads.values())
         await self.store.sync_embargoes(heads.values(), now)
-        for record, reason in letters:
-            await self.rt.dead_letters.send(record, reason, 1)
-        if new or letters:
-            self.rt.log.info(
-                "batch ingested",
-                extra={
-                    "records": len(records),
-                    "new_versions": len(new),
-                    "announced": len(due),
-                    "dead_lettered": len(letters),
-                },
-            )
+        return len(new), len(due), refused
 
     async def announce(self, heads: list[Head]) -> None:
         """Publish the latest version of each head (concurrently: the producer batches them)."""
 
         async def one(head: Head) -> None:
+            await self.store.load_event(head)  # a version stored earlier (held, or adopted)
             assert head.event is not None
             with article_context(article_id=head.article_id, version=head.version):
                 await self.out.publish(head.event, key=head.article_id.encode())
@@ -128,8 +144,7 @@ class Ingest:
             head = (await self.store.heads([article_id]))[article_id]
             if head.due(now):
                 await self.announce([head])
-                await self.store.mark_announced(head)
-            await self.store.release(article_id)
+            await self.store.release(head)
 
 
 def register(rt: Runtime, store: ArticleStore, settings: IngestSettings) -> Ingest:

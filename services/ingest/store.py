@@ -8,8 +8,9 @@
 
 Every read and write goes by ``_id`` so it stays fast on FerretDB's SQLite backend, whose only
 indexed lookups are by ``_id``. Writes happen per batch: the versions, then the announcements,
-then the heads; a crash in between leaves versions the heads do not know yet, which the next
-attempt finds and adopts (see :meth:`ArticleStore.heads`).
+then the heads; a crash in between leaves versions the heads do not know yet. Storing the next
+version then clashes with them, and the batch is planned again after adopting them (see
+:meth:`ArticleStore.heads`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from pymongo.errors import BulkWriteError
 
 from services.ingest.versions import Head
 from shared.contracts import IngestedArticle, TranslatedArticle, utcnow
-from shared.messaging import TransientError
 from shared.storage import Collection, Database, Document
 
 ARTICLES = Collection(
@@ -36,6 +36,21 @@ COLLECTIONS = (ARTICLES, VERSIONS, EMBARGOES)
 
 #: Concurrent single-document reads per batch (each one is an indexed ``_id`` lookup).
 READ_CONCURRENCY = 32
+
+
+class VersionClash(Exception):
+    """A version number or a new head is taken already: an interrupted batch, or another
+    consumer of the same partition during a rebalance. Reload (adopting) and plan again."""
+
+
+async def _insert(coll: Any, docs: list[dict[str, Any]]) -> None:
+    try:
+        await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if errors and all(e.get("code") == 11000 for e in errors):
+            raise VersionClash(f"{len(errors)} documents in {coll.name} exist already") from exc
+        raise
 
 
 def version_id(article_id: str, version: int) -> str:
@@ -54,22 +69,36 @@ class ArticleStore:
             doc: Document | None = await coll.find_one({"_id": _id})
             return doc
 
-    async def heads(self, article_ids: Iterable[str]) -> dict[str, Head]:
-        """The heads of these articles (new ones for unknown ids), with any stored version the
-        head does not know yet adopted: an interrupted batch wrote it but not the head."""
+    async def heads(
+        self, article_ids: Iterable[str], *, adopt: bool = False, events_for: Iterable[str] = ()
+    ) -> dict[str, Head]:
+        """The heads of these articles (new ones for unknown ids), with the latest event loaded
+        for ``events_for``. With ``adopt``, stored versions the head does not know yet (an
+        interrupted batch wrote them but not the head) become the latest."""
         ids = sorted(set(article_ids))
         docs = await asyncio.gather(*(self._find(self.articles, i) for i in ids))
         heads = {i: Head.from_doc(d) if d else Head(i) for i, d in zip(ids, docs, strict=True)}
-        await asyncio.gather(*(self._adopt_orphans(h) for h in heads.values()))
+        if adopt:
+            await asyncio.gather(*(self._adopt_orphans(h) for h in heads.values()))
+        wanted = [heads[i] for i in set(events_for) if i in heads]
+        await asyncio.gather(*(self.load_event(h) for h in wanted))
         return heads
+
+    async def load_event(self, head: Head) -> None:
+        if head.event is None and head.version:
+            doc = await self._find(self.versions, version_id(head.article_id, head.version))
+            if doc is None:
+                raise RuntimeError(f"version {head.version} of {head.article_id} is missing")
+            head.event = IngestedArticle.model_validate(doc["event"])
 
     async def _adopt_orphans(self, head: Head) -> None:
         while doc := await self._find(self.versions, version_id(head.article_id, head.version + 1)):
             head.adopt(IngestedArticle.model_validate(doc["event"]), doc.get("embargo_until"))
 
     async def insert_versions(
-        self, events: list[tuple[IngestedArticle, datetime | None]], submitted_at: datetime
+        self, events: list[tuple[IngestedArticle, datetime | None]], stored_at: datetime
     ) -> None:
+        """Store new versions; :class:`VersionClash` if a number is taken already."""
         if not events:
             return
         docs = [
@@ -80,78 +109,77 @@ class ArticleStore:
                 "content_hash": e.content_hash,
                 "embargo_until": embargo,
                 "event": e.model_dump(mode="json"),
-                "stored_at": submitted_at,
+                "stored_at": stored_at,
             }
             for e, embargo in events
         ]
-        try:
-            await self.versions.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            clashes = [e for e in exc.details.get("writeErrors", []) if e.get("code") == 11000]
-            if len(clashes) != len(exc.details.get("writeErrors", [])):
-                raise
-            # Another consumer of the same partition (a rebalance in progress) stored these
-            # numbers first: retry the batch, which adopts what it wrote.
-            raise TransientError(f"{len(clashes)} article versions written concurrently") from exc
+        await _insert(self.versions, docs)
 
     async def save_heads(self, heads: Iterable[Head]) -> None:
+        """Insert the new heads and update the known ones (inserts are much cheaper)."""
         now = utcnow()
-        ops = []
-        for h in heads:
-            if not h.changed or h.event is None:
-                continue
-            e = h.event
+        fresh: list[dict[str, Any]] = []
+        updates = []
+        changed = [h for h in heads if h.changed and h.version]
+        for h in changed:
             fields = {
-                "publisher": e.publisher,
-                "external_id": e.external_id,
-                "language": e.language,
-                "headline": e.headline,
-                "status": e.status.value,
+                "status": h.status.value,
                 "version": h.version,
                 "content_hash": h.content_hash,
-                "event": e.model_dump(mode="json"),
                 "announced_version": h.announced_version,
                 "embargo_until": h.embargo_until,
                 "offsets": h.offsets,
                 "updated_at": now,
             }
-            ops.append(
-                UpdateOne(
-                    {"_id": h.article_id},
-                    {"$set": fields, "$setOnInsert": {"created_at": now}},
-                    upsert=True,
-                )
-            )
-        if ops:
-            await self.articles.bulk_write(ops, ordered=False)
+            if h.event is not None:
+                e = h.event
+                fields |= {
+                    "publisher": e.publisher,
+                    "external_id": e.external_id,
+                    "language": e.language,
+                    "headline": e.headline,
+                }
+            if h.stored:
+                updates.append(UpdateOne({"_id": h.article_id}, {"$set": fields}))
+            else:
+                fresh.append({"_id": h.article_id, **fields, "created_at": now})
+        if fresh:
+            await _insert(self.articles, fresh)
+        if updates:
+            await self.articles.bulk_write(updates, ordered=False)
+        for h in changed:
+            h.stored, h.changed = True, False
 
     async def sync_embargoes(self, heads: Iterable[Head], now: datetime) -> None:
         """Keep ``embargoes`` listing exactly the heads still waiting for their time."""
         for h in heads:
-            if not h.changed:
-                continue
             if h.held(now):
-                await self.embargoes.replace_one(
-                    {"_id": h.article_id}, {"until": h.embargo_until}, upsert=True
-                )
-            else:
+                if h.embargo_until != h.stored_embargo:
+                    await self.embargoes.replace_one(
+                        {"_id": h.article_id}, {"until": h.embargo_until}, upsert=True
+                    )
+            elif h.stored_embargo is not None:
                 await self.embargoes.delete_one({"_id": h.article_id})
+            h.stored_embargo = h.embargo_until if h.held(now) else None
 
     async def embargoes_due(self, now: datetime) -> list[str]:
         return [d["_id"] async for d in self.embargoes.find({"until": {"$lte": now}})]
 
-    async def mark_announced(self, head: Head) -> None:
+    async def release(self, head: Head) -> None:
+        """The embargo is over: record what was announced, and stop waiting."""
         await self.articles.update_one(
             {"_id": head.article_id}, {"$set": {"announced_version": head.announced_version}}
         )
-
-    async def release(self, article_id: str) -> None:
-        await self.embargoes.delete_one({"_id": article_id})
+        await self.embargoes.delete_one({"_id": head.article_id})
+        head.stored_embargo = None
 
     # ------------------------------------------------------------------ read side (the API)
 
     async def latest(self, article_id: str) -> Document | None:
         return await self.articles.find_one({"_id": article_id})
+
+    async def version(self, article_id: str, version: int) -> Document | None:
+        return await self.versions.find_one({"_id": version_id(article_id, version)})
 
     async def versions_of(self, article_id: str) -> list[dict[str, Any]]:
         cursor = self.versions.find(

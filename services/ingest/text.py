@@ -1,7 +1,8 @@
 """Pure text work for ingest: paragraphs, sanitising, fingerprints and ids.
 
-No I/O here, so every rule is unit-testable. Full Persian normalisation and page extraction
-build on these functions.
+No I/O here, so every rule is unit-testable. Persian normalisation lives in
+:mod:`shared.persian` (translate keys its memory on it too); page extraction in
+:mod:`services.ingest.extract`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import hashlib
 import html
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import nh3
+
+from shared.persian import search_form
 
 #: Tags an article body may keep; everything active (script, iframe, on* handlers) is removed.
 ALLOWED_TAGS = {
@@ -86,9 +88,9 @@ def html_to_text(fragment: str) -> str:
 
 
 def fingerprint_form(text: str) -> str:
-    """A form for comparing content, not for display: NFKC, no spacing or case differences."""
-    text = unicodedata.normalize("NFKC", text).replace("\u200c", "")
-    return " ".join(text.casefold().split())
+    """A form for comparing content, never for display: the normaliser's search form, so
+    spelling variants (ي/ی, ZWNJ or not, digits) compare equal."""
+    return search_form(text)
 
 
 def content_hash(fields: Mapping[str, Any]) -> str:

@@ -21,15 +21,22 @@ from shared.contracts import ArticleStatus, IngestedArticle
 
 @dataclass
 class Head:
-    """The latest state of one article, as stored in the ``articles`` collection."""
+    """The latest state of one article, as stored in the ``articles`` collection.
+
+    The head is small; the latest version's full event lives in ``article_versions`` and is
+    loaded only when needed (to withdraw it, or to announce a version stored earlier).
+    """
 
     article_id: str
     version: int = 0
     content_hash: str | None = None
+    status: ArticleStatus = ArticleStatus.ACTIVE
     event: IngestedArticle | None = None
     announced_version: int = 0
     embargo_until: datetime | None = None
     offsets: dict[str, int] = field(default_factory=dict)
+    stored: bool = False  # a head document exists in the database
+    stored_embargo: datetime | None = None  # the embargo the database lists for it
     changed: bool = False
 
     @classmethod
@@ -38,15 +45,18 @@ class Head:
             article_id=doc["_id"],
             version=doc["version"],
             content_hash=doc["content_hash"],
-            event=IngestedArticle.model_validate(doc["event"]),
+            status=ArticleStatus(doc["status"]),
             announced_version=doc.get("announced_version", 0),
             embargo_until=doc.get("embargo_until"),
             offsets=dict(doc.get("offsets") or {}),
+            stored=True,
+            stored_embargo=doc.get("embargo_until"),
         )
 
     def adopt(self, event: IngestedArticle, embargo_until: datetime | None) -> None:
-        """Take a stored version the head does not know yet (left by an interrupted batch)."""
+        """Make this version the latest (a new one, or one an interrupted batch stored)."""
         self.version, self.content_hash, self.event = event.version, event.content_hash, event
+        self.status = event.status
         self.embargo_until = embargo_until
         self.changed = True
 
@@ -55,9 +65,9 @@ class Head:
 
     def due(self, now: datetime) -> bool:
         """Should the latest version be announced now?"""
-        if self.event is None or self.announced_version >= self.version:
+        if self.version == 0 or self.announced_version >= self.version:
             return False
-        if self.announced_version == 0 and self.event.status is ArticleStatus.WITHDRAWN:
+        if self.announced_version == 0 and self.status is ArticleStatus.WITHDRAWN:
             return False  # withdrawn before anyone saw it: nothing to take back
         return self.embargo_until is None or self.embargo_until <= now
 
@@ -84,10 +94,11 @@ def apply(
 
 
 def _withdraw(head: Head, change: WithdrawalRequest, now: datetime) -> IngestedArticle | None:
-    if head.event is None:
+    if head.version == 0:
         raise Rejected(f"there is no article {change.article_id!r} to withdraw")
-    if head.event.status is ArticleStatus.WITHDRAWN:
+    if head.status is ArticleStatus.WITHDRAWN:
         return None
+    assert head.event is not None, "the store loads the latest event before a withdrawal"
     content = head.event.model_dump(
         exclude={"article_id", "version", "content_hash", "ingested_at", "schema_version"}
     )

@@ -1,11 +1,15 @@
 from datetime import UTC, datetime
+from pathlib import Path
 
-from services.ingest.article import prepare
-from shared.contracts import SubmittedArticle
+import pytest
+
+from services.ingest.article import Prepared, Rejected, WithdrawalRequest, prepare
+from shared.contracts import SubmittedArticle, SubmittedPage, Withdrawal
 from shared.registry import Publisher
 
 MASHHAD = Publisher(id="mashhad", name="Mashhad", translate_to=["en"])
 RECEIVED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 def sub(**kw: object) -> SubmittedArticle:
@@ -39,3 +43,39 @@ def test_a_changed_headline_is_a_new_version_of_the_same_article() -> None:
 def test_plain_text_body_becomes_escaped_paragraphs() -> None:
     p = prepare(sub(body_text="الف < ب\n\nج"), MASHHAD, RECEIVED)
     assert p.content["body_html"] == "<p>الف &lt; ب</p><p>ج</p>"
+
+
+def test_persian_text_is_normalised_and_arabic_keeps_its_spelling() -> None:
+    fa = prepare(sub(headline="شهرداري  مشهد", body_text="كلانشهر ٢٠٢٤"), MASHHAD, RECEIVED)
+    assert fa.content["headline"] == "شهرداری مشهد"
+    assert fa.content["body_text"] == "کلانشهر ۲۰۲۴"
+    ar = prepare(
+        sub(language="ar", headline="بلدية  مشهد", body_text="في مدينة"), MASHHAD, RECEIVED
+    )
+    assert ar.content["headline"] == "بلدية مشهد" and ar.content["body_text"] == "في مدينة"
+
+
+def test_a_printed_jalali_date_is_accepted_and_a_bad_one_is_explained() -> None:
+    p = prepare(sub(published="۱۷ اسفند ۱۴۰۲ - ۱۴:۳۱"), MASHHAD, RECEIVED)
+    assert p.content["published"] == datetime(2024, 3, 7, 11, 1, tzinfo=UTC)
+    with pytest.raises(Rejected, match=r"^published: cannot read the date"):
+        prepare(sub(published="۳۲ اسفند ۱۴۰۲"), MASHHAD, RECEIVED)
+
+
+def test_a_raw_page_gives_its_code_date_and_body() -> None:
+    raw = (FIXTURES / "samples" / "tehran-transport-synthetic.html").read_text()
+    page = SubmittedPage(publisher="mashhad", raw_html=raw)
+    p = prepare(page, MASHHAD, RECEIVED)
+    assert isinstance(p, Prepared)
+    assert p.content["external_id"] == "2212303" and p.content["input_form"] == "page"
+    assert p.content["published_source"] == "page"
+    assert p.content["body_html"].startswith("<p>شهردار تهران از اجرای طرح جدید")
+    assert p.article_id == prepare(page, MASHHAD, RECEIVED).article_id
+
+
+def test_a_withdrawal_by_external_id_names_the_same_article() -> None:
+    published = prepare(sub(external_id="1314415"), MASHHAD, RECEIVED)
+    gone = prepare(
+        Withdrawal(publisher="mashhad", withdraw=True, external_id="1314415"), MASHHAD, RECEIVED
+    )
+    assert isinstance(gone, WithdrawalRequest) and gone.article_id == published.article_id

@@ -280,3 +280,15 @@ def test_normalise_html_is_idempotent_and_leaves_tags_alone(fragment: str) -> No
     once = normalise_html(fragment)
     assert normalise_html(once) == once
     assert _TAG.findall(once) == _TAG.findall(fragment)
+
+
+@settings(max_examples=1500)
+@given(
+    text=st.text()
+    | st.text(alphabet=st.sampled_from(list("مشهد ی ي ك ،؛؟.:!()«» \u200c\u064b۱1٢\t\n")))
+)
+def test_the_fast_path_changes_nothing_the_full_normaliser_would_change(text: str) -> None:
+    from shared.persian import _normalise
+
+    for strip in (True, False):
+        assert normalise(text, strip=strip) == _normalise(text, strip=strip)

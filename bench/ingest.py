@@ -1,0 +1,281 @@
+"""Ingest throughput through the real topic into the real database, against a raw insert_many.
+
+    python -m bench.ingest [--articles 2000] [--repeat 3] [--write docs/benchmarks.md]
+
+Each round starts from an empty database: the ingest service (a real process) consumes N
+real-sized Persian articles from ``articles.submitted``; the clock runs from the first send until
+the N-th version is announced on ``articles.ingested`` (so it is stored: ingest announces only
+after writing). The reference, in the same round and the same database, is ``insert_many`` of the
+same number of documents shaped like the stored versions, in batches of the consumer's size. The
+ratio is ingest's rate over the reference's rate (goal: at least 0.5).
+
+Kafka and FerretDB are started on free ports (``deploy/local/stack.py``) unless
+``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URI`` point elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+import stack  # noqa: E402
+
+from shared.contracts import Topics  # noqa: E402
+
+SAMPLE = ROOT / "tests" / "fixtures" / "samples" / "mashhad-metropolis-secretary-general.txt"
+BATCH = 500
+
+
+def articles(n: int, run: str) -> list[dict[str, Any]]:
+    """N distinct articles the size of a real one (the Metropolis sample's 18 paragraphs)."""
+    lines = [ln.strip() for ln in SAMPLE.read_text().splitlines() if len(ln.strip()) > 80]
+    body = "\n\n".join(lines)
+    return [
+        {
+            "publisher": ("mashhad", "tehran", "gorgan")[i % 3],
+            "headline": f"{lines[0][:60]} ({run} {i})",
+            "body_text": f"{body}\n\nشماره {i}",
+            "external_id": f"{run}-{i}",
+            "published": "2025-04-29T07:21:53+03:30",
+            "subjects": ["Metropolis", "city diplomacy"],
+        }
+        for i in range(n)
+    ]
+
+
+@dataclass
+class Round:
+    ingest_s: float
+    reference_s: float
+    n: int
+
+    @property
+    def ratio(self) -> float:
+        return self.reference_s / self.ingest_s
+
+
+@contextmanager
+def infrastructure(state: Path) -> Iterator[tuple[str, str, str]]:
+    kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
+    started: list[Any] = []
+    try:
+        if not kafka:
+            k = stack.Kafka(state, port=stack.free_port(), controller_port=stack.free_port())
+            k.start()
+            started.append(k)
+            kafka = k.bootstrap
+        if not mongo:
+            f = stack.FerretDB(state, port=stack.free_port())
+            f.start()
+            started.append(f)
+            mongo = f.uri
+        database = "FerretDB " + stack.FERRETDB_VERSION if started else "external MongoDB"
+        yield kafka, mongo, database
+    finally:
+        for component in reversed(started):
+            component.stop()
+
+
+async def until_announced(kafka: str, ids: set[str], started: asyncio.Event) -> float:
+    """Seconds from ``started`` until every id has been announced on articles.ingested."""
+    consumer = AIOKafkaConsumer(
+        Topics.INGESTED, bootstrap_servers=kafka, auto_offset_reset="latest", group_id=None
+    )
+    await consumer.start()
+    try:
+        await consumer.seek_to_end()
+        started.set()
+        t0 = time.perf_counter()
+        pending = set(ids)
+        async with asyncio.timeout(600):
+            while pending:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for r in records:
+                        pending.discard(json.loads(r.value)["article_id"])
+        return time.perf_counter() - t0
+    finally:
+        await consumer.stop()
+
+
+async def measure_ingest(kafka: str, docs: list[dict[str, Any]], ids: set[str]) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka, acks="all", linger_ms=5, max_request_size=10_485_760
+    )
+    await producer.start()
+    try:
+        ready = asyncio.Event()
+        waiter = asyncio.create_task(until_announced(kafka, ids, ready))
+        await ready.wait()
+        for doc in docs:
+            await producer.send(Topics.SUBMITTED, json.dumps(doc, ensure_ascii=False).encode())
+        await producer.flush()
+        return await waiter
+    finally:
+        await producer.stop()
+
+
+async def measure_reference(mongo: str, db: str, n: int) -> float:
+    """insert_many of N documents shaped like the stored versions, in the consumer's batches."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, retryWrites=False)
+    try:
+        sample = await client[db]["article_versions"].find_one({})
+        assert sample is not None, "ingest stored nothing"
+        coll = client[db]["bench_reference"]
+        docs = [{**sample, "_id": f"ref-{i}", "article_id": f"ref-{i}"} for i in range(n)]
+        t0 = time.perf_counter()
+        for i in range(0, n, BATCH):
+            await coll.insert_many(docs[i : i + BATCH], ordered=False)
+        return time.perf_counter() - t0
+    finally:
+        await client.close()
+
+
+def start_ingest(state: Path, env: dict[str, str]) -> stack.Process:
+    subprocess.run(
+        [sys.executable, "-m", "shared.registry", "load", str(ROOT / "deploy/local/registry.yaml")],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    proc = stack.service_process("ingest", state, env)
+    proc.start()
+    url = f"http://127.0.0.1:{env['INGEST_HTTP_PORT']}/readyz"
+    stack.wait_until(lambda: _ready(url), "ingest service", 60, proc)
+    return proc
+
+
+def _ready(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+async def one_round(kafka: str, mongo: str, state: Path, n: int) -> Round:
+    run = uuid.uuid4().hex[:8]
+    db = f"bench_{run}"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "MONGODB_URI": mongo,
+        "MONGODB_DATABASE": db,
+        "INGEST_HTTP_PORT": str(stack.free_port()),
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = start_ingest(state, env)
+    try:
+        warm = articles(20, f"warm{run}")
+        await measure_ingest(kafka, warm, {_id(d) for d in warm})
+        docs = articles(n, run)
+        ingest_s = await measure_ingest(kafka, docs, {_id(d) for d in docs})
+        reference_s = await measure_reference(mongo, db, n)
+    finally:
+        proc.stop(timeout=30)
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, retryWrites=False)
+        await client.drop_database(db)
+        await client.close()
+    return Round(ingest_s, reference_s, n)
+
+
+def _id(doc: dict[str, Any]) -> str:
+    from services.ingest.text import article_id
+
+    return article_id(doc["publisher"], doc["external_id"], "", "")
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    return f"{platform.machine()}, {cpus} CPUs, Python {platform.python_version()}"
+
+
+def report(rounds: list[Round], database: str, command: str) -> str:
+    lines = [
+        "## Ingest throughput",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {machine()}; Kafka {stack.KAFKA_VERSION} and {database}, "
+        f"local, started by the benchmark; {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| round | articles | ingest (topic → database → announced) | raw insert_many | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(rounds, 1):
+        lines.append(
+            f"| {i} | {r.n} | {r.n / r.ingest_s:.0f} articles/s ({r.ingest_s:.2f} s) "
+            f"| {r.n / r.reference_s:.0f} docs/s ({r.reference_s:.2f} s) | {r.ratio:.2f} |"
+        )
+    median = statistics.median(r.ratio for r in rounds)
+    lines += ["", f"Median ratio: **{median:.2f}** (goal: at least 0.5)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace (or append) this benchmark's section, leaving the others as they are."""
+    start, end = "<!-- bench:ingest -->", "<!-- /bench:ingest -->"
+    block = f"{start}\n{section}{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        state = Path(tmp)
+        with infrastructure(state) as (kafka, mongo, database):
+            rounds = []
+            for i in range(args.repeat):
+                r = await one_round(kafka, mongo, state, args.articles)
+                print(
+                    f"round {i + 1}: ingest {r.n / r.ingest_s:.0f} articles/s, "
+                    f"insert_many {r.n / r.reference_s:.0f} docs/s, ratio {r.ratio:.2f}",
+                    flush=True,
+                )
+                rounds.append(r)
+    command = "make bench-ingest" if args.from_make else "python -m bench.ingest " + " ".join(
+        sys.argv[1:]
+    )
+    section = report(rounds, database, command)
+    print("\n" + section)
+    if args.write:
+        write_section(args.write, section)
+        print(f"written to {args.write}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", type=Path, help="update this benchmarks page")
+    parser.add_argument("--from-make", action="store_true", help=argparse.SUPPRESS)
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
