@@ -15,6 +15,7 @@ provisioned or started for that component.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import signal
@@ -35,7 +36,53 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CACHE = Path(os.environ.get("CITYFEEDS_CACHE", Path.home() / ".cache" / "city-syndication"))
 KAFKA_HOME = CACHE / f"kafka-{KAFKA_VERSION}"
-FERRETDB_BIN = CACHE / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb-local"
+FERRETDB_SOURCES = ("main.go", "go.mod", "go.sum")
+
+
+@dataclass(frozen=True)
+class SourceEdit:
+    """A textual edit of a file in the vendored FerretDB module, made before it is compiled.
+
+    ``old`` must occur exactly once, so that a FerretDB upgrade that changes the code fails the
+    build loudly instead of silently building without the fix; ``new=None`` only checks the text.
+    """
+
+    path: str  # relative to the github.com/FerretDB/FerretDB module root
+    old: str
+    new: str | None = None
+
+
+# Make finds, updates and deletes by _id use the unique _id index of the SQLite backend.
+# FerretDB 1.24.2 creates that index (metadata/registry.go, indexesCreate) on the expression
+# ``_ferretdb_sjson->"_id"``, but its _id pushdown (Query, UpdateAll, DeleteAll and Explain in
+# collection.go) filters on ``metadata.IDColumn``, ``_ferretdb_sjson->'$._id'``. Both give the same
+# JSON text, yet SQLite uses an expression index only for the same expression, so each write by
+# _id scanned the whole table. IDColumn becomes exactly the indexed expression: same results,
+# and the query plan turns from "SCAN" into "SEARCH ... USING INDEX ..._id_ (<expr>=?)".
+FERRETDB_PATCH: tuple[SourceEdit, ...] = (
+    SourceEdit(  # the index expression: each field quoted with %q ("_id"), joined with ->
+        "internal/backends/sqlite/metadata/registry.go",
+        'fields[j] = fmt.Sprintf("%q", f)\n\t\t\t}\n\n'
+        '\t\t\tcolumns[i] = fmt.Sprintf("%s->%s", DefaultColumn, strings.Join(fields, "->"))',
+    ),
+    SourceEdit(
+        "internal/backends/sqlite/metadata/metadata.go",
+        "IDColumn = DefaultColumn + \"->'$._id'\"",
+        'IDColumn = DefaultColumn + `->"_id"` // patched by cityfeeds stack.py: use the _id index',
+    ),
+)
+
+
+def _ferretdb_build_key() -> str:
+    """Changes with the FerretDB version, the Go module files and the patch: a new cache entry."""
+    digest = hashlib.sha256(FERRETDB_VERSION.encode())
+    for name in FERRETDB_SOURCES:
+        digest.update((HERE / "ferretdb" / name).read_bytes())
+    digest.update(repr(FERRETDB_PATCH).encode())
+    return digest.hexdigest()[:12]
+
+
+FERRETDB_BIN = CACHE / f"ferretdb-{FERRETDB_VERSION}-{_ferretdb_build_key()}" / "ferretdb-local"
 
 
 class ProvisionError(RuntimeError):
@@ -106,7 +153,7 @@ def _java_major(text: str) -> int:
 
 
 def provision_ferretdb() -> Path:
-    """Build FerretDB v1 (SQLite backend) once from the Go module proxy."""
+    """Build FerretDB v1 (SQLite backend) once from the Go module proxy, with FERRETDB_PATCH."""
     if FERRETDB_BIN.exists():
         return FERRETDB_BIN
     go = _tool_version(["go", "version"])
@@ -115,15 +162,50 @@ def provision_ferretdb() -> Path:
     build = FERRETDB_BIN.parent / "src"
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
-    for name in ("main.go", "go.mod", "go.sum"):
+    for name in FERRETDB_SOURCES:
         shutil.copy(HERE / "ferretdb" / name, build / name)
     log(f"building FerretDB {FERRETDB_VERSION} from the Go module proxy (about a minute, once)")
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
-    cmd = ["go", "build", "-ldflags=-checklinkname=0", "-o", str(FERRETDB_BIN), "."]
-    if subprocess.run(cmd, cwd=build, env=env, check=False).returncode != 0:
-        log("build failed; retrying without the Go checksum database (GOSUMDB=off)")
-        subprocess.run(cmd, cwd=build, env={**env, "GOSUMDB": "off"}, check=True)
+    env = {
+        **os.environ,
+        "CGO_ENABLED": "0",
+        "GOFLAGS": "-buildvcs=false",
+        "GOWORK": "off",
+    }
+    # Vendoring gives a private, writable copy of the module sources to patch.
+    vendor = ["go", "mod", "vendor"]
+    if subprocess.run(vendor, cwd=build, env=env, check=False).returncode != 0:
+        log("go mod vendor failed; retrying without the Go checksum database (GOSUMDB=off)")
+        subprocess.run(vendor, cwd=build, env={**env, "GOSUMDB": "off"}, check=True)
+    _patch_ferretdb(build / "vendor" / "github.com" / "FerretDB" / "FerretDB")
+    binary = build / FERRETDB_BIN.name
+    subprocess.run(
+        ["go", "build", "-mod=vendor", "-ldflags=-checklinkname=0", "-o", str(binary), "."],
+        cwd=build,
+        env=env,
+        check=True,
+    )
+    shutil.rmtree(build / "vendor")
+    binary.replace(FERRETDB_BIN)  # last, and atomic: the binary is the "build complete" marker
+    log(f"built {FERRETDB_BIN}")
     return FERRETDB_BIN
+
+
+def _patch_ferretdb(module: Path) -> None:
+    for edit in FERRETDB_PATCH:
+        path = module / edit.path
+        text = path.read_text()
+        found = text.count(edit.old)
+        if found != 1:
+            raise ProvisionError(
+                f"FerretDB {FERRETDB_VERSION} patch: expected the text {edit.old!r} once in "
+                f"{edit.path}, found it {found} times; review FERRETDB_PATCH in {__file__}"
+            )
+        if edit.new is None:
+            log(f"patch: checked {edit.path}")
+            continue
+        path.chmod(0o644)
+        path.write_text(text.replace(edit.old, edit.new))
+        log(f"patch: {edit.path}: {edit.old!r} -> {edit.new!r}")
 
 
 # --------------------------------------------------------------------------- readiness probes
@@ -459,7 +541,12 @@ def cmd_provision(_: argparse.Namespace) -> None:
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         log(f"Kafka {KAFKA_VERSION}: {provision_kafka()}")
     if not os.environ.get("MONGODB_URI"):
-        log(f"FerretDB {FERRETDB_VERSION}: {provision_ferretdb()}")
+        cached = FERRETDB_BIN.exists()
+        path = provision_ferretdb()
+        log(
+            f"FerretDB {FERRETDB_VERSION}, patched to use the _id index "
+            f"({len(FERRETDB_PATCH)} source checks/edits): {'cached' if cached else 'built'} {path}"
+        )
 
 
 def cmd_up(args: argparse.Namespace) -> None:
