@@ -239,6 +239,7 @@ def make_broker(service: str, settings: ServiceSettings) -> tuple[KafkaBroker, D
         acks="all",
         enable_idempotence=True,
         max_request_size=infra.kafka_max_message_bytes,
+        max_batch_size=infra.kafka_producer_batch_bytes,
         allow_auto_create_topics=False,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=strict_json_decoder,

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 KAFKA_VERSION = "4.1.1"
@@ -225,7 +226,7 @@ def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
     except (OSError, struct.error):
         return False
     correlation, _throttle, brokers = struct.unpack(">iii", payload[:12])
-    return correlation == 7 and brokers > 0
+    return bool(correlation == 7 and brokers > 0)
 
 
 def mongo_ready(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -568,7 +569,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     for name in SERVICES:
         service_process(name, state, env, args.python).start()
     for name, port in (("ingest", 8000), ("feeds", 8080)):
-        wait_until(lambda p=port: _http_ok(p), f"{name} HTTP on :{port}", 60, Process(name, state))
+        wait_until(partial(_http_ok, port), f"{name} HTTP on :{port}", 60, Process(name, state))
     log("services: " + ", ".join(f"{n} (pid {Process(n, state).pid()})" for n in SERVICES))
 
 

@@ -342,3 +342,17 @@ def test_the_api_answers_4xx_never_5xx_to_arbitrary_input(
     assert resp.status_code < 500, resp.text
     if resp.status_code >= 400:
         assert resp.json()["reason"]
+
+
+async def test_a_record_with_binary_headers_does_not_block_its_partition(
+    system: System, producer: AIOKafkaProducer, http: httpx.AsyncClient
+) -> None:
+    key = f"hdr-{uuid.uuid4().hex[:6]}".encode()
+    good = {"publisher": "tehran", "headline": f"پس از سرآیند دودویی {key!r}", "body_text": "متن."}
+    await producer.send_and_wait(
+        Topics.SUBMITTED, b"{}", key=key, headers=[("trace", b"\xff\xfe"), ("x", b"\x80")]
+    )
+    await send(producer, Topics.SUBMITTED, good, key=key.decode())
+    await await_feed(
+        http, system.url("feeds", "/feeds/tehran/fa.atom"), lambda f: good["headline"] in titles(f)
+    )
