@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -28,10 +29,17 @@ from shared.contracts import (
     Withdrawal,
     utcnow,
 )
-from shared.messaging import InvalidMessage, decode_json, describe_validation_error
+from shared.messaging import (
+    InvalidMessage,
+    TransientError,
+    decode_json,
+    describe_validation_error,
+    is_transient,
+)
 from shared.registry import EditorKey
 from shared.registry import Scope as KeyScope
 from shared.service import Runtime
+from shared.storage import TRANSIENT_DB_ERRORS
 
 DESCRIPTION = """\
 Submit Persian news articles for translation and syndication.
@@ -166,6 +174,19 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSett
     @api.exception_handler(Refused)
     async def refused(_: Request, exc: Refused) -> JSONResponse:
         return error(exc.status, exc.kind, exc.reason)
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        """An outage is the server's problem, not the editor's: say so, and when to retry."""
+        if not is_transient(exc):
+            rt.log.error("unexpected error", exc_info=exc)
+            return error(500, "internal error", "an unexpected error; it has been logged")
+        rt.log.warning("refused a request during an outage", extra={"error": repr(exc)})
+        response = error(503, "unavailable", "the broker or the database is unreachable; retry")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    for outage in (KafkaError, TimeoutError, TransientError, *TRANSIENT_DB_ERRORS):
+        api.add_exception_handler(outage, unavailable)
 
     async def accept(change: Prepared | WithdrawalRequest, sub: AnySubmission) -> Accepted:
         await rt.broker.publish(

@@ -29,6 +29,7 @@ from shared.messaging import (
     consumer_options,
     decode_json,
     describe_validation_error,
+    is_permanent,
     is_transient,
     raw_decoder,
 )
@@ -73,6 +74,8 @@ class Ingest:
             except Exception as exc:
                 if is_transient(exc):
                     raise
+                if not is_permanent(exc):
+                    self.rt.log.exception("unexpected error; the record goes to the DLQ")
                 bad.append((record, exc))
         try:
             new, announced, refused = await self.store_changes(changes, adopt=False)

@@ -1,0 +1,125 @@
+"""The editors' API without infrastructure: keys, forms and readable errors (fakes behind it)."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.errors import KafkaConnectionError
+from fastapi import FastAPI
+
+from services.ingest import api
+from services.ingest.settings import IngestSettings
+from shared.registry import EditorKey, Publisher
+
+KEYS = {
+    "tehran-key": EditorKey(id="k_1", publisher="tehran", name="desk"),
+    "tehran-submit-only": EditorKey(id="k_2", publisher="tehran", name="bot", scopes=["submit"]),
+}
+
+
+class FakeRegistry:
+    async def editor_key(self, token: str) -> EditorKey | None:
+        return KEYS.get(token)
+
+    async def publisher(self, publisher_id: str) -> Publisher | None:
+        return Publisher(id=publisher_id, name=publisher_id) if publisher_id == "tehran" else None
+
+
+class FakeBroker:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.down = False
+
+    async def publish(self, message: dict[str, Any], **_: Any) -> None:
+        if self.down:
+            raise KafkaConnectionError("no broker")
+        self.sent.append(message)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+
+    async def latest(self, article_id: str) -> dict[str, Any] | None:
+        return {"_id": article_id, "publisher": "tehran"} if article_id in self.known else None
+
+
+@pytest.fixture
+def world() -> SimpleNamespace:
+    broker, store = FakeBroker(), FakeStore()
+    rt = SimpleNamespace(registry=FakeRegistry(), broker=broker, log=logging.getLogger("test"))
+    app = FastAPI()
+    api.install(app, rt, store, IngestSettings(max_submission_bytes=10_000))  # type: ignore[arg-type]
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    return SimpleNamespace(client=client, broker=broker, store=store)
+
+
+ARTICLE = {"headline": "تیتر", "body_text": "متن", "external_id": "42"}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_the_key_decides_the_publisher(world: SimpleNamespace) -> None:
+    ok = await world.client.post("/articles", json=ARTICLE, headers=auth("tehran-key"))
+    assert ok.status_code == 202 and ok.json()["article_id"].startswith("tehran-")
+    assert world.broker.sent[0]["publisher"] == "tehran"
+    other = await world.client.post(
+        "/articles", json={**ARTICLE, "publisher": "mashhad"}, headers=auth("tehran-key")
+    )
+    assert other.status_code == 403 and "cannot publish as 'mashhad'" in other.json()["reason"]
+    missing = await world.client.post("/articles", json=ARTICLE)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+    assert (
+        await world.client.post("/articles", json=ARTICLE, headers=auth("x"))
+    ).status_code == 401
+
+
+async def test_scopes_separate_submitting_correcting_and_withdrawing(
+    world: SimpleNamespace,
+) -> None:
+    bot = auth("tehran-submit-only")
+    first = await world.client.post("/articles", json=ARTICLE, headers=bot)
+    assert first.status_code == 202
+    world.store.known.add(first.json()["article_id"])
+    again = await world.client.post("/articles", json={**ARTICLE, "body_text": "نو"}, headers=bot)
+    assert again.status_code == 403 and "may not correct" in again.json()["reason"]
+    gone = await world.client.post(
+        "/articles", json={**ARTICLE, "pubstatus": "canceled"}, headers=bot
+    )
+    assert gone.status_code == 403 and "may not withdraw" in gone.json()["reason"]
+
+
+async def test_pages_in_any_content_type_and_readable_refusals(world: SimpleNamespace) -> None:
+    key = auth("tehran-key")
+    page = "<html><body><h1>تیتر صفحه</h1><p>" + "متن خبر اصلی. " * 20 + "</p></body></html>"
+    html = await world.client.post(
+        "/articles/preview", content=page, headers={**key, "Content-Type": "text/html"}
+    )
+    assert html.status_code == 200 and html.json()["headline"] == "تیتر صفحه"
+    assert html.json()["input_form"] == "page"
+    cases = [
+        (b"\xff\xfe", "application/json", 422, "not valid UTF-8"),
+        (b"{", "application/json", 422, "not valid JSON"),
+        (b"[]", "application/json", 422, "must be a JSON object"),
+        (b"%PDF", "application/pdf", 415, "cannot read 'application/pdf'"),
+        (b"x" * 20_000, "text/plain", 413, "limit"),
+    ]
+    for body, ctype, status, words in cases:
+        resp = await world.client.post(
+            "/articles", content=body, headers={**key, "Content-Type": ctype}
+        )
+        assert resp.status_code == status, (body[:10], resp.text)
+        assert words in resp.json()["reason"]
+
+
+async def test_an_outage_is_a_503_with_retry_after(world: SimpleNamespace) -> None:
+    world.broker.down = True
+    resp = await world.client.post("/articles", json=ARTICLE, headers=auth("tehran-key"))
+    assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
+    assert resp.json()["error"] == "unavailable"
