@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -355,4 +356,34 @@ async def test_a_record_with_binary_headers_does_not_block_its_partition(
     await send(producer, Topics.SUBMITTED, good, key=key.decode())
     await await_feed(
         http, system.url("feeds", "/feeds/tehran/fa.atom"), lambda f: good["headline"] in titles(f)
+    )
+
+
+async def test_the_cli_submits_a_folder_of_pages_and_articles(
+    system: System, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    folder = tmp_path / "desk"
+    folder.mkdir()
+    (folder / "page.txt").write_bytes((SAMPLES / "gorgan-guangzhou-room.txt").read_bytes())
+    article = {"headline": f"خبر از پوشه {tag}", "body_text": "متن خبر."}
+    (folder / "article.json").write_text(json.dumps(article, ensure_ascii=False))
+    (folder / "broken.json").write_text("{not json")
+    keyfile = tmp_path / "gorgan.key"
+    keyfile.write_text(system.keys["gorgan"])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.ingest.cli", "submit", str(folder),
+        "--api", system.url("ingest"), "--key-file", str(keyfile),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 1, err  # one file was refused
+    lines = out.decode().splitlines()
+    assert any(ln.startswith("accepted  page.txt") for ln in lines), lines
+    assert any(ln.startswith("accepted  article.json") for ln in lines), lines
+    assert any(ln.startswith("refused   broken.json: HTTP 422") for ln in lines), lines
+    await await_feed(
+        http,
+        system.url("feeds", "/feeds/gorgan/fa.atom"),
+        lambda f: article["headline"] in titles(f),
     )

@@ -123,3 +123,12 @@ async def test_an_outage_is_a_503_with_retry_after(world: SimpleNamespace) -> No
     resp = await world.client.post("/articles", json=ARTICLE, headers=auth("tehran-key"))
     assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
     assert resp.json()["error"] == "unavailable"
+
+
+async def test_the_openapi_document_describes_every_input_form(world: SimpleNamespace) -> None:
+    doc = (await world.client.get("/openapi.json")).json()
+    body = doc["paths"]["/articles"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "text/html", "text/plain"}
+    schemas = doc["components"]["schemas"]
+    assert {"SubmittedArticle", "SubmittedNinjs", "SubmittedPage", "Withdrawal"} <= set(schemas)
+    assert len(schemas["Submission"]["oneOf"]) == 4
