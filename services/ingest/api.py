@@ -292,7 +292,7 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSett
             "announced_version": head.get("announced_version", 0),
             "embargo_until": head.get("embargo_until"),
             "article": latest["event"] if latest else None,
-            "versions": await store.versions_of(article_id),
+            "versions": await store.versions_of(article_id, head["version"]),
             "languages": await languages(head),
         }
 

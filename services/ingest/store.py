@@ -30,7 +30,9 @@ from shared.storage import Collection, Database, Document
 ARTICLES = Collection(
     "articles", (IndexModel([("publisher", ASCENDING), ("updated_at", DESCENDING)]),)
 )
-VERSIONS = Collection("article_versions", (IndexModel([("article_id", ASCENDING)]),))
+# No secondary index: a version's _id is "<article id>:<n>" and the head knows n, so every lookup
+# is by _id, and each insert maintains one index only.
+VERSIONS = Collection("article_versions")
 EMBARGOES = Collection("embargoes")
 COLLECTIONS = (ARTICLES, VERSIONS, EMBARGOES)
 
@@ -181,10 +183,10 @@ class ArticleStore:
     async def version(self, article_id: str, version: int) -> Document | None:
         return await self.versions.find_one({"_id": version_id(article_id, version)})
 
-    async def versions_of(self, article_id: str) -> list[dict[str, Any]]:
-        cursor = self.versions.find(
-            {"article_id": article_id}, {"version": 1, "content_hash": 1, "event": 1}
-        ).sort("version", ASCENDING)
+    async def versions_of(self, article_id: str, latest: int) -> list[dict[str, Any]]:
+        docs = await asyncio.gather(
+            *(self._find(self.versions, version_id(article_id, n)) for n in range(1, latest + 1))
+        )
         return [
             {
                 "version": d["version"],
@@ -193,7 +195,8 @@ class ArticleStore:
                 "content_hash": d["content_hash"],
                 "ingested_at": d["event"]["ingested_at"],
             }
-            async for d in cursor
+            for d in docs
+            if d is not None
         ]
 
     async def record_translation(self, event: TranslatedArticle) -> None:
