@@ -66,6 +66,8 @@ def prepare(sub: AnySubmission, publisher: Publisher, received_at: datetime) -> 
     """Validate and clean a submission; raises :class:`Rejected` with a reason for a person."""
     if isinstance(sub, Withdrawal):
         ident = sub.article_id or text.article_id(publisher.id, sub.external_id, "", "")
+        if not ident.startswith(f"{publisher.id}-"):  # ids are "<publisher>-<hash>"
+            raise Rejected(f"article {ident!r} is not one of {publisher.id!r}'s articles")
         return WithdrawalRequest(ident, sub.reason)
     if isinstance(sub, SubmittedNinjs):
         try:

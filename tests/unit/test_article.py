@@ -79,3 +79,14 @@ def test_a_withdrawal_by_external_id_names_the_same_article() -> None:
         Withdrawal(publisher="mashhad", withdraw=True, external_id="1314415"), MASHHAD, RECEIVED
     )
     assert isinstance(gone, WithdrawalRequest) and gone.article_id == published.article_id
+
+
+def test_a_publisher_cannot_withdraw_another_publishers_article() -> None:
+    with pytest.raises(Rejected, match="is not one of 'mashhad'"):
+        prepare(
+            Withdrawal(
+                publisher="mashhad", withdraw=True, article_id="tehran-0123456789abcdef0123"
+            ),
+            MASHHAD,
+            RECEIVED,
+        )
