@@ -1,13 +1,15 @@
 """Ingest throughput through the real topic into the real database, against a raw insert_many.
 
-    python -m bench.ingest [--articles 2000] [--repeat 3] [--write docs/benchmarks.md]
+    python -m bench.ingest [--articles 2000] [--repeat 3] [--replicas 1,2] [--write FILE]
 
 Each round starts from an empty database: the ingest service (a real process) consumes N
 real-sized Persian articles from ``articles.submitted``; the clock runs from the first send until
-the N-th version is announced on ``articles.ingested`` (so it is stored: ingest announces only
-after writing). The reference, in the same round and the same database, is ``insert_many`` of the
+the N-th version is announced on ``articles.ingested`` (ingest announces a version only once it
+is stored). The reference, in the same round and the same database, is ``insert_many`` of the
 same number of documents shaped like the stored versions, in batches of the consumer's size. The
-ratio is ingest's rate over the reference's rate (goal: at least 0.5).
+ratio is ingest's rate over the reference's rate (goal: at least 0.5). The ingest processes are
+stopped before the reference is measured, so it runs on a quiet machine. Rounds run with one
+ingest process, then with two in the same consumer group (each takes half the partitions).
 
 Kafka and FerretDB are started on free ports (``deploy/local/stack.py``) unless
 ``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URI`` point elsewhere.
@@ -29,6 +31,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,7 @@ class Round:
     ingest_s: float
     reference_s: float
     n: int
+    replicas: int
 
     @property
     def ratio(self) -> float:
@@ -95,8 +99,8 @@ def infrastructure(state: Path) -> Iterator[tuple[str, str, str]]:
             component.stop()
 
 
-async def until_announced(kafka: str, ids: set[str], started: asyncio.Event) -> float:
-    """Seconds from ``started`` until every id has been announced on articles.ingested."""
+async def until_announced(kafka: str, ids: set[str], started: asyncio.Event) -> None:
+    """Set ``started`` once listening, then return when every id is announced."""
     consumer = AIOKafkaConsumer(
         Topics.INGESTED, bootstrap_servers=kafka, auto_offset_reset="latest", group_id=None
     )
@@ -104,7 +108,6 @@ async def until_announced(kafka: str, ids: set[str], started: asyncio.Event) -> 
     try:
         await consumer.seek_to_end()
         started.set()
-        t0 = time.perf_counter()
         pending = set(ids)
         async with asyncio.timeout(600):
             while pending:
@@ -112,7 +115,6 @@ async def until_announced(kafka: str, ids: set[str], started: asyncio.Event) -> 
                 for records in batch.values():
                     for r in records:
                         pending.discard(r.key.decode())  # the key is the article id
-        return time.perf_counter() - t0
     finally:
         await consumer.stop()
 
@@ -131,10 +133,12 @@ async def measure_ingest(kafka: str, docs: list[dict[str, Any]], ids: set[str]) 
         ready = asyncio.Event()
         waiter = asyncio.create_task(until_announced(kafka, ids, ready))
         await ready.wait()
+        t0 = time.perf_counter()
         for value in values:
             await producer.send(Topics.SUBMITTED, value)
         await producer.flush()
-        return await waiter
+        await waiter  # ingest announces a version only once it is stored
+        return time.perf_counter() - t0
     finally:
         await producer.stop()
 
@@ -155,18 +159,23 @@ async def measure_reference(mongo: str, db: str, n: int) -> float:
         await client.close()
 
 
-def start_ingest(state: Path, env: dict[str, str]) -> stack.Process:
+def start_ingest(state: Path, env: dict[str, str], replicas: int) -> list[stack.Process]:
     subprocess.run(
         [sys.executable, "-m", "shared.registry", "load", str(ROOT / "deploy/local/registry.yaml")],
         env={**os.environ, **env},
         check=True,
         capture_output=True,
     )
-    proc = stack.service_process("ingest", state, env)
-    proc.start()
-    url = f"http://127.0.0.1:{env['INGEST_HTTP_PORT']}/readyz"
-    stack.wait_until(lambda: _ready(url), "ingest service", 60, proc)
-    return proc
+    procs = []
+    for i in range(replicas):
+        port = str(stack.free_port())
+        argv = [sys.executable, "-m", "services.ingest"]
+        proc = stack.Process(f"ingest-{i}", state, argv, env={**env, "INGEST_HTTP_PORT": port})
+        proc.start()
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}/readyz"
+        stack.wait_until(partial(_ready, url), f"ingest replica {i}", 60, proc)
+    return procs
 
 
 def _ready(url: str) -> bool:
@@ -179,29 +188,31 @@ def _ready(url: str) -> bool:
         return False
 
 
-async def one_round(kafka: str, mongo: str, state: Path, n: int) -> Round:
+async def one_round(kafka: str, mongo: str, state: Path, n: int, replicas: int) -> Round:
     run = uuid.uuid4().hex[:8]
     db = f"bench_{run}"
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "MONGODB_URI": mongo,
         "MONGODB_DATABASE": db,
-        "INGEST_HTTP_PORT": str(stack.free_port()),
         "LOG_LEVEL": "WARNING",
     }
-    proc = start_ingest(state, env)
+    procs = start_ingest(state, env, replicas)
     try:
         warm = articles(20, f"warm{run}")
         await measure_ingest(kafka, warm, {_id(d) for d in warm})
         docs = articles(n, run)
         ingest_s = await measure_ingest(kafka, docs, {_id(d) for d in docs})
+        for proc in procs:  # the reference gets a quiet machine
+            proc.stop(timeout=30)
         reference_s = await measure_reference(mongo, db, n)
     finally:
-        proc.stop(timeout=30)
+        for proc in procs:
+            proc.stop(timeout=30)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, retryWrites=False)
         await client.drop_database(db)
         await client.close()
-    return Round(ingest_s, reference_s, n)
+    return Round(ingest_s, reference_s, n, replicas)
 
 
 def _id(doc: dict[str, Any]) -> str:
@@ -215,7 +226,7 @@ def machine() -> str:
     return f"{platform.machine()}, {cpus} CPUs, Python {platform.python_version()}"
 
 
-def report(rounds: list[Round], database: str, command: str) -> str:
+def report(rounds: list[Round], repeat: int, database: str, command: str) -> str:
     lines = [
         "## Ingest throughput",
         "",
@@ -223,16 +234,23 @@ def report(rounds: list[Round], database: str, command: str) -> str:
         f"Machine: {machine()}; Kafka {stack.KAFKA_VERSION} and {database}, "
         f"local, started by the benchmark; {time.strftime('%Y-%m-%d')}.",
         "",
-        "| round | articles | ingest (topic → database → announced) | raw insert_many | ratio |",
-        "|---|---|---|---|---|",
+        "| ingest replicas | round | articles | ingest (topic → database → announced) "
+        "| raw insert_many | ratio |",
+        "|---|---|---|---|---|---|",
     ]
-    for i, r in enumerate(rounds, 1):
+    for i, r in enumerate(rounds):
         lines.append(
-            f"| {i} | {r.n} | {r.n / r.ingest_s:.0f} articles/s ({r.ingest_s:.2f} s) "
+            f"| {r.replicas} | {i % repeat + 1} | {r.n} "
+            f"| {r.n / r.ingest_s:.0f} articles/s ({r.ingest_s:.2f} s) "
             f"| {r.n / r.reference_s:.0f} docs/s ({r.reference_s:.2f} s) | {r.ratio:.2f} |"
         )
-    median = statistics.median(r.ratio for r in rounds)
-    lines += ["", f"Median ratio: **{median:.2f}** (goal: at least 0.5)."]
+    lines.append("")
+    for replicas in sorted({r.replicas for r in rounds}):
+        median = statistics.median(r.ratio for r in rounds if r.replicas == replicas)
+        lines.append(
+            f"Median ratio with {replicas} ingest process{'es' if replicas > 1 else ''}: "
+            f"**{median:.2f}** (goal: at least 0.5).  "
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -254,20 +272,22 @@ async def main_async(args: argparse.Namespace) -> int:
         state = Path(tmp)
         with infrastructure(state) as (kafka, mongo, database):
             rounds = []
-            for i in range(args.repeat):
-                r = await one_round(kafka, mongo, state, args.articles)
-                print(
-                    f"round {i + 1}: ingest {r.n / r.ingest_s:.0f} articles/s, "
-                    f"insert_many {r.n / r.reference_s:.0f} docs/s, ratio {r.ratio:.2f}",
-                    flush=True,
-                )
-                rounds.append(r)
+            for replicas in args.replicas:
+                for i in range(args.repeat):
+                    r = await one_round(kafka, mongo, state, args.articles, replicas)
+                    print(
+                        f"{replicas} replica(s), round {i + 1}: ingest "
+                        f"{r.n / r.ingest_s:.0f} articles/s, insert_many "
+                        f"{r.n / r.reference_s:.0f} docs/s, ratio {r.ratio:.2f}",
+                        flush=True,
+                    )
+                    rounds.append(r)
     command = (
         "make bench-ingest"
         if args.from_make
         else "python -m bench.ingest " + " ".join(sys.argv[1:])
     )
-    section = report(rounds, database, command)
+    section = report(rounds, args.repeat, database, command)
     print("\n" + section)
     if args.write:
         write_section(args.write, section)
@@ -279,6 +299,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--replicas",
+        type=lambda s: [int(n) for n in s.split(",")],
+        default=[1, 2],
+        help="ingest processes in one consumer group, one setting after another (default 1,2)",
+    )
     parser.add_argument("--write", type=Path, help="update this benchmarks page")
     parser.add_argument("--from-make", action="store_true", help=argparse.SUPPRESS)
     return asyncio.run(main_async(parser.parse_args()))

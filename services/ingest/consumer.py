@@ -114,11 +114,9 @@ class Ingest:
                 continue
             if event is not None:
                 new.append((event, head.embargo_until))
+        await self.store.insert_versions(new, now)
         due = [h for h in heads.values() if h.due(now)]
-        # Storing and announcing overlap (database and broker work in parallel). An event may
-        # thus leave before its version is stored; if storing then fails, the retried batch
-        # announces the same versions again, which downstream services ignore.
-        await asyncio.gather(self.store.insert_versions(new, now), self.announce(due))
+        await self.announce(due)  # only what is stored: a consumer may read it back at once
         await self.store.save_heads(heads.values())
         await self.store.sync_embargoes(heads.values(), now)
         return len(new), len(due), refused
