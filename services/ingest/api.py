@@ -7,10 +7,10 @@ the key decides which publisher the editor writes as. Any problem is a 4xx with 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -271,6 +271,28 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSett
             publisher=key.publisher, withdraw=True, article_id=article_id, reason=reason
         )
         return await accept(WithdrawalRequest(article_id, reason), sub)
+
+    @api.get(
+        "/articles",
+        responses=ERRORS,
+        summary="Your publisher's articles, the most recently changed first",
+    )
+    async def recent(
+        request: Request, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    ) -> list[dict[str, Any]]:
+        key = await editor(rt, request)
+        return [
+            {
+                "article_id": h["_id"],
+                "headline": h.get("headline"),
+                "version": h["version"],
+                "status": h["status"],
+                "announced_version": h.get("announced_version", 0),
+                "embargo_until": h.get("embargo_until"),
+                "updated_at": h["updated_at"],
+            }
+            for h in await store.recent(key.publisher, limit)
+        ]
 
     @api.get(
         "/articles/{article_id}",

@@ -180,6 +180,15 @@ class ArticleStore:
     async def latest(self, article_id: str) -> Document | None:
         return await self.articles.find_one({"_id": article_id})
 
+    async def recent(self, publisher: str, limit: int) -> list[Document]:
+        """The publisher's articles, the most recently changed first (heads only)."""
+        cursor = (
+            self.articles.find({"publisher": publisher}, {"offsets": 0})
+            .sort([("updated_at", DESCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [d async for d in cursor]
+
     async def version(self, article_id: str, version: int) -> Document | None:
         return await self.versions.find_one({"_id": version_id(article_id, version)})
 

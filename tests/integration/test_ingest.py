@@ -233,6 +233,10 @@ async def test_withdrawal_through_the_api_and_the_key_rules(
     )
     state = await shown(system, http, "tehran", ident)
     assert state["status"] == "withdrawn" and state["version"] == 2
+    listed = await http.get(system.url("ingest", "/articles"), headers=system.auth("tehran"))
+    mine = {a["article_id"]: a for a in listed.json()}
+    assert mine[ident]["status"] == "withdrawn" and mine[ident]["headline"] == article["headline"]
+    assert all(a["article_id"].startswith("tehran-") for a in listed.json())
 
 
 async def test_an_embargoed_article_waits_for_its_time(

@@ -1,3 +1,5 @@
+import pytest
+
 from services.ingest import text
 
 
@@ -42,3 +44,29 @@ def test_article_id_without_a_news_code_follows_the_content() -> None:
 
 def test_content_hash_is_order_independent() -> None:
     assert text.content_hash({"a": 1, "b": [2]}) == text.content_hash({"b": [2], "a": 1})
+
+
+TRICKS = {
+    "svg script": "<svg><script>alert(1)</script></svg>",
+    "object": '<object data="https://evil.example/x.swf"></object>',
+    "embed": '<embed src="https://evil.example/x.swf">',
+    "style import": "<style>@import url(https://evil.example/x.css);</style>",
+    "style attribute": '<p style="background:url(https://evil.example/t.gif)">x</p>',
+    "link": '<link rel="stylesheet" href="https://evil.example/x.css">',
+    "meta refresh": '<meta http-equiv="refresh" content="0;url=https://evil.example">',
+    "base": '<base href="https://evil.example/">',
+    "form": '<form action="https://evil.example"><input name="q"></form>',
+    "data image": '<img src="data:image/svg+xml;base64,PHN2Zz4=">',
+    "srcset": '<img src="https://cdn.example/a.jpg" srcset="https://evil.example/t.gif 2x">',
+    "vbscript link": '<a href="vbscript:msgbox(1)">x</a>',
+    "entity javascript": '<a href="&#106;avascript:alert(1)">x</a>',
+    "frameset": '<frameset><frame src="https://evil.example"></frameset>',
+    "background attribute": '<table background="https://evil.example/t.gif"><tr><td>x</td></tr></table>',
+}
+
+
+@pytest.mark.parametrize("trick", TRICKS.values(), ids=TRICKS.keys())
+def test_no_active_or_remote_loading_markup_survives(trick: str) -> None:
+    clean = text.sanitise_html(f"<p>متن</p>{trick}")
+    for bad in ("evil.example", "script", "javascript", "vbscript", "data:", "style", "<form"):
+        assert bad not in clean.lower(), clean
