@@ -115,10 +115,12 @@ class Ingest:
             if event is not None:
                 new.append((event, head.embargo_until))
         await self.store.insert_versions(new, now)
+        # Embargoes before heads: a head that says "held" always has its embargo entry, even
+        # after a crash between the two writes.
+        await self.store.sync_embargoes(heads.values(), now)
         due = [h for h in heads.values() if h.due(now)]
         await self.announce(due)  # only what is stored: a consumer may read it back at once
         await self.store.save_heads(heads.values())
-        await self.store.sync_embargoes(heads.values(), now)
         return len(new), len(due), refused
 
     async def announce(self, heads: list[Head]) -> None:

@@ -7,8 +7,8 @@
 * ``embargoes``: the heads waiting for their embargo to end (small, so polling it is cheap).
 
 Every read and write goes by ``_id`` so it stays fast on FerretDB's SQLite backend, whose only
-indexed lookups are by ``_id``. Writes happen per batch: the versions, then the announcements,
-then the heads; a crash in between leaves versions the heads do not know yet. Storing the next
+indexed lookups are by ``_id``. Writes happen per batch: the versions, the embargo entries, the
+announcements, then the heads; a crash in between leaves versions the heads do not know yet. Storing the next
 version then clashes with them, and the batch is planned again after adopting them (see
 :meth:`ArticleStore.heads`).
 """
