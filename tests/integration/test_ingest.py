@@ -391,3 +391,55 @@ async def test_the_cli_submits_a_folder_of_pages_and_articles(
         system.url("feeds", "/feeds/gorgan/fa.atom"),
         lambda f: article["headline"] in titles(f),
     )
+
+
+async def test_a_version_stored_before_a_crash_is_adopted_and_announced(
+    system: System, producer: AIOKafkaProducer, http: httpx.AsyncClient
+) -> None:
+    """The state a crash between storing a version and saving its head leaves behind."""
+    from pymongo import AsyncMongoClient
+
+    from services.ingest.article import Prepared, prepare
+    from services.ingest.store import version_id
+    from services.ingest.versions import Head, apply
+    from shared.contracts import SUBMISSION
+    from shared.registry import Publisher
+
+    tag = uuid.uuid4().hex[:8]
+    submission = {
+        "publisher": "gorgan",
+        "headline": f"نسخهٔ مانده از پیش از خرابی {tag}",
+        "body_text": "این نسخه ذخیره شد اما سرآیندش نه.",
+        "external_id": f"orphan-{tag}",
+    }
+    change = prepare(
+        SUBMISSION.validate_python(submission), Publisher(id="gorgan", name="Gorgan"), utcnow()
+    )
+    assert isinstance(change, Prepared)
+    event = apply(Head(change.article_id), change, 0, 0, utcnow())
+    assert event is not None
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(system.infra.mongodb_uri)
+    try:
+        await client[system.infra.database]["article_versions"].insert_one(
+            {
+                "_id": version_id(event.article_id, 1),
+                "article_id": event.article_id,
+                "version": 1,
+                "content_hash": event.content_hash,
+                "embargo_until": None,
+                "event": event.model_dump(mode="json"),
+            }
+        )
+    finally:
+        await client.close()
+
+    await send(producer, Topics.SUBMITTED, submission)  # the redelivery
+    await await_feed(
+        http,
+        system.url("feeds", "/feeds/gorgan/fa.atom"),
+        lambda f: submission["headline"] in titles(f),
+    )
+    article = await await_article(
+        system, http, "gorgan", change.article_id, lambda a: a["announced_version"] == 1
+    )
+    assert article["version"] == 1 and len(article["versions"]) == 1
