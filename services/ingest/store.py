@@ -8,9 +8,9 @@
 
 Every read and write goes by ``_id`` so it stays fast on FerretDB's SQLite backend, whose only
 indexed lookups are by ``_id``. Writes happen per batch: the versions, the embargo entries, the
-announcements, then the heads; a crash in between leaves versions the heads do not know yet. Storing the next
-version then clashes with them, and the batch is planned again after adopting them (see
-:meth:`ArticleStore.heads`).
+announcements, then the heads; a crash in between leaves versions the heads do not know yet.
+Storing the next version then clashes with them, and the batch is planned again after adopting
+them (see :meth:`ArticleStore.heads`).
 """
 
 from __future__ import annotations
