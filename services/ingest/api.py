@@ -236,7 +236,7 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSett
         )
         if withdrawing:
             require(key, "withdraw", "withdraw articles")
-        elif await store.latest(change.article_id) is not None:
+        elif await store.exists(change.article_id):
             require(key, "correct", "correct published articles")
         else:
             require(key, "submit", "submit articles")
@@ -264,9 +264,7 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSett
     async def withdraw(article_id: str, request: Request, reason: str | None = None) -> Accepted:
         key = await editor(rt, request)
         require(key, "withdraw", "withdraw articles")
-        head = await store.latest(article_id)
-        if head is None or head["publisher"] != key.publisher:
-            raise Refused(404, "not found", f"no article {article_id!r} of {key.publisher!r}")
+        await owned(article_id, key)
         sub = Withdrawal(
             publisher=key.publisher, withdraw=True, article_id=article_id, reason=reason
         )
@@ -301,34 +299,52 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSett
     )
     async def show(article_id: str, request: Request) -> dict[str, Any]:
         key = await editor(rt, request)
-        head = await store.latest(article_id)
-        if head is None or head["publisher"] != key.publisher:
+        head, versions = await owned(article_id, key)
+        latest = versions[-1]["event"]
+        return {
+            "article_id": article_id,
+            "version": len(versions),
+            "status": latest["status"],
+            "announced_version": head.get("announced_version", 0) if head else 0,
+            "embargo_until": versions[-1].get("embargo_until"),
+            "article": latest,
+            "versions": [
+                {
+                    "version": v["version"],
+                    "status": v["event"]["status"],
+                    "headline": v["event"]["headline"],
+                    "content_hash": v["content_hash"],
+                    "ingested_at": v["event"]["ingested_at"],
+                }
+                for v in versions
+            ],
+            "languages": await languages(latest["publisher"], len(versions), head),
+        }
+
+    async def owned(
+        article_id: str, key: EditorKey
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The article if it is the key's publisher's (404 otherwise, without saying whose)."""
+        head, versions = await store.article(article_id)
+        if not versions or versions[-1]["event"]["publisher"] != key.publisher:
             raise Refused(
                 404, "not found", f"no article {article_id!r} of {key.publisher!r} (yet?)"
             )
-        latest = await store.version(article_id, head["version"])
-        return {
-            "article_id": article_id,
-            "version": head["version"],
-            "status": head["status"],
-            "announced_version": head.get("announced_version", 0),
-            "embargo_until": head.get("embargo_until"),
-            "article": latest["event"] if latest else None,
-            "versions": await store.versions_of(article_id, head["version"]),
-            "languages": await languages(head),
-        }
+        return head, versions
 
-    async def languages(head: dict[str, Any]) -> dict[str, Any]:
+    async def languages(
+        publisher: str, version: int, head: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """Each target language's state: published (which version, how) or pending."""
-        reported = head.get("languages") or {}
-        targets = await rt.registry.target_languages(head["publisher"])
+        reported = (head or {}).get("languages") or {}
+        targets = await rt.registry.target_languages(publisher)
         out: dict[str, Any] = {}
         for lang in dict.fromkeys([*targets, *reported]):
             done = reported.get(lang)
             if done is None:
                 out[lang] = {"status": "pending"}
             else:
-                current = done["version"] >= head["version"]
+                current = done["version"] >= version
                 out[lang] = {**done, "status": done["status"] if current else "updating"}
         return out
 

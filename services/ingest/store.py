@@ -177,8 +177,10 @@ class ArticleStore:
 
     # ------------------------------------------------------------------ read side (the API)
 
-    async def latest(self, article_id: str) -> Document | None:
-        return await self.articles.find_one({"_id": article_id})
+    async def exists(self, article_id: str) -> bool:
+        """Has any version of this article been stored (heads may lag a moment behind)?"""
+        first = await self.versions.find_one({"_id": version_id(article_id, 1)}, {"_id": 1})
+        return first is not None
 
     async def recent(self, publisher: str, limit: int) -> list[Document]:
         """The publisher's articles, the most recently changed first (heads only)."""
@@ -189,24 +191,19 @@ class ArticleStore:
         )
         return [d async for d in cursor]
 
-    async def version(self, article_id: str, version: int) -> Document | None:
-        return await self.versions.find_one({"_id": version_id(article_id, version)})
-
-    async def versions_of(self, article_id: str, latest: int) -> list[dict[str, Any]]:
+    async def article(self, article_id: str) -> tuple[Document | None, list[Document]]:
+        """The head and every stored version, oldest first. Versions are stored before they are
+        announced and the head is saved after, so the versions are what partners may already
+        see: the head's count is only where the search starts."""
+        head = await self.articles.find_one({"_id": article_id})
+        known = head["version"] if head else 0
         docs = await asyncio.gather(
-            *(self._find(self.versions, version_id(article_id, n)) for n in range(1, latest + 1))
+            *(self._find(self.versions, version_id(article_id, n)) for n in range(1, known + 1))
         )
-        return [
-            {
-                "version": d["version"],
-                "status": d["event"]["status"],
-                "headline": d["event"]["headline"],
-                "content_hash": d["content_hash"],
-                "ingested_at": d["event"]["ingested_at"],
-            }
-            for d in docs
-            if d is not None
-        ]
+        versions = [d for d in docs if d is not None]
+        while doc := await self._find(self.versions, version_id(article_id, len(versions) + 1)):
+            versions.append(doc)
+        return head, versions
 
     async def record_translation(self, event: TranslatedArticle) -> None:
         """Remember, on the head, the newest translation reported for one language."""

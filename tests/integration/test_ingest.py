@@ -46,14 +46,6 @@ async def submit_page(
     return body
 
 
-async def shown(system: System, http: httpx.AsyncClient, publisher: str, ident: str) -> Any:
-    resp = await http.get(
-        system.url("ingest", f"/articles/{ident}"), headers=system.auth(publisher)
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
 async def test_scraped_page_becomes_the_article_and_nothing_else(
     system: System, http: httpx.AsyncClient
 ) -> None:
@@ -78,7 +70,7 @@ async def test_scraped_page_becomes_the_article_and_nothing_else(
     # The same page again is the same article, still at version 1.
     again = await submit_page(system, http, "mashhad", page)
     assert again["article_id"] == accepted["article_id"]
-    article = await shown(system, http, "mashhad", accepted["article_id"])
+    article = await await_article(system, http, "mashhad", again["article_id"], lambda a: True)
     assert article["version"] == 1 and len(article["versions"]) == 1
 
 
@@ -231,8 +223,9 @@ async def test_withdrawal_through_the_api_and_the_key_rules(
         system.url("feeds", "/feeds/tehran/ru.atom"),
         lambda f: f"[ru] {article['headline']}" not in titles(f),
     )
-    state = await shown(system, http, "tehran", ident)
-    assert state["status"] == "withdrawn" and state["version"] == 2
+    # The head is saved just after the announcement: the editor's view follows within moments.
+    state = await await_article(system, http, "tehran", ident, lambda a: a["version"] == 2)
+    assert state["status"] == "withdrawn"
     listed = await http.get(system.url("ingest", "/articles"), headers=system.auth("tehran"))
     mine = {a["article_id"]: a for a in listed.json()}
     assert mine[ident]["status"] == "withdrawn" and mine[ident]["headline"] == article["headline"]
