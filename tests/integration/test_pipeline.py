@@ -85,7 +85,23 @@ BAD_INPUT: dict[str, tuple[bytes | dict[str, Any], str]] = {
     "unknown-publisher": (article("atlantis"), "unknown publisher 'atlantis'"),
     "typo-field": ({**article(), "headlien": "x"}, "headlien: is not a known field"),
     "future-schema": ({**article(), "schema_version": 2}, "schema_version"),
-    "bad-date": ({**article(), "published": "yesterday"}, "published"),
+    "bad-date": ({**article(), "published": "yesterday"}, "published: cannot read the date"),
+    "bad-jalali-date": ({**article(), "published": "۳۲ اسفند ۱۴۰۲"}, "day is out of range"),
+    "oversized": (article(body_text="م" * 1_100_000), "the limit is"),
+    "page-without-article": ({"publisher": "mashhad", "raw_text": "منو\nخانه"}, "no "),
+    "two-page-forms": (
+        {"publisher": "mashhad", "raw_text": "a", "raw_html": "<p>b</p>"},
+        "exactly one of raw_html or raw_text",
+    ),
+    "ninjs-without-uri": ({"publisher": "mashhad", "ninjs": {"headline": "تیتر"}}, "uri"),
+    "withdraw-unknown": (
+        {"publisher": "mashhad", "withdraw": True, "article_id": "mashhad-nothing"},
+        "no article 'mashhad-nothing' to withdraw",
+    ),
+    "withdraw-foreign": (
+        {"publisher": "mashhad", "withdraw": True, "article_id": "tehran-0123"},
+        "is not one of 'mashhad'",
+    ),
 }
 
 
@@ -112,6 +128,7 @@ async def test_invalid_messages_land_in_the_dlq_with_a_reason_and_do_not_block(
     mine = [d for d in letters if d["key"] == key]
     assert all(d["service"] == "ingest" and d["topic"] == Topics.SUBMITTED for d in mine)
     reasons = [d["reason"] for d in mine]
+    assert len(reasons) == len(BAD_INPUT), reasons
     for name, (_, expected) in BAD_INPUT.items():
         assert any(expected in r for r in reasons), (
             f"{name}: no DLQ entry saying {expected!r} in {reasons}"
