@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.translate import consumer
-from services.translate.engines import engine_from_name
+from services.translate.engines import engine_from_settings
 from services.translate.settings import TranslateSettings
 from services.translate.store import COLLECTIONS, TranslationStore
 from shared.service import asgi_app, build_app, build_runtime
@@ -14,7 +14,7 @@ from shared.service import asgi_app, build_app, build_runtime
 def create(settings: TranslateSettings | None = None) -> FastAPI:
     settings = settings or TranslateSettings()
     rt = build_runtime("translate", settings)
-    engine = engine_from_name(settings.engine)
+    engine = engine_from_settings(settings)
     if engine is None:
         rt.log.warning(consumer.NO_ENGINE)
     else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from services.translate.settings import TranslateSettings
+
 
 class EngineNotConfigured(LookupError):
     pass
@@ -41,17 +43,44 @@ class PseudoEngine:
         return [f"[{target}] {s}" if s.strip() else s for s in segments]
 
 
-ENGINES: dict[str, Callable[[], TranslationEngine]] = {"pseudo": PseudoEngine}
+def _pseudo(_: TranslateSettings) -> TranslationEngine:
+    return PseudoEngine()
 
 
-def engine_from_name(name: str) -> TranslationEngine | None:
-    """The configured engine, ``None`` when none is configured; unknown names fail loudly."""
-    name = name.strip().lower()
+def _ctranslate2(settings: TranslateSettings) -> TranslationEngine:
+    from services.translate.ct2 import CTranslate2Engine  # only images that translate need it
+
+    if settings.model_dir is None:
+        raise EngineNotConfigured(
+            "TRANSLATE_ENGINE=ctranslate2 needs TRANSLATE_MODEL_DIR: a converted model directory"
+        )
+    return CTranslate2Engine(
+        settings.model_dir,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        inter_threads=settings.inter_threads,
+        intra_threads=settings.intra_threads,
+        max_batch_size=settings.max_batch_size,
+        beam_size=settings.beam_size,
+    )
+
+
+ENGINES: dict[str, Callable[[TranslateSettings], TranslationEngine]] = {
+    "pseudo": _pseudo,
+    "ctranslate2": _ctranslate2,
+}
+
+
+def engine_from_settings(settings: TranslateSettings) -> TranslationEngine | None:
+    """The configured engine, ``None`` when none is configured; unknown names and broken model
+    directories fail loudly at start-up, not at the first article."""
+    name = settings.engine.strip().lower()
     if not name or name == "none":
         return None
     try:
-        return ENGINES[name]()
+        factory = ENGINES[name]
     except KeyError:
         raise EngineNotConfigured(
             f"unknown translation engine {name!r}; available: {', '.join(sorted(ENGINES))}"
         ) from None
+    return factory(settings)

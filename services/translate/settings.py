@@ -1,5 +1,9 @@
 """Translate settings, from ``TRANSLATE_*`` environment variables."""
 
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -9,7 +13,19 @@ class TranslateSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TRANSLATE_", extra="ignore")
 
     http_port: int = 8001
-    engine: str = ""
-    """Engine name: empty means none configured (translations stay pending), ``pseudo`` is the
-    deterministic test engine. Real engines (CTranslate2, LibreTranslate, OpenAI-compatible)
-    plug in through :mod:`services.translate.engines`."""
+    engine: str = Field(
+        default="",
+        description="Empty: none configured (translations stay pending and say why); "
+        "`ctranslate2`: a local model from `model_dir`; `pseudo`: the deterministic test engine.",
+    )
+    model_dir: Path | None = Field(
+        default=None, description="A CTranslate2 model directory with its cityfeeds-model.json."
+    )
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str | None = Field(
+        default=None, description="Default: int8 on CPU, int8_float16 (or float16) on GPU."
+    )
+    inter_threads: int = Field(default=1, ge=1, description="Batches translated in parallel.")
+    intra_threads: int = Field(default=0, ge=0, description="Threads per batch; 0 = all cores.")
+    max_batch_size: int = Field(default=32, ge=1, description="Segments per model call.")
+    beam_size: int = Field(default=2, ge=1)

@@ -1,0 +1,270 @@
+"""Tiny random-weight translation models, built locally with numpy and SentencePiece.
+
+Weights can never be downloaded here, yet the CTranslate2 engine has to be exercised exactly as in
+production: a converted model directory with SentencePiece files and a ``cityfeeds-model.json``
+manifest. Marian models are plain ``.npz`` archives, so one with the real parameter names and
+random values converts with ``ctranslate2.converters.MarianConverter`` without torch. The output
+is nonsense (random weights) but has the real shape, so it also serves speed benchmarks when built
+with production dimensions (speed does not depend on weight values).
+
+M2M100 and NLLB are not built: their only converter (``TransformersConverter``) needs torch and
+transformers, which this project does not install.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import ctranslate2
+import numpy as np
+import sentencepiece as spm
+import yaml
+
+from services.translate.ct2 import ModelManifest, digest_files
+
+PERSIAN_LINES: tuple[str, ...] = (
+    "شهرداری مشهد امروز از افتتاح یک پارک جدید در منطقه ده خبر داد.",
+    "شهردار مشهد در نشست خبری گفت که پروژه قطار شهری تا پایان سال تکمیل می‌شود.",
+    "شورای اسلامی شهر تهران بودجه سال آینده را تصویب کرد.",
+    "خط دو قطار شهری مشهد از هفته آینده ساعت کار خود را افزایش می‌دهد.",
+    "سازمان پارک‌ها و فضای سبز شهرداری هزاران درخت جدید کاشت.",
+    "معاون حمل و نقل شهرداری از نوسازی ناوگان اتوبوسرانی خبر داد.",
+    "مجتمع تجاری متروپلیس میزبان نمایشگاه صنایع دستی است.",
+    "بارش باران در مشهد باعث آبگرفتگی برخی معابر شد.",
+    "نیروهای خدمات شهری در طول شب معابر را پاکسازی کردند.",
+    "جشنواره فرهنگی شهر با حضور هنرمندان محلی برگزار شد.",
+    "شهرداری تبریز طرح توسعه پیاده‌راه‌ها را آغاز کرد.",
+    "آتش‌نشانی اصفهان یک آتش‌سوزی را در بازار مهار کرد.",
+    "زائران حرم امام رضا از خدمات رایگان شهرداری استفاده کردند.",
+    "کتابخانه عمومی جدید در بلوار وکیل‌آباد افتتاح شد.",
+    "ساخت پل جدید روی بزرگراه آسیایی به مرحله پایانی رسید.",
+    "شهروندان می‌توانند شکایات خود را با شماره ۱۳۷ ثبت کنند.",
+    "قیمت بلیت اتوبوس و مترو از ابتدای فروردین تغییر می‌کند.",
+    "برنامه تفکیک زباله از مبدأ در ده محله اجرا می‌شود.",
+    "مدیر منطقه هشت از بهسازی خیابان‌های اطراف حرم خبر داد.",
+    "روز جهانی محیط زیست با کاشت نهال در مدارس گرامی داشته شد.",
+    "سامانه دوچرخه اشتراکی در مرکز شهر راه‌اندازی شد.",
+    "نمایشگاه کتاب مشهد از دوشنبه آغاز به کار می‌کند.",
+    "کارگران شهرداری آسفالت خیابان امام خمینی را ترمیم کردند.",
+    "ترافیک سنگین در ورودی‌های شهر در تعطیلات نوروز پیش‌بینی می‌شود.",
+    "شورای شهر با افزایش عوارض نوسازی مخالفت کرد.",
+    "بیمارستان جدید شهر با ظرفیت دویست تخت افتتاح می‌شود.",
+    "گردشگران خارجی از موزه آستان قدس بازدید کردند.",
+    "پروژه نورپردازی میدان شهدا به پایان رسید.",
+    "ایستگاه جدید آتش‌نشانی در شمال شهر ساخته می‌شود.",
+    "شهرداری برای زمستان نمک و شن کافی ذخیره کرده است.",
+)
+
+ENGLISH_LINES: tuple[str, ...] = (
+    "Mashhad Municipality today announced the opening of a new park in District 10.",
+    "The mayor of Mashhad told a press conference the light rail project ends this year.",
+    "Tehran City Council approved next year's budget.",
+    "Mashhad metro line 2 will extend its operating hours from next week.",
+    "The municipal parks and green space organisation planted thousands of new trees.",
+    "The deputy mayor for transport announced the renewal of the bus fleet.",
+    "The Metropolis shopping centre hosts a handicrafts exhibition.",
+    "Rain in Mashhad flooded several streets.",
+    "City service crews cleaned the streets overnight.",
+    "The city's cultural festival was held with local artists.",
+    "Tabriz Municipality started a plan to extend pedestrian streets.",
+    "Isfahan firefighters contained a fire in the bazaar.",
+    "Pilgrims to the Imam Reza shrine used free municipal services.",
+    "A new public library opened on Vakilabad Boulevard.",
+    "Construction of the new bridge over the Asian Highway reached its final stage.",
+    "Citizens can file complaints by calling 137.",
+    "Bus and metro fares change from the start of Farvardin.",
+    "Waste separation at source is being rolled out in ten neighbourhoods.",
+    "The head of District 8 announced improvements to streets around the shrine.",
+    "World Environment Day was marked by planting saplings in schools.",
+    "A bike sharing system was launched in the city centre.",
+    "The Mashhad book fair opens on Monday.",
+    "Municipal workers repaired the asphalt on Imam Khomeini Street.",
+    "Heavy traffic is expected at the city entrances during the Nowruz holidays.",
+    "The city council opposed an increase in renovation charges.",
+    "The city's new 200-bed hospital is opening.",
+    "Foreign tourists visited the Astan Quds museum.",
+    "The lighting project for Shohada Square was completed.",
+    "A new fire station is being built in the north of the city.",
+    "The municipality has stored enough salt and sand for winter.",
+)
+
+# Marian's vocabularies start with these two; SentencePiece is trained with the same ids so that
+# a piece's id is identical in the SentencePiece model and in vocab.yml.
+_EOS, _UNK = "</s>", "<unk>"
+
+
+def _train_sentencepiece(lines: Sequence[str], path: Path, vocab_size: int) -> list[str]:
+    """Train a small unigram model into ``path`` and return its pieces in id order.
+
+    Training from an iterator into memory keeps temporary paths out of the model file, so the
+    same inputs give byte-identical models.
+    """
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        character_coverage=1.0,
+        hard_vocab_limit=False,  # a few dozen lines may not support the full vocabulary
+        eos_id=0,
+        unk_id=1,
+        bos_id=-1,
+        pad_id=-1,
+        num_threads=1,
+        minloglevel=2,
+    )
+    path.write_bytes(model.getvalue())
+    processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    return [str(processor.id_to_piece(i)) for i in range(int(processor.get_piece_size()))]
+
+
+def _yaml_key(token: str) -> str:
+    """Quote a token the way MarianConverter's hand-written vocab.yml reader unquotes it."""
+    return '"' + token.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _write_vocab(tokens: Sequence[str], path: Path) -> None:
+    path.write_text(
+        "".join(f"{_yaml_key(t)}: {i}\n" for i, t in enumerate(tokens)), encoding="utf-8"
+    )
+
+
+def _marian_weights(
+    rng: np.random.Generator, *, vocab: int, d_model: int, layers: int, ffn: int
+) -> dict[str, np.ndarray]:
+    """Random parameters under Marian's names (post-norm transformer, tied embeddings).
+
+    Marian stores linear weights as ``[in, out]`` and biases and layer-norm vectors as
+    ``[1, dim]``; the converter transposes and squeezes them.
+    """
+
+    def w(rows: int, cols: int) -> np.ndarray:
+        return rng.normal(0.0, (2.0 / (rows + cols)) ** 0.5, size=(rows, cols)).astype(np.float32)
+
+    def b(dim: int) -> np.ndarray:
+        return rng.normal(0.0, 0.02, size=(1, dim)).astype(np.float32)
+
+    def attention(scope: str) -> dict[str, np.ndarray]:
+        params = {f"{scope}_W{x}": w(d_model, d_model) for x in "qkvo"}
+        params |= {f"{scope}_b{x}": b(d_model) for x in "qkvo"}
+        params[f"{scope}_Wo_ln_scale"] = np.ones((1, d_model), np.float32)
+        params[f"{scope}_Wo_ln_bias"] = np.zeros((1, d_model), np.float32)
+        return params
+
+    def feed_forward(scope: str) -> dict[str, np.ndarray]:
+        return {
+            f"{scope}_W1": w(d_model, ffn),
+            f"{scope}_b1": b(ffn),
+            f"{scope}_W2": w(ffn, d_model),
+            f"{scope}_b2": b(d_model),
+            f"{scope}_ffn_ln_scale": np.ones((1, d_model), np.float32),
+            f"{scope}_ffn_ln_bias": np.zeros((1, d_model), np.float32),
+        }
+
+    # One embedding matrix shared by encoder, decoder and output projection, as in OPUS-MT.
+    params: dict[str, np.ndarray] = {"Wemb": w(vocab, d_model)}
+    for i in range(1, layers + 1):
+        params |= attention(f"encoder_l{i}_self") | feed_forward(f"encoder_l{i}_ffn")
+        params |= attention(f"decoder_l{i}_self") | attention(f"decoder_l{i}_context")
+        params |= feed_forward(f"decoder_l{i}_ffn")
+    params["decoder_ff_logit_out_b"] = b(vocab)
+    return params
+
+
+def _marian_config(*, d_model: int, layers: int, heads: int, ffn: int, vocab: int) -> bytes:
+    """The ``special:model.yml`` entry: the options MarianConverter checks and reads."""
+    config = {
+        "type": "transformer",
+        "dim-emb": d_model,
+        "dim-vocabs": [vocab, vocab],
+        "enc-depth": layers,
+        "dec-depth": layers,
+        "transformer-heads": heads,
+        "transformer-dim-ffn": ffn,
+        "transformer-ffn-activation": "swish",  # what OPUS-MT models use
+        "transformer-preprocess": "",
+        "transformer-postprocess": "dan",
+        "transformer-postprocess-emb": "d",
+        "transformer-postprocess-top": "",
+        "transformer-decoder-autoreg": "self-attention",
+        "transformer-no-projection": False,
+        "transformer-guided-alignment-layer": "last",
+        "tied-embeddings-all": True,
+    }
+    return yaml.safe_dump(config).encode("utf-8")
+
+
+def build_tiny_marian(
+    dest: Path,
+    *,
+    source: str = "fa",
+    target: str = "en",
+    d_model: int = 32,
+    layers: int = 1,
+    heads: int = 2,
+    ffn: int = 64,
+    vocab_lines: Sequence[str] | None = None,
+    vocab_size: int = 300,
+    pad_vocab_to: int | None = None,
+    extra_tokens: Sequence[str] = (),
+    quantization: str | None = None,
+    seed: int = 1234,
+) -> Path:
+    """Build a random-weight Marian model directory at ``dest`` (replaced if it exists).
+
+    ``vocab_lines`` replaces the built-in Persian and English training text for both
+    SentencePiece models. ``pad_vocab_to`` fills the model vocabulary with unused tokens up to a
+    real model's size (OPUS-MT: about 60k), which is what benchmarks need: the output projection
+    dominates decoding cost. ``extra_tokens`` adds tokens such as ``__fa__``, so that the
+    language-token handling of multilingual families can be exercised on a Marian network.
+    The result loads with ``CTranslate2Engine(dest)`` as a real model would.
+    """
+    if d_model % heads:
+        raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+    dest = Path(dest)
+    with tempfile.TemporaryDirectory(prefix="tiny-marian-") as work_dir:
+        work = Path(work_dir)
+        src_lines = list(vocab_lines) if vocab_lines is not None else list(PERSIAN_LINES)
+        tgt_lines = list(vocab_lines) if vocab_lines is not None else list(ENGLISH_LINES)
+        src_pieces = _train_sentencepiece(src_lines, work / "source.spm", vocab_size)
+        tgt_pieces = _train_sentencepiece(tgt_lines, work / "target.spm", vocab_size)
+        # A joint vocabulary as OPUS-MT has: </s> and <unk> first, then every piece of either side.
+        tokens = list(dict.fromkeys([_EOS, _UNK, *src_pieces, *tgt_pieces, *extra_tokens]))
+        if pad_vocab_to is not None:
+            tokens += [f"<madeupword{i}>" for i in range(pad_vocab_to - len(tokens))]
+        _write_vocab(tokens, work / "vocab.yml")
+
+        rng = np.random.default_rng(seed)
+        params = _marian_weights(rng, vocab=len(tokens), d_model=d_model, layers=layers, ffn=ffn)
+        config = _marian_config(
+            d_model=d_model, layers=layers, heads=heads, ffn=ffn, vocab=len(tokens)
+        )
+        # Marian stores its YAML options as a NUL-terminated char array; the converter drops the
+        # last byte.
+        params["special:model.yml"] = np.frombuffer(config + b"\0", dtype=np.int8)
+        np.savez(work / "model.npz", **params)  # type: ignore[arg-type]  # numpy stubs' overload
+
+        converter = ctranslate2.converters.MarianConverter(
+            str(work / "model.npz"), [str(work / "vocab.yml")]
+        )
+        converter.convert(str(dest), quantization=quantization, force=True)
+        for name in ("source.spm", "target.spm"):
+            shutil.copyfile(work / name, dest / name)
+
+    manifest = ModelManifest(
+        name=f"tiny-marian-{source}-{target}",
+        family="marian",
+        version=f"random-seed{seed}-d{d_model}-l{layers}",
+        licence="MIT (random weights, built locally; not a translation model)",
+        source_url="local:tests/support/tiny_models.py",
+        languages={"pairs": [(source, target)]},
+        sentencepiece={"source": "source.spm", "target": "target.spm"},
+        sha256=digest_files(dest),
+    )
+    manifest.save(dest)
+    return dest

@@ -1,0 +1,30 @@
+from pathlib import Path
+
+import pytest
+
+from services.translate.engines import EngineNotConfigured, PseudoEngine, engine_from_settings
+from services.translate.settings import TranslateSettings
+from tests.support.tiny_models import build_tiny_marian
+
+
+def test_no_engine_is_a_choice_and_unknown_names_fail_loudly() -> None:
+    assert engine_from_settings(TranslateSettings(engine="")) is None
+    assert isinstance(engine_from_settings(TranslateSettings(engine="pseudo")), PseudoEngine)
+    with pytest.raises(EngineNotConfigured, match="unknown translation engine 'deepl'"):
+        engine_from_settings(TranslateSettings(engine="deepl"))
+    with pytest.raises(EngineNotConfigured, match="needs TRANSLATE_MODEL_DIR"):
+        engine_from_settings(TranslateSettings(engine="ctranslate2"))
+
+
+async def test_ctranslate2_is_configured_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = build_tiny_marian(tmp_path / "tiny")
+    monkeypatch.setenv("TRANSLATE_ENGINE", "ctranslate2")
+    monkeypatch.setenv("TRANSLATE_MODEL_DIR", str(model))
+    monkeypatch.setenv("TRANSLATE_BEAM_SIZE", "1")
+    engine = engine_from_settings(TranslateSettings())
+    assert engine is not None and engine.name == "ctranslate2"
+    assert engine.supports("fa", "en")
+    (out,) = await engine.translate(["شهرداری مشهد"], "fa", "en")
+    assert isinstance(out, str)
