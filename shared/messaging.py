@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -117,6 +118,31 @@ async def strict_json_decoder(
     confusing message; producers we did not write (kcat, a CMS) often set no content type.
     """
     return decode_json(msg.body)
+
+
+def _utf8_headers(record: Any) -> Any:
+    """The record with header values any parser can decode; the rest of it untouched."""
+    headers = record.headers or ()
+    try:
+        for _, value in headers:
+            (value or b"").decode("utf-8")
+        if all(value is not None for _, value in headers):
+            return record
+    except UnicodeDecodeError:
+        pass
+    fixed = [(k, (v or b"").decode("utf-8", "replace").encode()) for k, v in headers]
+    return dataclasses.replace(record, headers=fixed)
+
+
+async def lenient_header_parser(
+    msg: Any, original: Callable[[Any], Awaitable[StreamMessage[Any]]]
+) -> StreamMessage[Any]:
+    """FastStream decodes Kafka header values as strict UTF-8 before any handler runs, so one
+    record with a binary header (a tracing system, a foreign producer) would fail its whole batch.
+    Header values that are not UTF-8 are read with replacement characters instead."""
+    if isinstance(msg, tuple):
+        return await original(tuple(_utf8_headers(r) for r in msg))
+    return await original(_utf8_headers(msg))
 
 
 async def raw_decoder(
@@ -242,6 +268,7 @@ def make_broker(service: str, settings: ServiceSettings) -> tuple[KafkaBroker, D
         max_batch_size=infra.kafka_producer_batch_bytes,
         allow_auto_create_topics=False,
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        parser=lenient_header_parser,
         decoder=strict_json_decoder,
         middlewares=[policy],
         graceful_timeout=30.0,

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.contracts import Topics, utcnow
-from tests.integration.conftest import FIXTURES, System, await_feed, send
+from tests.integration.conftest import FIXTURES, System, await_feed, read_topic, send
 
 pytestmark = pytest.mark.integration
 SAMPLES = FIXTURES / "samples"
@@ -294,15 +294,26 @@ def test_the_api_answers_4xx_never_5xx_to_arbitrary_input(
 async def test_a_record_with_binary_headers_does_not_block_its_partition(
     system: System, producer: AIOKafkaProducer, http: httpx.AsyncClient
 ) -> None:
-    key = f"hdr-{uuid.uuid4().hex[:6]}".encode()
-    good = {"publisher": "tehran", "headline": f"پس از سرآیند دودویی {key!r}", "body_text": "متن."}
-    await producer.send_and_wait(
-        Topics.SUBMITTED, b"{}", key=key, headers=[("trace", b"\xff\xfe"), ("x", b"\x80")]
-    )
-    await send(producer, Topics.SUBMITTED, good, key=key.decode())
+    key = f"hdr-{uuid.uuid4().hex[:6]}"
+    good = {"publisher": "tehran", "headline": f"پس از سرآیند دودویی {key}", "body_text": "متن."}
+    # Sent together, so they are fetched in one batch: the binary header must not sink it.
+    sent = [
+        await producer.send(
+            Topics.SUBMITTED, b"{}", key=key.encode(), headers=[("trace", b"\xff\xfe")]
+        ),
+        await producer.send(Topics.SUBMITTED, json.dumps(good).encode(), key=key.encode()),
+    ]
+    await asyncio.gather(*sent)
     await await_feed(
         http, system.url("feeds", "/feeds/tehran/fa.atom"), lambda f: good["headline"] in titles(f)
     )
+    letters = await read_topic(
+        system.infra.kafka,
+        Topics.dlq(Topics.SUBMITTED),
+        lambda seen: any(d["key"] == key for d in seen),
+    )
+    mine = [d for d in letters if d["key"] == key]
+    assert len(mine) == 1 and "headline: is required" in mine[0]["reason"]
 
 
 async def test_the_cli_submits_a_folder_of_pages_and_articles(
