@@ -41,8 +41,11 @@ run: provision
 	$(PY) -m shared.registry urls --feeds http://127.0.0.1:8080
 	@if [ -z "$$TRANSLATE_ENGINE" ]; then echo; \
 	  echo "Translations: PENDING. No translation engine is configured, so en/ar/ru feeds stay empty"; \
-	  echo "  while the Persian (fa) feeds fill. 'TRANSLATE_ENGINE=pseudo make run' shows the pipeline"; \
-	  echo "  with the deterministic test engine (tags text, does not translate)."; fi
+	  echo "  while the Persian (fa) feeds fill. To translate, install a model once and restart:"; \
+	  echo "    $(PY) -m services.translate.models fetch opus-mt fa en --url <OPUS-MT release zip>"; \
+	  echo "    make stop; TRANSLATE_ENGINE=ctranslate2 TRANSLATE_MODEL_DIR=~/.cache/city-syndication/models/<name> make run"; \
+	  echo "  'TRANSLATE_ENGINE=pseudo make run' shows the pipeline with the deterministic test engine"; \
+	  echo "  (tags text, does not translate)."; fi
 	@echo; echo "Publish with any Kafka client, for example:"
 	@echo "  echo '{\"publisher\":\"mashhad\",\"headline\":\"سلام\",\"body_text\":\"متن\"}' | kcat -P -b 127.0.0.1:9092 -t articles.submitted"
 	@echo "Stop everything with: make stop"

@@ -199,6 +199,48 @@ def _marian_config(*, d_model: int, layers: int, heads: int, ffn: int, vocab: in
     return yaml.safe_dump(config).encode("utf-8")
 
 
+def build_tiny_marian_sources(
+    dest: Path,
+    *,
+    d_model: int = 32,
+    layers: int = 1,
+    heads: int = 2,
+    ffn: int = 64,
+    vocab_lines: Sequence[str] | None = None,
+    vocab_size: int = 300,
+    pad_vocab_to: int | None = None,
+    extra_tokens: Sequence[str] = (),
+    seed: int = 1234,
+) -> Path:
+    """Write the unconverted Marian files into ``dest``, as an OPUS-MT release ships them.
+
+    ``model.npz``, ``vocab.yml``, ``source.spm`` and ``target.spm``: what the model fetch CLI
+    converts, so that it can be tested without a download. Options as for ``build_tiny_marian``.
+    """
+    if d_model % heads:
+        raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+    work = Path(dest)
+    work.mkdir(parents=True, exist_ok=True)
+    src_lines = list(vocab_lines) if vocab_lines is not None else list(PERSIAN_LINES)
+    tgt_lines = list(vocab_lines) if vocab_lines is not None else list(ENGLISH_LINES)
+    src_pieces = _train_sentencepiece(src_lines, work / "source.spm", vocab_size)
+    tgt_pieces = _train_sentencepiece(tgt_lines, work / "target.spm", vocab_size)
+    # A joint vocabulary as OPUS-MT has: </s> and <unk> first, then every piece of either side.
+    tokens = list(dict.fromkeys([_EOS, _UNK, *src_pieces, *tgt_pieces, *extra_tokens]))
+    if pad_vocab_to is not None:
+        tokens += [f"<madeupword{i}>" for i in range(pad_vocab_to - len(tokens))]
+    _write_vocab(tokens, work / "vocab.yml")
+
+    rng = np.random.default_rng(seed)
+    params = _marian_weights(rng, vocab=len(tokens), d_model=d_model, layers=layers, ffn=ffn)
+    config = _marian_config(d_model=d_model, layers=layers, heads=heads, ffn=ffn, vocab=len(tokens))
+    # Marian stores its YAML options as a NUL-terminated char array; the converter drops the
+    # last byte.
+    params["special:model.yml"] = np.frombuffer(config + b"\0", dtype=np.int8)
+    np.savez(work / "model.npz", **params)  # type: ignore[arg-type]  # numpy stubs' overload
+    return work
+
+
 def build_tiny_marian(
     dest: Path,
     *,
@@ -224,31 +266,20 @@ def build_tiny_marian(
     language-token handling of multilingual families can be exercised on a Marian network.
     The result loads with ``CTranslate2Engine(dest)`` as a real model would.
     """
-    if d_model % heads:
-        raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
     dest = Path(dest)
     with tempfile.TemporaryDirectory(prefix="tiny-marian-") as work_dir:
-        work = Path(work_dir)
-        src_lines = list(vocab_lines) if vocab_lines is not None else list(PERSIAN_LINES)
-        tgt_lines = list(vocab_lines) if vocab_lines is not None else list(ENGLISH_LINES)
-        src_pieces = _train_sentencepiece(src_lines, work / "source.spm", vocab_size)
-        tgt_pieces = _train_sentencepiece(tgt_lines, work / "target.spm", vocab_size)
-        # A joint vocabulary as OPUS-MT has: </s> and <unk> first, then every piece of either side.
-        tokens = list(dict.fromkeys([_EOS, _UNK, *src_pieces, *tgt_pieces, *extra_tokens]))
-        if pad_vocab_to is not None:
-            tokens += [f"<madeupword{i}>" for i in range(pad_vocab_to - len(tokens))]
-        _write_vocab(tokens, work / "vocab.yml")
-
-        rng = np.random.default_rng(seed)
-        params = _marian_weights(rng, vocab=len(tokens), d_model=d_model, layers=layers, ffn=ffn)
-        config = _marian_config(
-            d_model=d_model, layers=layers, heads=heads, ffn=ffn, vocab=len(tokens)
+        work = build_tiny_marian_sources(
+            Path(work_dir),
+            d_model=d_model,
+            layers=layers,
+            heads=heads,
+            ffn=ffn,
+            vocab_lines=vocab_lines,
+            vocab_size=vocab_size,
+            pad_vocab_to=pad_vocab_to,
+            extra_tokens=extra_tokens,
+            seed=seed,
         )
-        # Marian stores its YAML options as a NUL-terminated char array; the converter drops the
-        # last byte.
-        params["special:model.yml"] = np.frombuffer(config + b"\0", dtype=np.int8)
-        np.savez(work / "model.npz", **params)  # type: ignore[arg-type]  # numpy stubs' overload
-
         converter = ctranslate2.converters.MarianConverter(
             str(work / "model.npz"), [str(work / "vocab.yml")]
         )

@@ -1,0 +1,473 @@
+"""Fetch, install, list and verify the local translation models the CTranslate2 engine serves.
+
+Usage (``python -m services.translate.models --help``)::
+
+    list                       installed models: family, version, languages, licence, size, state
+    verify [NAME ...]          re-check every file against the manifest's SHA-256 digests
+    fetch opus-mt SRC TGT (--release NAME | --url URL) [--sha256 HEX] [--name NAME]
+          [--quantization int8|int16|float16|none] [--force]
+    install DIR [--name NAME] [--force]
+
+The models folder is ``--models``, else ``$TRANSLATE_MODELS_DIR``, else
+``~/.cache/city-syndication/models``; each model is one subfolder in the layout ``ct2.py`` serves
+(converted model, SentencePiece files, ``cityfeeds-model.json`` with digests).
+
+``fetch opus-mt`` downloads a Helsinki-NLP OPUS-MT release archive (a Marian ``.npz``, its
+``vocab.yml``, ``source.spm``/``target.spm``, README and LICENSE) and converts it with
+CTranslate2's ``MarianConverter``, which needs neither torch nor transformers. Release names differ
+per pair (``opus-2020-01-16``, ``opus+bt-2021-04-14`` ...) and are listed in the pair's README at
+https://github.com/Helsinki-NLP/OPUS-MT-train/tree/master/models, so one has to be named: with
+``--release`` the URL is ``https://object.pouta.csc.fi/OPUS-MT-models/{src}-{tgt}/{release}.zip``,
+or give the whole ``--url``.
+
+M2M100 and NLLB can only be converted by ``ct2-transformers-converter`` (torch + transformers): run
+it on a machine with access to the Hugging Face hub, add a ``cityfeeds-model.json`` next to its
+output (plus the SentencePiece model), then ``install`` that directory here.
+
+Every install is built in a hidden folder beside the target, loaded once with the engine, and only
+then renamed into place, so a failed or interrupted fetch never leaves a half model behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import httpx
+
+from services.translate.ct2 import (
+    CTranslate2Engine,
+    LanguagePairs,
+    ModelDirectoryError,
+    ModelManifest,
+    SentencePieceFiles,
+    digest_files,
+    verify,
+)
+
+DEFAULT_MODELS_DIR = Path("~/.cache/city-syndication/models")
+OPUS_MT_URL = "https://object.pouta.csc.fi/OPUS-MT-models/{src}-{tgt}/{release}.zip"
+OPUS_MT_LICENCE = "CC-BY-4.0"
+QUANTIZATIONS = ("int8", "int16", "float16", "none")
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+_LANG = re.compile(r"[a-z]{2,3}")
+# Extracted archives larger than this are refused (a zip bomb, or not a model release).
+MAX_EXTRACTED_BYTES = 8 << 30
+
+
+class CliError(Exception):
+    """A failure with a message meant for the operator; the CLI prints it and exits 1."""
+
+
+def models_dir(option: str | None) -> Path:
+    """``--models``, else ``$TRANSLATE_MODELS_DIR``, else the per-user cache folder."""
+    raw = option or os.environ.get("TRANSLATE_MODELS_DIR") or str(DEFAULT_MODELS_DIR)
+    return Path(raw).expanduser()
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise CliError(f"invalid model name {name!r}: use letters, digits, '.', '_', '+', '-'")
+    return name
+
+
+def _installed(models: Path) -> list[Path]:
+    """Model subfolders; hidden ones are installs in progress."""
+    if not models.is_dir():
+        return []
+    return sorted(p for p in models.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _languages(manifest: ModelManifest) -> str:
+    if isinstance(manifest.languages, list):
+        return ",".join(manifest.languages) + " (any pair)"
+    return ",".join(f"{src}>{tgt}" for src, tgt in manifest.languages.pairs)
+
+
+# --- list / verify -------------------------------------------------------------------------------
+
+
+def cmd_list(models: Path) -> int:
+    """One line per installed model, so an operator sees at a glance what can be served."""
+    found = _installed(models)
+    if not found:
+        print(f"no models installed in {models}")
+        print(
+            "fetch one with: python -m services.translate.models fetch opus-mt fa en "
+            "--release RELEASE (or --url URL); see --help"
+        )
+        return 0
+    rows: list[tuple[str, ...]] = []
+    for directory in found:
+        problems = verify(directory)
+        try:
+            manifest = ModelManifest.read(directory)
+            family: str = manifest.family
+            version = manifest.version
+            languages, licence = _languages(manifest), manifest.licence
+        except ModelDirectoryError:
+            family = version = languages = licence = "?"
+        state = "ok" if not problems else problems[0]
+        size = _human(_size(directory))
+        rows.append((directory.name, family, version, languages, licence, size, state))
+    header = ("NAME", "FAMILY", "VERSION", "LANGUAGES", "LICENCE", "SIZE", "STATE")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+    return 0
+
+
+def cmd_verify(models: Path, names: Sequence[str]) -> int:
+    """Exit 1 when any model has a problem, so deployments can gate on it."""
+    directories = [models / _check_name(n) for n in names] if names else _installed(models)
+    if not directories:
+        raise CliError(f"no models installed in {models}")
+    failed = False
+    for directory in directories:
+        problems = verify(directory)
+        if problems:
+            failed = True
+            for problem in problems:
+                print(f"{directory.name}: {problem}")
+        else:
+            print(f"{directory.name}: ok")
+    return 1 if failed else 0
+
+
+# --- staging and atomic install ------------------------------------------------------------------
+
+
+def _stage(models: Path, name: str) -> Path:
+    """A hidden work folder beside the target, so the final rename stays on one file system."""
+    models.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{name}.", dir=models))
+
+
+def _refuse_existing(target: Path, force: bool) -> None:
+    if target.exists() and not force:
+        raise CliError(f"{target} already exists: pass --force to replace it")
+
+
+def _prove_loads(directory: Path) -> None:
+    """Load the model once with the engine: a directory that verifies may still not serve."""
+    problems = verify(directory)
+    if problems:
+        raise CliError(f"model does not verify: {'; '.join(problems)}")
+    try:
+        CTranslate2Engine(directory, device="cpu")
+    except (ModelDirectoryError, RuntimeError, ValueError) as e:
+        raise CliError(f"the model does not load: {e}") from None
+
+
+def _move_into_place(built: Path, target: Path, force: bool) -> None:
+    """Rename ``built`` to ``target``; an old model is moved aside first and removed after."""
+    _refuse_existing(target, force)
+    old: Path | None = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    try:
+        built.rename(target)
+    except OSError:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --- fetch ---------------------------------------------------------------------------------------
+
+
+def _download(url: str, dest: Path, *, timeout: float = 30.0) -> str:
+    """Stream ``url`` into ``dest`` and return its SHA-256; the size must match Content-Length."""
+    digest = hashlib.sha256()
+    received = 0
+    started = last_report = time.monotonic()
+    progress = sys.stderr.isatty()
+    try:
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            if response.status_code != 200:
+                raise CliError(
+                    f"download failed: HTTP {response.status_code} "
+                    f"{response.reason_phrase} for {url}"
+                )
+            length = response.headers.get("content-length")
+            expected = int(length) if length and length.isdigit() else None
+            total = f" / {_human(expected)}" if expected is not None else ""
+            with dest.open("wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    now = time.monotonic()
+                    if progress and now - last_report >= 0.5:
+                        last_report = now
+                        print(f"\rdownloading {_human(received)}{total}", end="", file=sys.stderr)
+    except httpx.HTTPError as e:
+        raise CliError(f"download failed: {e.__class__.__name__}: {e} ({url})") from None
+    if progress:
+        print(file=sys.stderr)
+    if expected is not None and received != expected:
+        raise CliError(f"download truncated: got {received} of {expected} bytes from {url}")
+    elapsed = time.monotonic() - started
+    print(f"downloaded {_human(received)} in {elapsed:.1f} s from {url}", file=sys.stderr)
+    return digest.hexdigest()
+
+
+def _extract(archive: Path, dest: Path) -> None:
+    """Extract a zip, refusing members that would land outside ``dest`` or are links."""
+    if not zipfile.is_zipfile(archive):
+        raise CliError("the download is not a zip archive")
+    root = dest.resolve()
+    with zipfile.ZipFile(archive) as zf:
+        members = zf.infolist()
+        total = sum(m.file_size for m in members)
+        if total > MAX_EXTRACTED_BYTES:
+            raise CliError(f"archive would extract to {_human(total)}: refusing")
+        for member in members:
+            name = member.filename
+            parts = PurePosixPath(name.replace("\\", "/")).parts
+            target = (dest / name).resolve()
+            if (
+                name.startswith(("/", "\\"))
+                or ".." in parts
+                or re.match(r"[A-Za-z]:", name)
+                or not target.is_relative_to(root)
+            ):
+                raise CliError(f"archive member {name!r} points outside the model folder: refusing")
+            if (member.external_attr >> 16) & 0o170000 == 0o120000:
+                raise CliError(f"archive member {name!r} is a symbolic link: refusing")
+        zf.extractall(dest)
+
+
+def _one(files: list[Path], what: str, prefer: str | None = None) -> Path:
+    if prefer is not None and len(files) > 1:
+        preferred = [f for f in files if f.name.endswith(prefer)]
+        files = preferred or files
+    if len(files) != 1:
+        found = ", ".join(sorted(f.name for f in files)) or "none"
+        raise CliError(f"expected one {what} in the archive, found {found}")
+    return files[0]
+
+
+def _marian_files(root: Path) -> tuple[Path, list[Path], Path, Path]:
+    """(model.npz, vocabularies, source.spm, target.spm) of an extracted OPUS-MT release."""
+    files = [p for p in root.rglob("*") if p.is_file()]
+    npz = _one([f for f in files if f.suffix == ".npz"], "Marian .npz model", "best-perplexity.npz")
+    vocabs = sorted(f for f in files if f.name.endswith("vocab.yml"))
+    if len(vocabs) == 2:  # separate vocabularies (rare in OPUS-MT): the converter wants src first
+        src = [v for v in vocabs if ".src." in v.name or "source" in v.name]
+        if len(src) != 1:
+            raise CliError(f"cannot tell source from target vocabulary: {vocabs[0]}, {vocabs[1]}")
+        vocabs = [src[0], *(v for v in vocabs if v != src[0])]
+    else:
+        vocabs = [_one(vocabs, "vocab.yml")]
+    source_spm = _one([f for f in files if f.name == "source.spm"], "source.spm")
+    target_spm = _one([f for f in files if f.name == "target.spm"], "target.spm")
+    return npz, vocabs, source_spm, target_spm
+
+
+def _convert(npz: Path, vocabs: list[Path], out: Path, quantization: str) -> None:
+    import ctranslate2
+
+    converter: Any = ctranslate2.converters.MarianConverter(str(npz), [str(v) for v in vocabs])
+    try:
+        converter.convert(
+            str(out), quantization=None if quantization == "none" else quantization, force=True
+        )
+    except Exception as e:  # the converter raises bare ValueError/KeyError/... on odd input
+        raise CliError(f"conversion failed: {e.__class__.__name__}: {e}") from None
+
+
+def cmd_fetch_opus_mt(
+    models: Path,
+    src: str,
+    tgt: str,
+    *,
+    url: str | None,
+    release: str | None,
+    name: str | None,
+    sha256: str | None,
+    quantization: str,
+    force: bool,
+) -> int:
+    """Download, check, convert and install an OPUS-MT release as ``<models>/<name>``."""
+    for lang in (src, tgt):
+        if not _LANG.fullmatch(lang):
+            raise CliError(f"invalid language code {lang!r}: expected 2 or 3 lowercase letters")
+    if url is None:
+        if release is None:
+            raise CliError(
+                f"no default release for {src}-{tgt}: pass --release (see the pair's README at "
+                f"https://github.com/Helsinki-NLP/OPUS-MT-train/tree/master/models/{src}-{tgt}) "
+                "or --url"
+            )
+        url = OPUS_MT_URL.format(src=src, tgt=tgt, release=_check_name(release))
+    version = PurePosixPath(httpx.URL(url).path).name.removesuffix(".zip") or "unknown"
+    name = _check_name(name or f"opus-mt-{src}-{tgt}")
+    if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256.lower()):
+        raise CliError("--sha256 must be 64 hex digits")
+    target = models / name
+    _refuse_existing(target, force)  # before downloading hundreds of megabytes
+
+    work = _stage(models, name)
+    try:
+        archive = work / "download.zip"
+        actual = _download(url, archive)
+        if sha256 is not None and actual != sha256.lower():
+            raise CliError(f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}")
+        extracted = work / "archive"
+        extracted.mkdir()
+        _extract(archive, extracted)
+        archive.unlink()
+        npz, vocabs, source_spm, target_spm = _marian_files(extracted)
+        built = work / "model"
+        _convert(npz, vocabs, built, quantization)
+        shutil.copyfile(source_spm, built / "source.spm")
+        shutil.copyfile(target_spm, built / "target.spm")
+        # CC-BY asks for attribution: keep the release's README and LICENSE with the weights.
+        for extra in ("README.md", "LICENSE"):
+            found = [f for f in extracted.rglob(extra) if f.is_file()]
+            if found:
+                shutil.copyfile(found[0], built / extra)
+        ModelManifest(
+            name=name,
+            family="marian",
+            version=version,
+            licence=OPUS_MT_LICENCE,
+            source_url=url,
+            languages=LanguagePairs(pairs=[(src, tgt)]),
+            sentencepiece=SentencePieceFiles(source="source.spm", target="target.spm"),
+            sha256=digest_files(built),
+        ).save(built)
+        _prove_loads(built)
+        _move_into_place(built, target, force)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"installed {name} ({src}>{tgt}, {version}, {_human(_size(target))}) in {target}")
+    return 0
+
+
+# --- install -------------------------------------------------------------------------------------
+
+
+def cmd_install(models: Path, source: Path, *, name: str | None, force: bool) -> int:
+    """Copy a converted model directory in, after checking it; digests are added if absent."""
+    manifest = ModelManifest.load(source)
+    problems = verify(source)
+    if problems:
+        raise CliError(f"{source} does not verify: {'; '.join(problems)}")
+    name = _check_name(name or manifest.name)
+    target = models / name
+    _refuse_existing(target, force)
+    work = _stage(models, name)
+    try:
+        built = work / "model"
+        shutil.copytree(source, built, symlinks=False)
+        if not manifest.sha256:
+            manifest.model_copy(update={"sha256": digest_files(built)}).save(built)
+        _prove_loads(built)
+        _move_into_place(built, target, force)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"installed {name} ({manifest.family}, {manifest.version}) in {target}")
+    return 0
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.translate.models",
+        description="Fetch, install, list and verify local CTranslate2 translation models.",
+    )
+    parser.add_argument(
+        "--models",
+        metavar="DIR",
+        help="models folder (default: $TRANSLATE_MODELS_DIR, else ~/.cache/city-syndication/"
+        "models)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list installed models")
+    p_verify = sub.add_parser("verify", help="check installed models against their digests")
+    p_verify.add_argument("names", nargs="*", metavar="NAME")
+
+    p_fetch = sub.add_parser("fetch", help="download and convert a model release")
+    p_fetch.add_argument("family", choices=["opus-mt"])
+    p_fetch.add_argument("src", metavar="SRC", help="source language, e.g. fa")
+    p_fetch.add_argument("tgt", metavar="TGT", help="target language, e.g. en")
+    p_fetch.add_argument("--release", help="OPUS-MT release name, e.g. opus-2020-01-16")
+    p_fetch.add_argument("--url", help="archive URL (overrides --release)")
+    p_fetch.add_argument("--sha256", help="expected SHA-256 of the archive")
+    p_fetch.add_argument("--name", help="installed name (default: opus-mt-SRC-TGT)")
+    p_fetch.add_argument(
+        "--quantization",
+        choices=QUANTIZATIONS,
+        default="int8",
+        help="weights as stored on disk (default int8: a quarter of float32's size)",
+    )
+    p_fetch.add_argument("--force", action="store_true", help="replace an existing model")
+
+    p_install = sub.add_parser("install", help="install an already converted model directory")
+    p_install.add_argument("directory", type=Path, metavar="DIR")
+    p_install.add_argument("--name", help="installed name (default: the manifest's name)")
+    p_install.add_argument("--force", action="store_true", help="replace an existing model")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    models = models_dir(args.models)
+    try:
+        if args.command == "list":
+            return cmd_list(models)
+        if args.command == "verify":
+            return cmd_verify(models, args.names)
+        if args.command == "fetch":
+            return cmd_fetch_opus_mt(
+                models,
+                args.src,
+                args.tgt,
+                url=args.url,
+                release=args.release,
+                name=args.name,
+                sha256=args.sha256,
+                quantization=args.quantization,
+                force=args.force,
+            )
+        if args.command == "install":
+            return cmd_install(models, args.directory, name=args.name, force=args.force)
+    except (CliError, ModelDirectoryError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
