@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.translate import consumer
-from services.translate.engines import engine_from_settings
+from services.translate.engines import engines_from_settings
+from services.translate.routing import Router
 from services.translate.settings import TranslateSettings
 from services.translate.store import COLLECTIONS, TranslationStore
 from shared.service import asgi_app, build_app, build_runtime
@@ -14,11 +15,12 @@ from shared.service import asgi_app, build_app, build_runtime
 def create(settings: TranslateSettings | None = None) -> FastAPI:
     settings = settings or TranslateSettings()
     rt = build_runtime("translate", settings)
-    engine = engine_from_settings(settings)
-    if engine is None:
+    engines = engines_from_settings(settings)
+    if not engines:
         rt.log.warning(consumer.NO_ENGINE)
-    else:
+    for engine in engines:
         rt.log.info("translation engine", extra={"engine": engine.name, "model": engine.model})
-    consumer.register(rt, TranslationStore(rt.db), engine)
+    router = Router(engines) if engines else None
+    consumer.register(rt, TranslationStore(rt.db), router)
     stream = build_app(rt, COLLECTIONS)
     return asgi_app(rt, stream, title="City syndication: translate", version="1")

@@ -3,7 +3,7 @@ its publisher, and announce each translation on ``articles.translated``."""
 
 from __future__ import annotations
 
-from services.translate.engines import TranslationEngine
+from services.translate.routing import Router
 from services.translate.segment import article_segments, assemble
 from services.translate.store import Status, TranslationStore
 from shared.contracts import (
@@ -25,11 +25,10 @@ NO_ENGINE = (
 )
 
 
-async def translate(
-    engine: TranslationEngine, article: IngestedArticle, target: str
-) -> TranslatedArticle:
+async def translate(router: Router, article: IngestedArticle, target: str) -> TranslatedArticle:
     segments = article_segments(article.headline, article.body_text)
-    headline, body_html = assemble(await engine.translate(segments, article.language, target))
+    routed = await router.translate(segments, article.language, target)
+    headline, body_html = assemble(routed.texts)
     return TranslatedArticle(
         article_id=article.article_id,
         version=article.version,
@@ -44,15 +43,16 @@ async def translate(
         byline=article.byline,
         published=article.published,
         provenance=Provenance(
-            engine=engine.name,
-            model=engine.model,
-            model_version=engine.model_version,
+            engine=routed.engine,
+            model=routed.model,
+            model_version=routed.model_version,
+            pivot=routed.pivot,
             translated_at=utcnow(),
         ),
     )
 
 
-def register(rt: Runtime, store: TranslationStore, engine: TranslationEngine | None) -> None:
+def register(rt: Runtime, store: TranslationStore, engine: Router | None) -> None:
     publish = rt.broker.publisher(Topics.TRANSLATED, title="articles.translated")
 
     async def withdraw(stored: Document | None, article: IngestedArticle) -> None:
@@ -91,6 +91,11 @@ def register(rt: Runtime, store: TranslationStore, engine: TranslationEngine | N
                     await store.mark_pending(article.article_id, target, article.version, NO_ENGINE)
                     rt.log.warning("translation pending: no engine configured")
                     continue
+                if not engine.supports(article.language, target):
+                    reason = str(engine.no_route(article.language, target))
+                    await store.mark_pending(article.article_id, target, article.version, reason)
+                    rt.log.warning("translation pending: no route", extra={"reason": reason})
+                    continue  # the other languages go on
                 if (
                     stored
                     and stored["version"] == article.version
@@ -104,4 +109,4 @@ def register(rt: Runtime, store: TranslationStore, engine: TranslationEngine | N
                     await store.save(event)
                 await publish.publish(event, key=event.article_id.encode())
                 await store.mark_announced(event)
-                rt.log.info("translated", extra={"engine": engine.name})
+                rt.log.info("translated", extra={"engine": event.provenance.engine})

@@ -65,22 +65,61 @@ def _ctranslate2(settings: TranslateSettings) -> TranslationEngine:
     )
 
 
+def _libretranslate(settings: TranslateSettings) -> TranslationEngine:
+    from services.translate.http_engines import LibreTranslateEngine
+
+    if not settings.libretranslate_url:
+        raise EngineNotConfigured("libretranslate needs TRANSLATE_LIBRETRANSLATE_URL")
+    return LibreTranslateEngine(
+        settings.libretranslate_url,
+        api_key=settings.libretranslate_api_key,
+        timeout=settings.engine_timeout_seconds,
+    )
+
+
+def _openai_compatible(settings: TranslateSettings) -> TranslationEngine:
+    from services.translate.http_engines import OpenAICompatibleEngine
+
+    if not settings.openai_url or not settings.openai_model:
+        raise EngineNotConfigured(
+            "openai-compatible needs TRANSLATE_OPENAI_URL and TRANSLATE_OPENAI_MODEL"
+        )
+    return OpenAICompatibleEngine(
+        settings.openai_url,
+        settings.openai_model,
+        api_key=settings.openai_api_key,
+        timeout=settings.engine_timeout_seconds,
+        max_concurrency=settings.openai_max_concurrency,
+    )
+
+
 ENGINES: dict[str, Callable[[TranslateSettings], TranslationEngine]] = {
     "pseudo": _pseudo,
     "ctranslate2": _ctranslate2,
+    "libretranslate": _libretranslate,
+    "openai-compatible": _openai_compatible,
 }
 
 
+def engines_from_settings(settings: TranslateSettings) -> list[TranslationEngine]:
+    """The configured engines in order (empty when none is configured); unknown names and broken
+    model directories fail loudly at start-up, not at the first article."""
+    names = [n.strip().lower() for n in settings.engine.split(",") if n.strip()]
+    engines = []
+    for name in names:
+        if name == "none":
+            continue
+        try:
+            factory = ENGINES[name]
+        except KeyError:
+            raise EngineNotConfigured(
+                f"unknown translation engine {name!r}; available: {', '.join(sorted(ENGINES))}"
+            ) from None
+        engines.append(factory(settings))
+    return engines
+
+
 def engine_from_settings(settings: TranslateSettings) -> TranslationEngine | None:
-    """The configured engine, ``None`` when none is configured; unknown names and broken model
-    directories fail loudly at start-up, not at the first article."""
-    name = settings.engine.strip().lower()
-    if not name or name == "none":
-        return None
-    try:
-        factory = ENGINES[name]
-    except KeyError:
-        raise EngineNotConfigured(
-            f"unknown translation engine {name!r}; available: {', '.join(sorted(ENGINES))}"
-        ) from None
-    return factory(settings)
+    """The first configured engine, or ``None``."""
+    engines = engines_from_settings(settings)
+    return engines[0] if engines else None

@@ -15,8 +15,10 @@ class TranslateSettings(ServiceSettings):
     http_port: int = 8001
     engine: str = Field(
         default="",
-        description="Empty: none configured (translations stay pending and say why); "
-        "`ctranslate2`: a local model from `model_dir`; `pseudo`: the deterministic test engine.",
+        description="Empty: none configured (translations stay pending and say why). One engine, "
+        "or several separated by commas, tried in order (a fallback chain; pairs no engine has "
+        "go through English): `ctranslate2` (a local model from `model_dir`), `libretranslate`, "
+        "`openai-compatible`, `pseudo` (the deterministic test engine).",
     )
     model_dir: Path | None = Field(
         default=None, description="A CTranslate2 model directory with its cityfeeds-model.json."
@@ -29,3 +31,13 @@ class TranslateSettings(ServiceSettings):
     intra_threads: int = Field(default=0, ge=0, description="Threads per batch; 0 = all cores.")
     max_batch_size: int = Field(default=32, ge=1, description="Segments per model call.")
     beam_size: int = Field(default=2, ge=1)
+    libretranslate_url: str | None = Field(default=None, description="e.g. http://libre:5000")
+    libretranslate_api_key: str | None = None
+    openai_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible server (vLLM, Ollama), e.g. http://vllm:8000",
+    )
+    openai_model: str | None = Field(default=None, description="The model name the server serves.")
+    openai_api_key: str | None = None
+    openai_max_concurrency: int = Field(default=4, ge=1)
+    engine_timeout_seconds: float = Field(default=60.0, gt=0, description="Per HTTP engine call.")

@@ -28,3 +28,16 @@ async def test_ctranslate2_is_configured_from_the_environment(
     assert engine.supports("fa", "en")
     (out,) = await engine.translate(["شهرداری مشهد"], "fa", "en")
     assert isinstance(out, str)
+
+
+def test_a_chain_of_engines_is_read_in_order_and_each_needs_its_settings() -> None:
+    from services.translate.engines import engines_from_settings
+    from services.translate.http_engines import LibreTranslateEngine
+
+    chain = engines_from_settings(
+        TranslateSettings(engine="libretranslate, pseudo", libretranslate_url="http://lt:5000")
+    )
+    assert [e.name for e in chain] == ["libretranslate", "pseudo"]
+    assert isinstance(chain[0], LibreTranslateEngine)
+    with pytest.raises(EngineNotConfigured, match="TRANSLATE_OPENAI_URL"):
+        engines_from_settings(TranslateSettings(engine="openai-compatible"))

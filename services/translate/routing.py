@@ -1,0 +1,219 @@
+"""One translation service out of several engines.
+
+No single engine covers every pair we publish, and engines fail (a model server restarts, a
+remote API times out). The router picks, for each request, the first engine that translates the
+pair directly, else a pivot through English (most models are trained to and from English), and
+falls back to the next candidate route on transient failures. It reports every engine call it
+relied on (:class:`Leg`) so provenance can say exactly how a text was produced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from services.translate.engines import TranslationEngine
+
+log = logging.getLogger(__name__)
+
+Route = tuple[TranslationEngine, ...]
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One engine call in a translation: what provenance records per hop."""
+
+    engine: str
+    model: str | None
+    model_version: str | None
+    source: str
+    target: str
+
+
+def _joined(values: Sequence[str | None]) -> str | None:
+    """Distinct non-empty values in order, joined with ``+``; ``None`` when there are none."""
+    distinct = list(dict.fromkeys(v for v in values if v))
+    return "+".join(distinct) if distinct else None
+
+
+@dataclass(frozen=True)
+class Routed:
+    """Translated texts and the legs that produced them (one direct, two when pivoted)."""
+
+    texts: list[str]
+    legs: tuple[Leg, ...]
+
+    @property
+    def pivot(self) -> str | None:
+        """The intermediate language when the text went through one, else ``None``."""
+        return self.legs[0].target if len(self.legs) > 1 else None
+
+    @property
+    def engine(self) -> str:
+        """Engine names for a single provenance field, e.g. ``ctranslate2+libretranslate``."""
+        return _joined([leg.engine for leg in self.legs]) or ""
+
+    @property
+    def model(self) -> str | None:
+        return _joined([leg.model for leg in self.legs])
+
+    @property
+    def model_version(self) -> str | None:
+        return _joined([leg.model_version for leg in self.legs])
+
+
+class NoRoute(LookupError):
+    """No engine (or pair of engines through the pivot) covers the requested pair: a
+    configuration problem, not something retrying will fix."""
+
+
+class AllEnginesFailed(Exception):
+    """Every candidate route failed transiently; ``errors`` holds each route and its error."""
+
+    def __init__(self, source: str, target: str, errors: Sequence[tuple[str, Exception]]) -> None:
+        self.source = source
+        self.target = target
+        self.errors: tuple[tuple[str, Exception], ...] = tuple(errors)
+        detail = "; ".join(f"{route}: {_describe(exc)}" for route, exc in self.errors)
+        super().__init__(f"every route for {source}→{target} failed: {detail}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Default policy: network and timeout trouble, or a service saying it is unavailable, is
+    worth trying elsewhere; anything else is a bug or bad input and must surface."""
+    if isinstance(exc, TimeoutError | ConnectionError | OSError):
+        return True
+    return any("Unavailable" in cls.__name__ for cls in type(exc).__mro__)
+
+
+class Router:
+    """Turns an ordered list of engines (most preferred first) into one translation service."""
+
+    def __init__(
+        self,
+        engines: Sequence[TranslationEngine],
+        pivot: str = "en",
+        is_transient: Callable[[BaseException], bool] = is_transient,
+    ) -> None:
+        self._engines: tuple[TranslationEngine, ...] = tuple(engines)
+        self.pivot = pivot
+        self._is_transient = is_transient
+
+    @property
+    def engines(self) -> tuple[TranslationEngine, ...]:
+        return self._engines
+
+    def routes(self, source: str, target: str) -> list[Route]:
+        """Candidate routes, best first: every direct engine in configured order, then every
+        capable (source→pivot, pivot→target) pair, so a direct model always wins over the
+        quality loss of translating twice."""
+        routes: list[Route] = [(e,) for e in self._engines if e.supports(source, target)]
+        if self.pivot in (source, target) or source == target:
+            return routes
+        first = [e for e in self._engines if e.supports(source, self.pivot)]
+        second = [e for e in self._engines if e.supports(self.pivot, target)]
+        routes.extend((a, b) for a in first for b in second)
+        return routes
+
+    def supports(self, source: str, target: str) -> bool:
+        return bool(self.routes(source, target))
+
+    def _legs(self, route: Route, source: str, target: str) -> tuple[Leg, ...]:
+        hops = [source, *([self.pivot] if len(route) > 1 else []), target]
+        return tuple(
+            Leg(e.name, e.model, e.model_version, src, tgt)
+            for e, src, tgt in zip(route, hops[:-1], hops[1:], strict=True)
+        )
+
+    def _label(self, route: Route, source: str, target: str) -> str:
+        return ", ".join(
+            f"{leg.engine} {leg.source}→{leg.target}" for leg in self._legs(route, source, target)
+        )
+
+    def no_route(self, source: str, target: str) -> NoRoute:
+        """The error saying, for a person, why ``source``→``target`` cannot be translated."""
+        names = ", ".join(e.name for e in self._engines) or "none"
+        via = (
+            ""
+            if self.pivot in (source, target) or source == target
+            else f", directly or through {self.pivot}"
+        )
+        return NoRoute(f"no engine translates {source}→{target}{via} (engines: {names})")
+
+    async def translate(self, segments: Sequence[str], source: str, target: str) -> Routed:
+        """Translate along the first route that works.
+
+        Transient failures move on to the next route (logged at WARNING); any other error is
+        re-raised at once so bugs and bad input are not hidden behind a fallback. Within one
+        call each (engine, leg) is tried at most once: a pivot leg that succeeded is reused by
+        later routes, and one that failed is not hammered again.
+        """
+        routes = self.routes(source, target)
+        if not routes:
+            raise self.no_route(source, target)
+
+        if not any(s.strip() for s in segments):
+            return Routed(list(segments), self._legs(routes[0], source, target))
+
+        # keyed by engine, pair and input, so a leg is only reused for the very same request
+        done: dict[tuple[int, str, str, tuple[str, ...]], list[str]] = {}
+        failed: dict[tuple[int, str, str, tuple[str, ...]], Exception] = {}
+        errors: list[tuple[str, Exception]] = []
+        for n, route in enumerate(routes):
+            legs = self._legs(route, source, target)
+            texts = list(segments)
+            try:
+                for engine, leg in zip(route, legs, strict=True):
+                    key = (id(engine), leg.source, leg.target, tuple(texts))
+                    if key in failed:
+                        raise failed[key]
+                    if key not in done:
+                        try:
+                            done[key] = await _call(engine, texts, leg.source, leg.target)
+                        except Exception as exc:
+                            if self._is_transient(exc):
+                                failed[key] = exc
+                            raise
+                    texts = done[key]
+            except Exception as exc:
+                if not self._is_transient(exc):
+                    raise
+                label = self._label(route, source, target)
+                errors.append((label, exc))
+                if n + 1 < len(routes):
+                    following = self._label(routes[n + 1], source, target)
+                    log.warning(
+                        "translation route %s failed (%s); falling back to %s",
+                        label,
+                        _describe(exc),
+                        following,
+                        extra={"route": label, "next_route": following, "error": _describe(exc)},
+                    )
+                continue
+            return Routed(texts, legs)
+        raise AllEnginesFailed(source, target, errors) from errors[-1][1]
+
+
+async def _call(
+    engine: TranslationEngine, segments: Sequence[str], source: str, target: str
+) -> list[str]:
+    """One engine call that never sends empty segments (they come back unchanged) and refuses
+    output whose length does not match, which would silently shift every later segment."""
+    wanted = [i for i, s in enumerate(segments) if s.strip()]
+    result = list(segments)
+    if not wanted:
+        return result
+    out = await engine.translate([segments[i] for i in wanted], source, target)
+    if len(out) != len(wanted):
+        raise ValueError(
+            f"{engine.name} returned {len(out)} segments for {len(wanted)} ({source}→{target})"
+        )
+    for i, text in zip(wanted, out, strict=True):
+        result[i] = text
+    return result
