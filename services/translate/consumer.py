@@ -3,6 +3,7 @@ its publisher, and announce each translation on ``articles.translated``."""
 
 from __future__ import annotations
 
+from services.translate.memory import TranslationMemory
 from services.translate.routing import Router
 from services.translate.segment import article_segments, assemble
 from services.translate.store import Status, TranslationStore
@@ -25,9 +26,18 @@ NO_ENGINE = (
 )
 
 
-async def translate(router: Router, article: IngestedArticle, target: str) -> TranslatedArticle:
+async def translate(
+    router: Router,
+    article: IngestedArticle,
+    target: str,
+    memory: TranslationMemory | None = None,
+) -> TranslatedArticle:
+    """Translate one article; with a ``memory``, only segments it has not seen are sent."""
     segments = article_segments(article.headline, article.body_text)
-    routed = await router.translate(segments, article.language, target)
+    if memory is None:
+        routed = await router.translate(segments, article.language, target)
+    else:
+        routed = await memory.translate(router, segments, article.language, target)
     headline, body_html = assemble(routed.texts)
     return TranslatedArticle(
         article_id=article.article_id,
@@ -52,7 +62,12 @@ async def translate(router: Router, article: IngestedArticle, target: str) -> Tr
     )
 
 
-def register(rt: Runtime, store: TranslationStore, engine: Router | None) -> None:
+def register(
+    rt: Runtime,
+    store: TranslationStore,
+    engine: Router | None,
+    memory: TranslationMemory | None = None,
+) -> None:
     publish = rt.broker.publisher(Topics.TRANSLATED, title="articles.translated")
 
     async def withdraw(stored: Document | None, article: IngestedArticle) -> None:
@@ -105,7 +120,7 @@ def register(rt: Runtime, store: TranslationStore, engine: Router | None) -> Non
                         continue  # redelivery: done already
                     event = TranslatedArticle.model_validate(stored["event"])
                 else:
-                    event = await translate(engine, article, target)
+                    event = await translate(engine, article, target, memory)
                     await store.save(event)
                 await publish.publish(event, key=event.article_id.encode())
                 await store.mark_announced(event)
