@@ -39,7 +39,8 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -200,6 +201,20 @@ def _move_into_place(built: Path, target: Path, force: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def _installing(models: Path, name: str, target: Path, force: bool) -> Iterator[tuple[Path, Path]]:
+    """Yield (work folder, folder to build the model in). When the caller is done, the model is
+    loaded once and moved into place atomically; the work folder goes in every case."""
+    work = _stage(models, name)
+    try:
+        built = work / "model"
+        yield work, built
+        _prove_loads(built)
+        _move_into_place(built, target, force)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # --- fetch ---------------------------------------------------------------------------------------
 
 
@@ -335,8 +350,7 @@ def cmd_fetch_opus_mt(
     target = models / name
     _refuse_existing(target, force)  # before downloading hundreds of megabytes
 
-    work = _stage(models, name)
-    try:
+    with _installing(models, name, target, force) as (work, built):
         archive = work / "download.zip"
         actual = _download(url, archive)
         if sha256 is not None and actual != sha256.lower():
@@ -346,7 +360,6 @@ def cmd_fetch_opus_mt(
         _extract(archive, extracted)
         archive.unlink()
         npz, vocabs, source_spm, target_spm = _marian_files(extracted)
-        built = work / "model"
         _convert(npz, vocabs, built, quantization)
         shutil.copyfile(source_spm, built / "source.spm")
         shutil.copyfile(target_spm, built / "target.spm")
@@ -365,10 +378,6 @@ def cmd_fetch_opus_mt(
             sentencepiece=SentencePieceFiles(source="source.spm", target="target.spm"),
             sha256=digest_files(built),
         ).save(built)
-        _prove_loads(built)
-        _move_into_place(built, target, force)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print(f"installed {name} ({src}>{tgt}, {version}, {_human(_size(target))}) in {target}")
     return 0
 
@@ -385,16 +394,10 @@ def cmd_install(models: Path, source: Path, *, name: str | None, force: bool) ->
     name = _check_name(name or manifest.name)
     target = models / name
     _refuse_existing(target, force)
-    work = _stage(models, name)
-    try:
-        built = work / "model"
+    with _installing(models, name, target, force) as (_, built):
         shutil.copytree(source, built, symlinks=False)
         if not manifest.sha256:
             manifest.model_copy(update={"sha256": digest_files(built)}).save(built)
-        _prove_loads(built)
-        _move_into_place(built, target, force)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print(f"installed {name} ({manifest.family}, {manifest.version}) in {target}")
     return 0
 
