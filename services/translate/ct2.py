@@ -31,6 +31,8 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from services.translate.segment import translate_non_blank
+
 MANIFEST_NAME = "cityfeeds-model.json"
 
 Family = Literal["marian", "m2m100", "nllb"]
@@ -438,16 +440,10 @@ class CTranslate2Engine:
     async def translate(self, segments: Sequence[str], source: str, target: str) -> list[str]:
         if not self.supports(source, target):
             raise ValueError(f"model {self.manifest.name} does not translate {source}→{target}")
-        wanted = [i for i, segment in enumerate(segments) if segment.strip()]
-        out = [segment if not segment.strip() else "" for segment in segments]
-        if not wanted:
-            return out
-        texts = [segments[i] for i in wanted]
         # CTranslate2 releases the GIL while translating, so the event loop keeps serving.
-        translated = await asyncio.to_thread(self._translate_sync, texts, source, target)
-        for i, text in zip(wanted, translated, strict=True):
-            out[i] = text
-        return out
+        return await translate_non_blank(
+            segments, lambda texts: asyncio.to_thread(self._translate_sync, texts, source, target)
+        )
 
     def _translate_sync(self, texts: list[str], source: str, target: str) -> list[str]:
         source_token = self.manifest.language_token(source)

@@ -117,9 +117,3 @@ def engines_from_settings(settings: TranslateSettings) -> list[TranslationEngine
             ) from None
         engines.append(factory(settings))
     return engines
-
-
-def engine_from_settings(settings: TranslateSettings) -> TranslationEngine | None:
-    """The first configured engine, or ``None``."""
-    engines = engines_from_settings(settings)
-    return engines[0] if engines else None

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from services.translate.segment import translate_non_blank
+
 __all__ = [
     "LANGUAGE_NAMES",
     "EngineRejected",
@@ -153,11 +155,6 @@ class _HttpEngine:
             ) from exc
 
 
-def _non_empty(segments: Sequence[str]) -> list[int]:
-    """Indexes worth sending: blank segments (paragraph breaks, spacing) go back unchanged."""
-    return [i for i, s in enumerate(segments) if s.strip()]
-
-
 class LibreTranslateEngine(_HttpEngine):
     """Self-hosted LibreTranslate: all non-empty segments of a call go in one ``POST /translate``
     (``q`` as a list), since its per-request overhead dominates for short segments."""
@@ -218,16 +215,13 @@ class LibreTranslateEngine(_HttpEngine):
         await self.load_languages()
         if not self.supports(source, target):
             raise EngineRejected(f"{self.name} at {self.url} cannot translate {source}→{target}")
-        out = list(segments)
-        todo = _non_empty(segments)
-        if not todo:
-            return out
-        payload: dict[str, Any] = {
-            "q": [segments[i] for i in todo],
-            "source": source,
-            "target": target,
-            "format": "text",
-        }
+        return await translate_non_blank(
+            segments, lambda texts: self._translate_texts(texts, source, target)
+        )
+
+    async def _translate_texts(self, texts: list[str], source: str, target: str) -> list[str]:
+        """All texts in one ``POST /translate``."""
+        payload: dict[str, Any] = {"q": texts, "source": source, "target": target, "format": "text"}
         if self.api_key:
             payload["api_key"] = self.api_key
         body = await self._request("POST", "/translate", payload)
@@ -236,13 +230,11 @@ class LibreTranslateEngine(_HttpEngine):
             translated = [translated]
         if not isinstance(translated, list) or not all(isinstance(t, str) for t in translated):
             raise EngineRejected(f"{self.name}: unexpected /translate answer {body!r:.300}")
-        if len(translated) != len(todo):
+        if len(translated) != len(texts):
             raise EngineRejected(
-                f"{self.name} returned {len(translated)} translations for {len(todo)} segments"
+                f"{self.name} returned {len(translated)} translations for {len(texts)} segments"
             )
-        for i, text in zip(todo, translated, strict=True):
-            out[i] = text
-        return out
+        return translated
 
 
 _QUOTES = {'"': '"', "'": "'", "“": "”", "«": "»", "„": "“", "‘": "’", "「": "」"}
@@ -308,23 +300,20 @@ class OpenAICompatibleEngine(_HttpEngine):
     async def translate(self, segments: Sequence[str], source: str, target: str) -> list[str]:
         if not self.supports(source, target):
             raise EngineRejected(f"{self.name} does not offer {source}→{target}")
-        out = list(segments)
-        todo = _non_empty(segments)
-        if not todo:
-            return out
         prompt = self.system_prompt(source, target)
-        tasks = [asyncio.create_task(self._one(segments[i], prompt)) for i in todo]
+        return await translate_non_blank(segments, lambda texts: self._all(texts, prompt))
+
+    async def _all(self, texts: list[str], prompt: str) -> list[str]:
+        """One request per text, concurrently (bounded by the semaphore in ``_one``)."""
+        tasks = [asyncio.create_task(self._one(text, prompt)) for text in texts]
         try:
-            results = await asyncio.gather(*tasks)
+            return list(await asyncio.gather(*tasks))
         except BaseException:
             # One failure fails the call: stop the other requests instead of leaving them running.
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        for i, text in zip(todo, results, strict=True):
-            out[i] = text
-        return out
 
     async def _one(self, segment: str, prompt: str) -> str:
         payload = {

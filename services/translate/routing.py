@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.translate.engines import TranslationEngine
+from services.translate.segment import translate_non_blank
 
 log = logging.getLogger(__name__)
 
@@ -205,15 +206,13 @@ async def _call(
 ) -> list[str]:
     """One engine call that never sends empty segments (they come back unchanged) and refuses
     output whose length does not match, which would silently shift every later segment."""
-    wanted = [i for i, s in enumerate(segments) if s.strip()]
-    result = list(segments)
-    if not wanted:
-        return result
-    out = await engine.translate([segments[i] for i in wanted], source, target)
-    if len(out) != len(wanted):
-        raise ValueError(
-            f"{engine.name} returned {len(out)} segments for {len(wanted)} ({source}→{target})"
-        )
-    for i, text in zip(wanted, out, strict=True):
-        result[i] = text
-    return result
+
+    async def checked(texts: list[str]) -> list[str]:
+        out = await engine.translate(texts, source, target)
+        if len(out) != len(texts):
+            raise ValueError(
+                f"{engine.name} returned {len(out)} segments for {len(texts)} ({source}→{target})"
+            )
+        return out
+
+    return await translate_non_blank(segments, checked)

@@ -2,18 +2,19 @@ from pathlib import Path
 
 import pytest
 
-from services.translate.engines import EngineNotConfigured, PseudoEngine, engine_from_settings
+from services.translate.engines import EngineNotConfigured, PseudoEngine, engines_from_settings
 from services.translate.settings import TranslateSettings
 from tests.support.tiny_models import build_tiny_marian
 
 
 def test_no_engine_is_a_choice_and_unknown_names_fail_loudly() -> None:
-    assert engine_from_settings(TranslateSettings(engine="")) is None
-    assert isinstance(engine_from_settings(TranslateSettings(engine="pseudo")), PseudoEngine)
+    assert engines_from_settings(TranslateSettings(engine="")) == []
+    (pseudo,) = engines_from_settings(TranslateSettings(engine="pseudo"))
+    assert isinstance(pseudo, PseudoEngine)
     with pytest.raises(EngineNotConfigured, match="unknown translation engine 'deepl'"):
-        engine_from_settings(TranslateSettings(engine="deepl"))
+        engines_from_settings(TranslateSettings(engine="deepl"))
     with pytest.raises(EngineNotConfigured, match="needs TRANSLATE_MODEL_DIR"):
-        engine_from_settings(TranslateSettings(engine="ctranslate2"))
+        engines_from_settings(TranslateSettings(engine="ctranslate2"))
 
 
 async def test_ctranslate2_is_configured_from_the_environment(
@@ -23,15 +24,14 @@ async def test_ctranslate2_is_configured_from_the_environment(
     monkeypatch.setenv("TRANSLATE_ENGINE", "ctranslate2")
     monkeypatch.setenv("TRANSLATE_MODEL_DIR", str(model))
     monkeypatch.setenv("TRANSLATE_BEAM_SIZE", "1")
-    engine = engine_from_settings(TranslateSettings())
-    assert engine is not None and engine.name == "ctranslate2"
+    (engine,) = engines_from_settings(TranslateSettings())
+    assert engine.name == "ctranslate2"
     assert engine.supports("fa", "en")
     (out,) = await engine.translate(["شهرداری مشهد"], "fa", "en")
     assert isinstance(out, str)
 
 
 def test_a_chain_of_engines_is_read_in_order_and_each_needs_its_settings() -> None:
-    from services.translate.engines import engines_from_settings
     from services.translate.http_engines import LibreTranslateEngine
 
     chain = engines_from_settings(

@@ -245,3 +245,17 @@ async def test_pseudo_engine_works_as_a_leg() -> None:
     assert out.texts == ["[ar] ctranslate2:en(سلام)", ""]
     assert out.engine == "ctranslate2+pseudo" and out.pivot == "en"
     assert out.legs[1] == Leg("pseudo", "pseudo", "1", "en", "ar")
+
+
+async def test_translate_non_blank_sends_only_text_and_keeps_places() -> None:
+    from services.translate.segment import translate_non_blank
+
+    sent: list[list[str]] = []
+
+    async def upper(texts: list[str]) -> list[str]:
+        sent.append(texts)
+        return [t.upper() for t in texts]
+
+    assert await translate_non_blank(["a", "", " ", "b"], upper) == ["A", "", " ", "B"]
+    assert sent == [["a", "b"]]
+    assert await translate_non_blank(["", "  "], upper) == ["", "  "] and len(sent) == 1
