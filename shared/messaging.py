@@ -122,16 +122,9 @@ async def strict_json_decoder(
 
 def _utf8_headers(record: Any) -> Any:
     """The record with header values any parser can decode; the rest of it untouched."""
-    headers = record.headers or ()
-    try:
-        for _, value in headers:
-            (value or b"").decode("utf-8")
-        if all(value is not None for _, value in headers):
-            return record
-    except UnicodeDecodeError:
-        pass
+    headers = list(record.headers or ())
     fixed = [(k, (v or b"").decode("utf-8", "replace").encode()) for k, v in headers]
-    return dataclasses.replace(record, headers=fixed)
+    return record if fixed == headers else dataclasses.replace(record, headers=fixed)
 
 
 async def lenient_header_parser(
