@@ -8,14 +8,16 @@ STATE := $(or $(CITYFEEDS_STATE),var)
 SAMPLE_PUBLISHERS := mashhad tehran gorgan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs test test-unit test-integration lint venv provision clean bench-ingest
+.PHONY: help run stop status logs test test-unit test-integration lint venv provision clean bench-ingest bench-translate
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
+	@echo "            (translate serves the best installed model unless TRANSLATE_ENGINE is set)"
 	@echo "make stop    stop everything 'make run' started"
 	@echo "make status  what is running;  make logs [NAME=ingest|translate|feeds|kafka|ferretdb]"
 	@echo "make test    lint, type-check and the full test suite on its own Kafka and database"
 	@echo "make bench-ingest  ingest throughput vs raw insert_many (writes docs/benchmarks.md)"
+	@echo "make bench-translate  translate service vs raw CTranslate2, OPUS-MT and M2M100 sizes (same page)"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -32,20 +34,18 @@ provision: venv
 run: provision
 	$(STACK) up --infra-only
 	$(PY) -m shared.registry load deploy/local/registry.yaml
+	$(PY) -m shared.glossary load deploy/local/glossary.yaml
 	@for p in $(SAMPLE_PUBLISHERS); do \
 	  $(PY) -m shared.registry keys create $$p --name local-editor --out $(STATE)/keys/$$p.key || exit 1; done
-	$(STACK) up --python $(PY)
+	@# Without TRANSLATE_ENGINE, serve the best verified model installed (services/translate/models.py).
+	@$(PY) -m services.translate.models pick --registry deploy/local/registry.yaml \
+	  $(addprefix --publisher ,$(SAMPLE_PUBLISHERS)) --env-file $(STATE)/translate.env > $(STATE)/translate.txt
+	$(STACK) up --python $(PY) --env-file $(STATE)/translate.env
 	@for p in $(SAMPLE_PUBLISHERS); do \
 	  echo "Submitting $$p's sample pages (editor key $(STATE)/keys/$$p.key):"; \
 	  $(PY) -m services.ingest.cli submit deploy/local/samples/$$p --key-file $(STATE)/keys/$$p.key || exit 1; done
 	$(PY) -m shared.registry urls --feeds http://127.0.0.1:8080
-	@if [ -z "$$TRANSLATE_ENGINE" ]; then echo; \
-	  echo "Translations: PENDING. No translation engine is configured, so en/ar/ru feeds stay empty"; \
-	  echo "  while the Persian (fa) feeds fill. To translate, install a model once and restart:"; \
-	  echo "    $(PY) -m services.translate.models fetch opus-mt fa en --url <OPUS-MT release zip>"; \
-	  echo "    make stop; TRANSLATE_ENGINE=ctranslate2 TRANSLATE_MODEL_DIR=~/.cache/city-syndication/models/<name> make run"; \
-	  echo "  'TRANSLATE_ENGINE=pseudo make run' shows the pipeline with the deterministic test engine"; \
-	  echo "  (tags text, does not translate)."; fi
+	@echo; cat $(STATE)/translate.txt
 	@echo; echo "Publish with any Kafka client, for example:"
 	@echo "  echo '{\"publisher\":\"mashhad\",\"headline\":\"سلام\",\"body_text\":\"متن\"}' | kcat -P -b 127.0.0.1:9092 -t articles.submitted"
 	@echo "Stop everything with: make stop"
@@ -77,3 +77,6 @@ clean: stop
 
 bench-ingest: provision
 	$(PY) -m bench.ingest --write docs/benchmarks.md --from-make
+
+bench-translate: provision
+	$(PY) -m bench.translate --write docs/benchmarks.md --from-make

@@ -33,6 +33,7 @@ class Topics:
     SUBMITTED = "articles.submitted"
     INGESTED = "articles.ingested"
     TRANSLATED = "articles.translated"
+    HUMAN_TRANSLATIONS = "translations.submitted"
 
     @staticmethod
     def dlq(topic: str) -> str:
@@ -40,7 +41,7 @@ class Topics:
 
     @classmethod
     def all(cls) -> tuple[str, ...]:
-        main = (cls.SUBMITTED, cls.INGESTED, cls.TRANSLATED)
+        main = (cls.SUBMITTED, cls.INGESTED, cls.TRANSLATED, cls.HUMAN_TRANSLATIONS)
         return main + tuple(cls.dlq(t) for t in main)
 
 
@@ -330,6 +331,16 @@ class Provenance(Event):
     pivot: str | None = None
     method: TranslationMethod = TranslationMethod.MACHINE
     reviewed: bool = False
+    translated_by: str | None = Field(
+        default=None, description="The editor key's name, for a human translation."
+    )
+    missing_terms: list[str] = Field(
+        default_factory=list,
+        description="Required glossary terms the translation lacks (source → wanted target).",
+    )
+    needs_review: bool = Field(
+        default=False, description="Machine output flagged for an editor (missing terms)."
+    )
     translated_at: AwareDatetime
 
 
@@ -337,7 +348,24 @@ class TranslatedArticle(ArticleVersion):
     """``articles.translated`` v1: one article version in one target language."""
 
     source_language: str
+    revision: int = Field(
+        default=0,
+        ge=0,
+        description="Grows with every event for this (article, language), also within one "
+        "version (a human translation replacing the machine one): consumers keep the highest "
+        "(version, revision).",
+    )
     provenance: Provenance
+
+
+class HumanTranslation(ArticleVersion):
+    """``translations.submitted`` v1: an editor's translation of one version into one language
+    (``language``). It replaces the machine translation of that version, and no machine output
+    replaces it."""
+
+    source_language: str
+    translated_by: str = Field(description="The editor key's name and id.")
+    submitted_at: AwareDatetime
 
 
 class DeadLetter(Event):

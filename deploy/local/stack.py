@@ -452,8 +452,8 @@ class Kafka:
                     f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    _cluster_id(),
+                    # One argument: an id may start with "-", which argparse takes for an option.
+                    f"--cluster-id={_cluster_id()}",
                     "-c",
                     str(self.config_path),
                     "--standalone",
@@ -538,6 +538,37 @@ def infra_env(state: Path) -> dict[str, str]:
     }
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines (as ``docker run --env-file`` reads them): no quoting, ``#`` comments
+    and blank lines skipped. A missing file is no settings."""
+    settings: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return settings
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise RuntimeError(f"{path}:{number}: expected KEY=VALUE, got {raw!r}")
+        settings[key.strip()] = value
+    return settings
+
+
+def service_env(state: Path, env_file: Path | None = None) -> dict[str, str]:
+    """What the services get besides this process's environment: the connection settings, and
+    the settings of ``env_file`` that the environment does not set itself (it always wins)."""
+    env = infra_env(state)
+    if env_file is not None:
+        for key, value in read_env_file(env_file).items():
+            if key not in os.environ:
+                env[key] = value
+                log(f"{key}={value} (from {env_file})")
+    return env
+
+
 def cmd_provision(_: argparse.Namespace) -> None:
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         log(f"Kafka {KAFKA_VERSION}: {provision_kafka()}")
@@ -565,11 +596,17 @@ def cmd_up(args: argparse.Namespace) -> None:
         log(f"FerretDB {FERRETDB_VERSION} (SQLite, local): {FerretDB(state).uri}")
     if args.infra_only:
         return
-    env = infra_env(state)
+    env = service_env(state, args.env_file)
     for name in SERVICES:
-        service_process(name, state, env, args.python).start()
-    for name, port in (("ingest", 8000), ("feeds", 8080)):
-        wait_until(partial(_http_ok, port), f"{name} HTTP on :{port}", 60, Process(name, state))
+        process = service_process(name, state, env, args.python)
+        running = process.pid()
+        if running:
+            log(f"{name} already running (pid {running}): it keeps its settings; 'make stop' first")
+        process.start()
+    # Translate loads its engine (a model, perhaps) before it answers, so a model that does not
+    # load is reported here rather than found later as feeds that never fill.
+    for name, port in (("ingest", 8000), ("translate", 8001), ("feeds", 8080)):
+        wait_until(partial(_http_ok, port), f"{name} HTTP on :{port}", 120, Process(name, state))
     log("services: " + ", ".join(f"{n} (pid {Process(n, state).pid()})" for n in SERVICES))
 
 
@@ -630,6 +667,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     up = sub.add_parser("up", help="start Kafka, FerretDB and the services")
     up.add_argument("--infra-only", action="store_true", help="start Kafka and the database only")
     up.add_argument("--python", default=sys.executable, help="interpreter that runs the services")
+    up.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="FILE",
+        help="KEY=VALUE settings for the services, where the environment does not set them",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop everything started by 'up'").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what is running").set_defaults(func=cmd_status)

@@ -45,11 +45,20 @@ class FeedStore:
         self.rendered = db[RENDERED.name]
 
     async def upsert_entry(self, doc: dict[str, Any]) -> bool:
-        """Store an entry version unless the same or a later one is stored; True if changed."""
+        """Store an entry unless the same or a later (version, revision) is stored; True if
+        changed. A revision orders events within a version (a human translation after the
+        machine one)."""
         key = f"{doc['article_id']}:{doc['language']}"
+        revision = doc.setdefault("revision", 0)
         try:
             result = await self.entries.update_one(
-                {"_id": key, "version": {"$lt": doc["version"]}},
+                {
+                    "_id": key,
+                    "$or": [
+                        {"version": {"$lt": doc["version"]}},
+                        {"version": doc["version"], "revision": {"$lt": revision}},
+                    ],
+                },
                 {"$set": {**doc, "stored_at": utcnow()}},
                 upsert=True,
             )

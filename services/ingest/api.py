@@ -13,15 +13,20 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest.article import Prepared, Rejected, WithdrawalRequest, prepare
 from services.ingest.settings import IngestSettings
 from services.ingest.store import ArticleStore
+from services.ingest.text import paragraphs, paragraphs_to_html, sanitise_html
 from shared.contracts import (
     SUBMISSION,
     AnySubmission,
+    ArticleStatus,
+    HumanTranslation,
+    IngestedArticle,
+    LanguageTag,
     PubStatus,
     SubmissionMessage,
     SubmittedArticle,
@@ -29,6 +34,7 @@ from shared.contracts import (
     Withdrawal,
     utcnow,
 )
+from shared.glossary import Glossary, GlossaryConflict, GlossaryStore, Term
 from shared.messaging import (
     InvalidMessage,
     TransientError,
@@ -62,13 +68,39 @@ class Accepted(BaseModel):
     detail: str = "Queued for ingest; GET /articles/{article_id} shows its versions."
 
 
+class TranslationSubmission(BaseModel):
+    """An editor's translation of an article into one of its target languages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    headline: str = Field(min_length=1, max_length=1000)
+    body_html: str | None = Field(default=None, max_length=1_000_000)
+    body_text: str | None = Field(default=None, max_length=500_000)
+    version: int | None = Field(
+        default=None, ge=1, description="The version translated; default: the latest."
+    )
+
+
+class GlossaryEdit(BaseModel):
+    """The whole term list of one target language; it becomes the next version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    terms: list[Term] = Field(max_length=5000)
+    version: int | None = Field(
+        default=None,
+        ge=0,
+        description="The version this edit starts from; refused (409) if someone saved since.",
+    )
+
+
 class ErrorBody(BaseModel):
     error: str
     reason: str
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 413, 415, 422)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
 }
 
 
@@ -167,7 +199,13 @@ def submission_from(body: bytes, request: Request, key: EditorKey) -> AnySubmiss
     return SUBMISSION.validate_python(data)
 
 
-def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSettings) -> None:
+def install(
+    api: FastAPI,
+    rt: Runtime,
+    store: ArticleStore,
+    settings: IngestSettings,
+    glossaries: GlossaryStore,
+) -> None:
     limit = settings.max_submission_bytes
     api.add_middleware(BodyLimit, max_bytes=limit)
 
@@ -347,6 +385,107 @@ def install(api: FastAPI, rt: Runtime, store: ArticleStore, settings: IngestSett
                 current = done["version"] >= version
                 out[lang] = {**done, "status": done["status"] if current else "updating"}
         return out
+
+    async def target_language(publisher: str, language: str) -> None:
+        targets = await rt.registry.target_languages(publisher)
+        if language not in targets:
+            raise Refused(
+                422,
+                "not a target language",
+                f"{publisher} is not translated into {language!r} "
+                f"(target languages: {', '.join(targets) or 'none'})",
+            )
+
+    async def json_body(request: Request, model: type[BaseModel], what: str) -> Any:
+        try:
+            return model.model_validate(decode_json(await read_body(request, limit)))
+        except ValidationError as exc:
+            raise Refused(422, f"invalid {what}", describe_validation_error(exc)) from None
+        except InvalidMessage as exc:
+            raise Refused(422, f"invalid {what}", str(exc)) from None
+
+    @api.put(
+        "/articles/{article_id}/translations/{language}",
+        status_code=202,
+        responses=ERRORS,
+        summary="Publish your own translation of an article (it replaces the machine one)",
+    )
+    async def translate_by_hand(
+        article_id: str, language: LanguageTag, request: Request
+    ) -> dict[str, Any]:
+        key = await editor(rt, request)
+        require(key, "translate", "submit translations")
+        _, versions = await owned(article_id, key)
+        body: TranslationSubmission = await json_body(request, TranslationSubmission, "translation")
+        latest = IngestedArticle.model_validate(versions[-1]["event"])
+        await target_language(latest.publisher, language)
+        if body.version is not None and body.version != latest.version:
+            raise Refused(
+                409,
+                "outdated version",
+                f"version {body.version} was replaced by version {latest.version}; "
+                "translate the latest version",
+            )
+        if latest.status is ArticleStatus.WITHDRAWN:
+            raise Refused(409, "withdrawn", f"{article_id} is withdrawn; nothing to translate")
+        html = sanitise_html(body.body_html) if body.body_html else ""
+        if not html and body.body_text:
+            html = paragraphs_to_html(paragraphs(body.body_text))
+        if not html:
+            raise Refused(422, "invalid translation", "body_html or body_text must have text")
+        human = HumanTranslation(
+            **latest.model_dump(
+                include={"article_id", "version", "publisher", "url", "subjects", "byline",
+                         "images", "published"}
+            ),
+            language=language,
+            headline=body.headline.strip(),
+            body_html=html,
+            source_language=latest.language,
+            translated_by=f"{key.name} ({key.id})",
+            submitted_at=utcnow(),
+        )  # fmt: skip
+        await rt.broker.publish(
+            human.model_dump(mode="json"),
+            topic=Topics.HUMAN_TRANSLATIONS,
+            key=article_id.encode(),
+        )
+        return {
+            "article_id": article_id,
+            "version": latest.version,
+            "language": language,
+            "status": "accepted",
+            "detail": "Published as a human, reviewed translation within seconds.",
+        }
+
+    @api.get("/glossary/{language}", responses=ERRORS, summary="Your glossary for a language")
+    async def glossary(language: LanguageTag, request: Request) -> Glossary:
+        key = await editor(rt, request)
+        found = await glossaries.get(key.publisher, language, fresh=True)
+        return found or Glossary(publisher=key.publisher, language=language)
+
+    @api.put(
+        "/glossary/{language}",
+        responses=ERRORS,
+        summary="Replace your glossary for a language (a new version; applies within seconds)",
+    )
+    async def edit_glossary(language: LanguageTag, request: Request) -> Glossary:
+        key = await editor(rt, request)
+        require(key, "translate", "edit the glossary")
+        body: GlossaryEdit = await json_body(request, GlossaryEdit, "glossary")
+        await target_language(key.publisher, language)
+        publisher = await rt.registry.publisher(key.publisher)
+        try:
+            return await glossaries.put(
+                key.publisher,
+                language,
+                body.terms,
+                source_language=publisher.language if publisher else "fa",
+                by=f"{key.name} ({key.id})",
+                expected_version=body.version,
+            )
+        except GlossaryConflict as exc:
+            raise Refused(409, "glossary changed", f"{exc}; reload it and edit again") from None
 
     def custom_openapi() -> dict[str, Any]:
         if api.openapi_schema is None:

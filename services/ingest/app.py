@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from services.ingest import api, consumer
 from services.ingest.settings import IngestSettings
 from services.ingest.store import COLLECTIONS, ArticleStore
+from shared.glossary import GlossaryStore
 from shared.registry import EDITOR_KEYS, NETWORKS, PUBLISHERS
 from shared.service import asgi_app, build_app, build_runtime
 
@@ -45,5 +46,5 @@ def create(settings: IngestSettings | None = None) -> FastAPI:
         description=api.DESCRIPTION,
         version="1",
     )
-    api.install(http, rt, store, settings)
+    api.install(http, rt, store, settings, GlossaryStore(rt.db))
     return http

@@ -211,7 +211,10 @@ class ArticleStore:
         if head is None:
             return
         known = (head.get("languages") or {}).get(event.language)
-        if known and known["version"] > event.version:
+        if known and (known["version"], known.get("revision", 0)) > (
+            event.version,
+            event.revision,
+        ):
             return
         p = event.provenance
         await self.articles.update_one(
@@ -220,11 +223,17 @@ class ArticleStore:
                 "$set": {
                     f"languages.{event.language}": {
                         "version": event.version,
+                        "revision": event.revision,
                         "status": "withdrawn" if event.status.value == "withdrawn" else "published",
                         "method": p.method.value,
                         "reviewed": p.reviewed,
                         "engine": p.engine,
                         "model": p.model,
+                        "pivot": p.pivot,
+                        "glossary_version": p.glossary_version,
+                        "missing_terms": p.missing_terms,
+                        "needs_review": p.needs_review,
+                        "translated_by": p.translated_by,
                         "translated_at": p.translated_at,
                     }
                 }

@@ -62,6 +62,7 @@ def _ctranslate2(settings: TranslateSettings) -> TranslationEngine:
         intra_threads=settings.intra_threads,
         max_batch_size=settings.max_batch_size,
         beam_size=settings.beam_size,
+        max_decoding_length=settings.max_decoding_length,
     )
 
 

@@ -258,6 +258,8 @@ class OpenAICompatibleEngine(_HttpEngine):
     models drift, merge or drop lines when asked for several at once), at most
     ``max_concurrency`` in flight."""
 
+    keeps_markup = True  # its prompt asks to keep inline tags, so <x1>…</x1> markers survive
+
     name = "openai-compatible"
 
     def __init__(

@@ -15,18 +15,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pymongo.errors import BulkWriteError
 
-from services.translate.routing import Leg, Routed, Router
+from services.translate.routing import Leg, Router
 from shared.contracts import utcnow
 from shared.persian import NORMALISER_VERSION
 from shared.storage import Collection, Database
-
-log = logging.getLogger(__name__)
 
 MEMORY = Collection("translation_memory")  # only the _id index: all reads are by _id
 COLLECTIONS = (MEMORY,)
@@ -126,41 +123,3 @@ class TranslationMemory:
                 err.get("code") != DUPLICATE_KEY for err in details.get("writeErrors", [])
             ):
                 raise
-
-    async def translate(
-        self, router: Router, segments: Sequence[str], source: str, target: str
-    ) -> Routed:
-        """Translate ``segments`` through ``router``, sending only segments the memory lacks.
-
-        Lookups use the preferred route's key; new translations are stored under the route that
-        actually ran, so a fallback's output is not later served as the preferred engine's.
-        Identical segments are sent once; empty ones are neither looked up nor sent. When every
-        segment is a hit the engine is not called and the result carries the preferred legs.
-        """
-        legs = preferred_legs(router, source, target)
-        distinct = list(dict.fromkeys(s for s in segments if s.strip()))
-        keys = {s: memory_key(source, target, legs, s) for s in distinct}
-        known = await self.lookup(keys.values())
-        translated = {s: known[keys[s]] for s in distinct if keys[s] in known}
-        missing = [s for s in distinct if keys[s] not in known]
-
-        if missing:
-            routed = await router.translate(missing, source, target)
-            legs = routed.legs
-            translated.update(zip(missing, routed.texts, strict=True))
-            await self.store(
-                {memory_key(source, target, legs, s): translated[s] for s in missing}, legs=legs
-            )
-
-        hits = len(distinct) - len(missing)
-        self.hits += hits
-        self.misses += len(missing)
-        log.info(
-            "translation memory",
-            extra={
-                "segments": sum(1 for s in segments if s.strip()),
-                "hits": hits,
-                "misses": len(missing),
-            },
-        )
-        return Routed([translated.get(s, s) for s in segments], legs)

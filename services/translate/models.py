@@ -7,6 +7,8 @@ Usage (``python -m services.translate.models --help``)::
     fetch opus-mt SRC TGT (--release NAME | --url URL) [--sha256 HEX] [--name NAME]
           [--quantization int8|int16|float16|none] [--force]
     install DIR [--name NAME] [--force]
+    pick [--registry FILE [--publisher NAME ...]] [--pair SRC-TGT ...] [--env-file FILE] [--json]
+                               the engine settings ``make run`` starts translate with
 
 The models folder is ``--models``, else ``$TRANSLATE_MODELS_DIR``, else
 ``~/.cache/city-syndication/models``; each model is one subfolder in the layout ``ct2.py`` serves
@@ -26,12 +28,18 @@ output (plus the SentencePiece model), then ``install`` that directory here.
 
 Every install is built in a hidden folder beside the target, loaded once with the engine, and only
 then renamed into place, so a failed or interrupted fetch never leaves a half model behind.
+
+``pick`` chooses what to serve when ``TRANSLATE_ENGINE`` is not set: the installed model that
+verifies and covers the most of the wanted pairs (directly or through English), a multilingual
+one before single-pair Marian ones. It prints what it chose and what stays pending, and with
+``--env-file`` writes the ``TRANSLATE_*`` settings (``KEY=VALUE`` lines) for the service.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -39,14 +47,16 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
 
 from services.translate.ct2 import (
+    MANIFEST_NAME,
     CTranslate2Engine,
     LanguagePairs,
     ModelDirectoryError,
@@ -402,6 +412,256 @@ def cmd_install(models: Path, source: Path, *, name: str | None, force: bool) ->
     return 0
 
 
+# --- pick: what `make run` serves ----------------------------------------------------------------
+
+Pair = tuple[str, str]
+PIVOT = "en"
+# Among models covering the same pairs: multilingual first (one model, every pair direct), and
+# M2M100 (MIT) before NLLB (CC-BY-NC, non-commercial), which is better but must be chosen knowingly.
+FAMILY_PREFERENCE = {"m2m100": 0, "nllb": 1, "marian": 2}
+
+
+def registry_pairs(path: Path, publishers: Sequence[str] = ()) -> list[Pair]:
+    """(source, target) pairs the publishers of a registry file need (all of them when none are
+    named): their own ``translate_to`` and the languages of every network that carries them."""
+    from shared.registry import read_file
+
+    try:
+        pubs, nets = read_file(path)
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot read the registry {path}: {e}") from None
+    by_id = {p.id: p for p in pubs}
+    unknown = [name for name in publishers if name not in by_id]
+    if unknown:
+        raise CliError(f"{path} has no publisher {', '.join(map(repr, unknown))}")
+    pairs: dict[Pair, None] = {}
+    for pub in [by_id[name] for name in publishers] if publishers else pubs:
+        wanted = [*pub.translate_to, *(t for n in nets if pub.id in n.members for t in n.languages)]
+        for target in wanted:
+            if target != pub.language:
+                pairs.setdefault((pub.language, target), None)
+    return list(pairs)
+
+
+def _pair(text: str) -> Pair:
+    src, sep, tgt = text.partition("-")
+    if not sep or not _LANG.fullmatch(src) or not _LANG.fullmatch(tgt):
+        raise argparse.ArgumentTypeError(f"expected SRC-TGT such as fa-en, got {text!r}")
+    return src, tgt
+
+
+def _arrow(pairs: Sequence[Pair]) -> str:
+    return ", ".join(f"{src}→{tgt}" for src, tgt in pairs)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An installed model that verifies, and which of the wanted pairs it can serve."""
+
+    directory: Path
+    manifest: ModelManifest
+    direct: tuple[Pair, ...]
+    pivoted: tuple[Pair, ...]
+    """Served in two steps through English (source→en, en→target) by the same model."""
+
+    @classmethod
+    def of(cls, directory: Path, manifest: ModelManifest, wanted: Sequence[Pair]) -> Candidate:
+        direct = tuple(p for p in wanted if manifest.supports(*p))
+        pivoted = tuple(
+            (src, tgt)
+            for src, tgt in wanted
+            if (src, tgt) not in direct
+            and PIVOT not in (src, tgt)
+            and manifest.supports(src, PIVOT)
+            and manifest.supports(PIVOT, tgt)
+        )
+        return cls(directory, manifest, direct, pivoted)
+
+    @property
+    def covered(self) -> int:
+        return len(self.direct) + len(self.pivoted)
+
+    def rank(self) -> tuple[int, int, int, str]:
+        """Smaller is better: most pairs, most of them direct, family preference, name."""
+        family = FAMILY_PREFERENCE.get(self.manifest.family, len(FAMILY_PREFERENCE))
+        return (-self.covered, -len(self.direct), family, self.directory.name)
+
+
+@dataclass
+class Pick:
+    """What translate is started with, and why, in words an operator can act on."""
+
+    models: Path
+    wanted: list[Pair]
+    explicit: str | None = None
+    """``TRANSLATE_ENGINE`` as the operator set it: it wins, nothing is picked."""
+    chosen: Candidate | None = None
+    unused: list[Candidate] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(model, first problem) of models that do not verify."""
+
+    @property
+    def pending(self) -> list[Pair]:
+        if self.explicit is not None:
+            return []
+        served = set() if self.chosen is None else {*self.chosen.direct, *self.chosen.pivoted}
+        return [p for p in self.wanted if p not in served]
+
+    def env(self) -> dict[str, str]:
+        """The ``TRANSLATE_*`` settings to start translate with (none when nothing is picked)."""
+        if self.chosen is None:
+            return {}
+        return {
+            "TRANSLATE_ENGINE": "ctranslate2",
+            "TRANSLATE_MODEL_DIR": str(self.chosen.directory.resolve()),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        chosen = self.chosen
+        engine = self.explicit if self.explicit is not None else self.env().get("TRANSLATE_ENGINE")
+        return {
+            "engine": engine,
+            "explicit": self.explicit is not None,
+            "env": self.env(),
+            "models_dir": str(self.models),
+            "model": None
+            if chosen is None
+            else {
+                "name": chosen.manifest.name,
+                "directory": str(chosen.directory.resolve()),
+                "family": chosen.manifest.family,
+                "version": chosen.manifest.version,
+                "licence": chosen.manifest.licence,
+                "languages": chosen.manifest.language_codes(),
+                "pairs": None
+                if isinstance(chosen.manifest.languages, list)
+                else [list(p) for p in chosen.manifest.languages.pairs],
+            },
+            "wanted": [list(p) for p in self.wanted],
+            "direct": [] if chosen is None else [list(p) for p in chosen.direct],
+            "pivoted": [] if chosen is None else [list(p) for p in chosen.pivoted],
+            "pending": [list(p) for p in self.pending],
+            "unused": [c.directory.name for c in self.unused],
+            "skipped": [{"name": name, "problem": problem} for name, problem in self.skipped],
+        }
+
+    def message(self, python: str = "python") -> str:
+        cli = f"{python} -m services.translate.models"
+        if self.explicit is not None:
+            return (
+                f"Translations: TRANSLATE_ENGINE={self.explicit} as set; installed models are not "
+                "consulted."
+            )
+        lines: list[str] = []
+        chosen = self.chosen
+        if chosen is not None:
+            m = chosen.manifest
+            lines += [
+                f"Translations: ctranslate2 with the installed model {m.name}",
+                f"  {m.family}, version {m.version}, languages {_languages(m)}",
+                f"  licence {m.licence}",
+                f"  from {chosen.directory.resolve()}",
+                f"  translates {_arrow(chosen.direct) or 'none of the pairs directly'}",
+            ]
+            if chosen.pivoted:
+                lines.append(f"  through English: {_arrow(chosen.pivoted)}")
+            if self.pending:
+                lines += [
+                    f"  still PENDING: {_arrow(self.pending)}: the model does not cover them. One",
+                    "  multilingual model covers every pair: M2M100-418M (MIT), see the README.",
+                ]
+            for other in self.unused:
+                lines.append(f"  also installed, not used: {other.directory.name}")
+        else:
+            sources = ", ".join(dict.fromkeys(src for src, _ in self.wanted))
+            targets = ", ".join(dict.fromkeys(tgt for _, tgt in self.wanted))
+            lines += [
+                "Translations: PENDING. No TRANSLATE_ENGINE is set and no verified model in",
+                f"  {self.models} covers {_arrow(self.wanted)},",
+                f"  so the {targets} feeds stay empty while the {sources} feeds fill.",
+                "  To translate, install a model once, then 'make stop; make run' serves it:",
+                f"    {cli} fetch opus-mt fa en --release RELEASE",
+                "      fa→en only, CC-BY 4.0; RELEASE is named in the pair's README at",
+                "      https://github.com/Helsinki-NLP/OPUS-MT-train/tree/master/models/fa-en",
+                f"    {cli} install DIR",
+                f"      a converted M2M100-418M (MIT) or NLLB-200 with its {MANIFEST_NAME}:",
+                "      every pair (README, 'Translation: choosing an engine and model')",
+                f"    {cli} list",
+                "  'TRANSLATE_ENGINE=pseudo make run' shows the pipeline with the deterministic",
+                "  test engine (tags text, does not translate).",
+            ]
+            for other in self.unused:
+                lines.append(
+                    f"  installed, but covers none of these pairs: {other.directory.name} "
+                    f"({_languages(other.manifest)})"
+                )
+        for name, problem in self.skipped:
+            lines.append(f"  skipped {name}: {problem} (check with '{cli} verify {name}')")
+        return "\n".join(lines)
+
+
+def pick_model(
+    models: Path, wanted: Sequence[Pair], environ: Mapping[str, str] | None = None
+) -> Pick:
+    """The engine settings to serve ``wanted`` with when ``TRANSLATE_ENGINE`` is not set.
+
+    Candidates are the models in ``models`` (or only ``TRANSLATE_MODEL_DIR`` when that is set);
+    a model is used only when every file matches its manifest's digests.
+    """
+    env = os.environ if environ is None else environ
+    result = Pick(models=models, wanted=list(wanted))
+    if env.get("TRANSLATE_ENGINE", "").strip():
+        result.explicit = env["TRANSLATE_ENGINE"].strip()
+        return result
+    given = env.get("TRANSLATE_MODEL_DIR", "").strip()
+    directories = [Path(given).expanduser()] if given else _installed(models)
+    candidates: list[Candidate] = []
+    for directory in directories:
+        problems = verify(directory)
+        if problems:
+            result.skipped.append((directory.name, problems[0]))
+            continue
+        candidates.append(Candidate.of(directory, ModelManifest.read(directory), wanted))
+    useful = sorted((c for c in candidates if c.covered), key=Candidate.rank)
+    if useful:
+        result.chosen, *result.unused = useful
+    result.unused += [c for c in candidates if not c.covered]
+    return result
+
+
+def _python_command() -> str:
+    """How the operator reaches this interpreter: relative when it is inside the working folder
+    (``.venv/bin/python``), else plain ``python``."""
+    executable = Path(sys.executable)
+    try:
+        return str(executable.relative_to(Path.cwd()))
+    except ValueError:
+        return "python"
+
+
+def cmd_pick(
+    models: Path,
+    wanted: Sequence[Pair],
+    *,
+    env_file: Path | None,
+    as_json: bool,
+) -> int:
+    """Print the choice; with ``env_file``, write its settings there (empty when none)."""
+    result = pick_model(models, wanted)
+    if env_file is not None:
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        body = "".join(f"{key}={value}\n" for key, value in result.env().items())
+        env_file.write_text(
+            "# written by python -m services.translate.models pick; read by stack.py up\n" + body,
+            encoding="utf-8",
+        )
+    if as_json:
+        print(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+    else:
+        print(result.message(_python_command()))
+    return 0
+
+
 # --- command line --------------------------------------------------------------------------------
 
 
@@ -441,6 +701,36 @@ def build_parser() -> argparse.ArgumentParser:
     p_install.add_argument("directory", type=Path, metavar="DIR")
     p_install.add_argument("--name", help="installed name (default: the manifest's name)")
     p_install.add_argument("--force", action="store_true", help="replace an existing model")
+
+    p_pick = sub.add_parser(
+        "pick",
+        help="the installed model to serve when TRANSLATE_ENGINE is not set",
+        description="Choose the installed model that verifies and covers the most wanted pairs "
+        "(a multilingual one first) and print it with what stays pending. An explicit "
+        "TRANSLATE_ENGINE wins; TRANSLATE_MODEL_DIR limits the choice to that directory.",
+    )
+    p_pick.add_argument(
+        "--registry", type=Path, metavar="FILE", help="a registry YAML file: its pairs are wanted"
+    )
+    p_pick.add_argument(
+        "--publisher",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this publisher's pairs from --registry (repeatable)",
+    )
+    p_pick.add_argument(
+        "--pair",
+        action="append",
+        type=_pair,
+        default=[],
+        metavar="SRC-TGT",
+        help="a wanted pair, e.g. fa-en (repeatable)",
+    )
+    p_pick.add_argument(
+        "--env-file", type=Path, metavar="FILE", help="write the settings as KEY=VALUE lines"
+    )
+    p_pick.add_argument("--json", action="store_true", help="print the choice as JSON")
     return parser
 
 
@@ -466,6 +756,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "install":
             return cmd_install(models, args.directory, name=args.name, force=args.force)
+        if args.command == "pick":
+            if args.publisher and args.registry is None:
+                raise CliError("--publisher needs --registry")
+            wanted = registry_pairs(args.registry, args.publisher) if args.registry else []
+            wanted += [p for p in args.pair if p not in wanted]
+            if not wanted:
+                raise CliError("name the wanted pairs: --registry FILE and/or --pair SRC-TGT")
+            return cmd_pick(models, wanted, env_file=args.env_file, as_json=args.json)
     except (CliError, ModelDirectoryError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -31,6 +31,12 @@ class TranslateSettings(ServiceSettings):
     intra_threads: int = Field(default=0, ge=0, description="Threads per batch; 0 = all cores.")
     max_batch_size: int = Field(default=32, ge=1, description="Segments per model call.")
     beam_size: int = Field(default=2, ge=1)
+    max_decoding_length: int = Field(
+        default=256,
+        ge=1,
+        description="Most tokens the model may write for one segment (a guard: segments are "
+        "paragraphs, and a real model ends each well before this).",
+    )
     libretranslate_url: str | None = Field(default=None, description="e.g. http://libre:5000")
     libretranslate_api_key: str | None = None
     openai_url: str | None = Field(
@@ -41,3 +47,29 @@ class TranslateSettings(ServiceSettings):
     openai_api_key: str | None = None
     openai_max_concurrency: int = Field(default=4, ge=1)
     engine_timeout_seconds: float = Field(default=60.0, gt=0, description="Per HTTP engine call.")
+    batch_max_records: int = Field(
+        default=200, ge=1, description="Articles taken from Kafka at once and pooled per pair."
+    )
+    batch_wait_ms: int = Field(default=100, ge=0, description="How long a batch may fill.")
+    batch_tokens: int = Field(
+        default=2048, ge=16, description="Token budget of one engine call (segments pooled)."
+    )
+    engine_attempts: int = Field(
+        default=3, ge=1, description="Tries per engine call before its articles go to the DLQ."
+    )
+    engine_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="First retry delay; doubles, at most 30 s."
+    )
+    glossary_mode: Literal["inline", "verify"] = Field(
+        default="inline",
+        description="`inline`: write the wanted target term into the source before translating; "
+        "`verify`: only check the output. Both flag output missing a required term.",
+    )
+    glossary_missing: Literal["flag", "hold"] = Field(
+        default="flag",
+        description="A translation missing a required term: `flag` publishes it marked "
+        "needs_review; `hold` keeps it unpublished until an editor submits a translation.",
+    )
+    glossary_ttl_seconds: float = Field(
+        default=5.0, ge=0, description="How soon a glossary edit reaches every replica; 0: at once."
+    )

@@ -1,85 +1,138 @@
-"""Translation state per (article, language): what was produced, for which version, and
-whether it was announced downstream (so a crash between the two is repaired on redelivery)."""
+"""Translation state per (article, language), and editors' human translations.
+
+``translations`` holds, per ``<article>:<language>``: the version it is about, its status, the
+event (once there is one), a ``revision`` counter incremented with every new event and the
+highest revision announced downstream. Consumers keep the highest (version, revision), so a human
+translation replaces the machine one of the same version whichever was published last, and a
+crash between storing and publishing is repaired on redelivery (stored, not announced: publish).
+
+Every read and write addresses one ``_id``: FerretDB 1.24 on SQLite serves nothing else from an
+index. Writes for one article come from one consumer (Kafka partitions by article id); the human
+path races with it only within one version, which the revision order settles.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError
+from pymongo import ReturnDocument
 
-from shared.contracts import TranslatedArticle, utcnow
+from shared.contracts import HumanTranslation, TranslatedArticle, utcnow
 from shared.storage import Collection, Database, Document
 
-TRANSLATIONS = Collection(
-    "translations",
-    (IndexModel([("article_id", ASCENDING), ("language", ASCENDING)]),),
-)
-COLLECTIONS = (TRANSLATIONS,)
+TRANSLATIONS = Collection("translations")
+HUMAN = Collection("human_translations")  # _id "<article>:<language>:<version>"
+COLLECTIONS = (TRANSLATIONS, HUMAN)
 
 
 class Status(StrEnum):
-    PENDING = "pending"
-    TRANSLATED = "translated"
-    FAILED = "failed"
+    PENDING = "pending"  # no engine or no route: says why
+    TRANSLATED = "translated"  # published (or about to be)
+    REVIEW = "review"  # held for an editor: required glossary terms are missing
+    FAILED = "failed"  # every engine failed; the message is in the dead-letter topic
+    WITHDRAWN = "withdrawn"
+
+
+def key(article_id: str, language: str) -> str:
+    return f"{article_id}:{language}"
 
 
 class TranslationStore:
     def __init__(self, db: Database) -> None:
         self.coll = db[TRANSLATIONS.name]
+        self.human = db[HUMAN.name]
 
-    @staticmethod
-    def key(article_id: str, language: str) -> str:
-        return f"{article_id}:{language}"
+    async def states(self, keys: Iterable[str]) -> dict[str, Document]:
+        """Stored state by key (absent keys are missing), one point read each, concurrently."""
+        wanted = list(dict.fromkeys(keys))
+        found = await asyncio.gather(*(self.coll.find_one({"_id": k}) for k in wanted))
+        return {k: doc for k, doc in zip(wanted, found, strict=True) if doc is not None}
 
     async def get(self, article_id: str, language: str) -> Document | None:
-        return await self.coll.find_one({"_id": self.key(article_id, language)})
+        return await self.coll.find_one({"_id": key(article_id, language)})
 
-    async def _upsert_if_newer(
-        self, article_id: str, language: str, version: int, fields: dict[str, Any]
+    async def mark(
+        self, article_id: str, language: str, version: int, status: Status, reason: str
     ) -> None:
-        """Write state for ``version`` unless a later version is already stored."""
-        try:
-            await self.coll.update_one(
-                {"_id": self.key(article_id, language), "version": {"$lte": version}},
-                {
-                    "$set": {
-                        "article_id": article_id,
-                        "language": language,
-                        "version": version,
-                        "updated_at": utcnow(),
-                        **fields,
-                    },
-                    "$setOnInsert": {"announced_version": 0},
-                },
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            pass  # a later version is stored
-
-    async def mark_pending(self, article_id: str, language: str, version: int, reason: str) -> None:
-        await self._upsert_if_newer(
-            article_id, language, version, {"status": Status.PENDING.value, "reason": reason}
-        )
-
-    async def save(self, event: TranslatedArticle) -> None:
-        await self._upsert_if_newer(
-            event.article_id,
-            event.language,
-            event.version,
+        """Record why there is no translation of ``version`` (pending, failed)."""
+        await self.coll.update_one(
+            {"_id": key(article_id, language)},
             {
-                "status": Status.TRANSLATED.value,
-                "reason": None,
-                "event": event.model_dump(mode="json"),
+                "$set": {
+                    "article_id": article_id,
+                    "language": language,
+                    "version": version,
+                    "status": status.value,
+                    "reason": reason,
+                    "updated_at": utcnow(),
+                }
             },
+            upsert=True,
         )
+
+    async def record(
+        self,
+        event: TranslatedArticle,
+        status: Status,
+        *,
+        reason: str | None = None,
+        human: bool = False,
+    ) -> TranslatedArticle:
+        """Store ``event`` as the latest for its (article, language) under a new revision, and
+        return it carrying that revision."""
+        fields: dict[str, Any] = {
+            "article_id": event.article_id,
+            "language": event.language,
+            "version": event.version,
+            "status": status.value,
+            "reason": reason,
+            "event": event.model_dump(mode="json", exclude={"revision"}),
+            "updated_at": utcnow(),
+        }
+        if human:
+            fields["human_version"] = event.version
+        doc = await self.coll.find_one_and_update(
+            {"_id": key(event.article_id, event.language)},
+            {"$set": fields, "$inc": {"revision": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None  # upsert with ReturnDocument.AFTER always returns it
+        return event.model_copy(update={"revision": int(doc["revision"])})
 
     async def mark_announced(self, event: TranslatedArticle) -> None:
         await self.coll.update_one(
-            {
-                "_id": self.key(event.article_id, event.language),
-                "announced_version": {"$lt": event.version},
-            },
-            {"$set": {"announced_version": event.version}},
+            {"_id": key(event.article_id, event.language)},
+            {"$max": {"announced_revision": event.revision}},
         )
+
+    async def save_human(self, translation: HumanTranslation) -> None:
+        """Keep the editor's text (the latest submission for a version wins)."""
+        doc = translation.model_dump(mode="python")
+        await self.human.replace_one(
+            {"_id": f"{key(translation.article_id, translation.language)}:{translation.version}"},
+            doc,
+            upsert=True,
+        )
+
+    async def human_translation(
+        self, article_id: str, language: str, version: int
+    ) -> HumanTranslation | None:
+        doc = await self.human.find_one({"_id": f"{key(article_id, language)}:{version}"})
+        return HumanTranslation.model_validate(doc) if doc else None
+
+
+def stored_event(state: Document) -> TranslatedArticle | None:
+    """The stored event with its revision, if the state has one."""
+    if not state.get("event"):
+        return None
+    return TranslatedArticle.model_validate(
+        {**state["event"], "revision": int(state.get("revision", 0))}
+    )
+
+
+def announced(state: Document) -> bool:
+    return int(state.get("announced_revision", 0)) >= int(state.get("revision", 0)) > 0

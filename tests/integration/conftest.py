@@ -169,3 +169,42 @@ async def read_topic(
     finally:
         await consumer.stop()
     return seen
+
+
+async def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every record on ``topic`` up to its end at the time of the call, decoded."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()  # no public API for this
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        seen: list[dict[str, Any]] = []
+        async with asyncio.timeout(60):
+            while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+                batch = await consumer.getmany(*partitions, timeout_ms=500)
+                for tp, records in batch.items():
+                    seen.extend(json.loads(r.value) for r in records if r.offset < ends[tp])
+        return seen
+    finally:
+        await consumer.stop()
+
+
+async def await_article(
+    system: System, http: httpx.AsyncClient, publisher: str, ident: str, done: Any
+) -> Any:
+    """Poll GET /articles/{id} until ``done`` holds (the status consumer runs beside the feeds)."""
+    async with asyncio.timeout(30):
+        while True:
+            resp = await http.get(
+                system.url("ingest", f"/articles/{ident}"), headers=system.auth(publisher)
+            )
+            if resp.status_code == 200 and done(resp.json()):
+                return resp.json()
+            await asyncio.sleep(0.1)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.contracts import Topics, utcnow
-from tests.integration.conftest import FIXTURES, System, await_feed, read_topic, send
+from tests.integration.conftest import FIXTURES, System, await_article, await_feed, read_topic, send
 
 pytestmark = pytest.mark.integration
 SAMPLES = FIXTURES / "samples"
@@ -72,20 +72,6 @@ async def test_scraped_page_becomes_the_article_and_nothing_else(
     assert again["article_id"] == accepted["article_id"]
     article = await await_article(system, http, "mashhad", again["article_id"], lambda a: True)
     assert article["version"] == 1 and len(article["versions"]) == 1
-
-
-async def await_article(
-    system: System, http: httpx.AsyncClient, publisher: str, ident: str, done: Any
-) -> Any:
-    """Poll GET /articles/{id} until ``done`` holds (the status consumer runs beside the feeds)."""
-    async with asyncio.timeout(30):
-        while True:
-            resp = await http.get(
-                system.url("ingest", f"/articles/{ident}"), headers=system.auth(publisher)
-            )
-            if resp.status_code == 200 and done(resp.json()):
-                return resp.json()
-            await asyncio.sleep(0.1)
 
 
 async def test_an_edited_page_is_version_two_in_every_feed(

@@ -5,18 +5,24 @@ production: a converted model directory with SentencePiece files and a ``cityfee
 manifest. Marian models are plain ``.npz`` archives, so one with the real parameter names and
 random values converts with ``ctranslate2.converters.MarianConverter`` without torch. The output
 is nonsense (random weights) but has the real shape, so it also serves speed benchmarks when built
-with production dimensions (speed does not depend on weight values).
+with production dimensions (speed does not depend on weight values): see ``OPUS_MT_BASE`` and
+``M2M100_418M``.
 
-M2M100 and NLLB are not built: their only converter (``TransformersConverter``) needs torch and
-transformers, which this project does not install.
+M2M100's only converter (``TransformersConverter``) needs torch and transformers, which this
+project does not install, so ``build_tiny_m2m100`` fills a CTranslate2 ``TransformerSpec`` of
+M2M100's layout (pre-norm, ReLU, sinusoidal positions, one embedding matrix shared by encoder,
+decoder and output) directly with numpy arrays and saves it as the converter would. NLLB has the
+same layout with other language tokens.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import ctranslate2
@@ -295,6 +301,181 @@ def build_tiny_marian(
         source_url="local:tests/support/tiny_models.py",
         languages={"pairs": [(source, target)]},
         sentencepiece={"source": "source.spm", "target": "target.spm"},
+        sha256=digest_files(dest),
+    )
+    manifest.save(dest)
+    return dest
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A transformer's dimensions: ``layers`` encoder and as many decoder layers."""
+
+    d_model: int
+    layers: int
+    heads: int
+    ffn: int
+    vocab: int
+
+
+# OPUS-MT (Marian transformer-base): 6+6 layers, 512 wide, about 60k joint vocabulary.
+OPUS_MT_BASE = Shape(d_model=512, layers=6, heads=8, ffn=2048, vocab=60_000)
+# facebook/m2m100_418M: 12+12 layers, 1024 wide, 128,112 shared vocabulary.
+M2M100_418M = Shape(d_model=1024, layers=12, heads=16, ffn=4096, vocab=128_112)
+
+# M2M100's vocabulary starts with fairseq's four specials, in this order.
+_M2M100_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
+M2M100_MAX_POSITIONS = 1024
+
+
+def _sinusoids(positions: int, dim: int, *, offset: int = 2) -> np.ndarray:
+    """M2M100's sinusoidal position table (sines then cosines), from position ``offset`` on:
+    Hugging Face counts positions from ``padding_idx + 1`` and the converter drops the rows
+    before it."""
+    half = dim // 2
+    rate = np.exp(np.arange(half, dtype=np.float64) * -(math.log(10000.0) / (half - 1)))
+    angles = np.arange(offset, offset + positions, dtype=np.float64)[:, None] * rate[None, :]
+    table = np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+    if dim % 2:
+        table = np.concatenate([table, np.zeros((positions, 1))], axis=1)
+    return table.astype(np.float32)
+
+
+def _m2m100_spec(
+    rng: np.random.Generator,
+    *,
+    vocab: int,
+    d_model: int,
+    layers: int,
+    heads: int,
+    ffn: int,
+    std: float,
+) -> ctranslate2.specs.TransformerSpec:
+    """A ``TransformerSpec`` laid out as ``TransformersConverter`` lays out M2M100, every
+    variable set to random values (normal, standard deviation ``std``; layer norms at 1 and 0).
+
+    Weights are ``[out, in]`` as in PyTorch; self-attention has one fused q/k/v projection,
+    encoder-decoder attention a query projection and a fused k/v one.
+    """
+    from ctranslate2.specs import common_spec, transformer_spec
+
+    spec = transformer_spec.TransformerSpec.from_config(
+        (layers, layers),
+        heads,
+        pre_norm=True,
+        activation=common_spec.Activation.RELU,
+        layernorm_embedding=False,
+    )
+
+    def normal(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+
+    def linear(layer: common_spec.LinearSpec, out_dim: int, in_dim: int) -> None:
+        layer.weight = normal(out_dim, in_dim)
+        layer.bias = normal(out_dim)
+
+    def norm(layer: common_spec.LayerNormSpec) -> None:
+        layer.gamma = np.ones(d_model, np.float32)
+        layer.beta = np.zeros(d_model, np.float32)
+
+    embeddings = normal(vocab, d_model)  # shared, and tied to the output projection
+    positions = _sinusoids(M2M100_MAX_POSITIONS, d_model)
+    for stack in (spec.encoder, spec.decoder):
+        stack.scale_embeddings = math.sqrt(d_model)  # M2M100 scales embeddings
+        stack.position_encodings.encodings = positions
+        norm(stack.layer_norm)
+    spec.encoder.embeddings[0].weight = embeddings
+    spec.decoder.embeddings.weight = embeddings
+    spec.decoder.projection.weight = embeddings
+    for layer in spec.encoder.layer:
+        linear(layer.self_attention.linear[0], 3 * d_model, d_model)
+        linear(layer.self_attention.linear[1], d_model, d_model)
+        norm(layer.self_attention.layer_norm)
+    for layer in spec.decoder.layer:
+        linear(layer.self_attention.linear[0], 3 * d_model, d_model)
+        linear(layer.self_attention.linear[1], d_model, d_model)
+        norm(layer.self_attention.layer_norm)
+        linear(layer.attention.linear[0], d_model, d_model)
+        linear(layer.attention.linear[1], 2 * d_model, d_model)
+        linear(layer.attention.linear[2], d_model, d_model)
+        norm(layer.attention.layer_norm)
+    for layer in (*spec.encoder.layer, *spec.decoder.layer):
+        linear(layer.ffn.linear_0, ffn, d_model)
+        linear(layer.ffn.linear_1, d_model, ffn)
+        norm(layer.ffn.layer_norm)
+
+    spec.config.bos_token = "<s>"
+    spec.config.eos_token = "</s>"
+    spec.config.unk_token = "<unk>"
+    spec.config.decoder_start_token = "</s>"  # M2M100's decoder_start_token_id is </s>
+    spec.config.layer_norm_epsilon = 1e-5
+    return spec
+
+
+def build_tiny_m2m100(
+    dest: Path,
+    *,
+    languages: Sequence[str] = ("fa", "en", "ar", "ru"),
+    d_model: int = 32,
+    layers: int = 1,
+    heads: int = 2,
+    ffn: int = 64,
+    vocab_lines: Sequence[str] | None = None,
+    vocab_size: int = 300,
+    pad_vocab_to: int | None = None,
+    weight_std: float = 0.02,
+    quantization: str | None = None,
+    seed: int = 1234,
+) -> Path:
+    """Build a random-weight M2M100-layout model directory at ``dest`` (replaced if it exists).
+
+    One SentencePiece model (``sentencepiece.bpe.model``, as M2M100 ships it) is trained on
+    ``vocab_lines`` (default: the built-in Persian and English lines); the shared vocabulary is
+    M2M100's: ``<s> <pad> </s> <unk>``, the pieces, a ``__xx__`` token per language, then
+    ``madeupwordN`` fillers up to ``pad_vocab_to`` (M2M100-418M: 128,112). ``weight_std`` keeps
+    activations small so that decoding stays finite. The manifest says family ``m2m100``, so
+    ``CTranslate2Engine(dest)`` adds the language tokens exactly as for the real model.
+    """
+    if d_model % heads:
+        raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+    dest = Path(dest)
+    lines = list(vocab_lines) if vocab_lines is not None else [*PERSIAN_LINES, *ENGLISH_LINES]
+    with tempfile.TemporaryDirectory(prefix="tiny-m2m100-") as work_dir:
+        spm_path = Path(work_dir) / "sentencepiece.bpe.model"
+        pieces = _train_sentencepiece(lines, spm_path, vocab_size)
+        language_tokens = [f"__{lang}__" for lang in languages]
+        tokens = list(dict.fromkeys([*_M2M100_SPECIALS, *pieces, *language_tokens]))
+        if pad_vocab_to is not None:
+            tokens += [f"madeupword{i}" for i in range(pad_vocab_to - len(tokens))]
+
+        rng = np.random.default_rng(seed)
+        spec = _m2m100_spec(
+            rng,
+            vocab=len(tokens),
+            d_model=d_model,
+            layers=layers,
+            heads=heads,
+            ffn=ffn,
+            std=weight_std,
+        )
+        spec.register_source_vocabulary(tokens)
+        spec.register_target_vocabulary(tokens)
+        spec.validate()
+        spec.optimize(quantization=quantization)
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        spec.save(str(dest))
+        shutil.copyfile(spm_path, dest / spm_path.name)
+
+    manifest = ModelManifest(
+        name="tiny-m2m100",
+        family="m2m100",
+        version=f"random-seed{seed}-d{d_model}-l{layers}-v{len(tokens)}",
+        licence="MIT (random weights, built locally; not a translation model)",
+        source_url="local:tests/support/tiny_models.py",
+        languages=list(languages),
+        sentencepiece=spm_path.name,
         sha256=digest_files(dest),
     )
     manifest.save(dest)

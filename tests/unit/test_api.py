@@ -53,7 +53,8 @@ def world() -> SimpleNamespace:
     broker, store = FakeBroker(), FakeStore()
     rt = SimpleNamespace(registry=FakeRegistry(), broker=broker, log=logging.getLogger("test"))
     app = FastAPI()
-    api.install(app, rt, store, IngestSettings(max_submission_bytes=10_000))  # type: ignore[arg-type]
+    settings = IngestSettings(max_submission_bytes=10_000)
+    api.install(app, rt, store, settings, None)  # type: ignore[arg-type]
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     return SimpleNamespace(client=client, broker=broker, store=store)
 

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from services.translate.ct2 import CTranslate2Engine
 from services.translate.engines import EngineNotConfigured, PseudoEngine, engines_from_settings
 from services.translate.settings import TranslateSettings
 from tests.support.tiny_models import build_tiny_marian
@@ -24,8 +25,11 @@ async def test_ctranslate2_is_configured_from_the_environment(
     monkeypatch.setenv("TRANSLATE_ENGINE", "ctranslate2")
     monkeypatch.setenv("TRANSLATE_MODEL_DIR", str(model))
     monkeypatch.setenv("TRANSLATE_BEAM_SIZE", "1")
+    monkeypatch.setenv("TRANSLATE_MAX_DECODING_LENGTH", "7")
     (engine,) = engines_from_settings(TranslateSettings())
     assert engine.name == "ctranslate2"
+    assert isinstance(engine, CTranslate2Engine)
+    assert (engine.beam_size, engine.max_decoding_length) == (1, 7)
     assert engine.supports("fa", "en")
     (out,) = await engine.translate(["شهرداری مشهد"], "fa", "en")
     assert isinstance(out, str)

@@ -10,15 +10,15 @@ from typing import Any, cast
 import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError
 
-from services.translate.consumer import translate
 from services.translate.memory import (
     MEMORY,
     TranslationMemory,
     memory_key,
     preferred_legs,
 )
-from services.translate.routing import AllEnginesFailed, Leg, Router
-from shared.contracts import DateSource, IngestedArticle
+from services.translate.pipeline import BatchTranslator, Job
+from services.translate.routing import Leg, Router
+from shared.contracts import DateSource, IngestedArticle, TranslatedArticle
 from shared.persian import NORMALISER_VERSION
 from shared.storage import Database
 
@@ -116,6 +116,14 @@ def article(body: str, headline: str = "خبر شهر", version: int = 1) -> Ing
     )
 
 
+async def translate(
+    router: Router, art: IngestedArticle, target: str, memory: TranslationMemory | None = None
+) -> TranslatedArticle:
+    (outcome,) = await BatchTranslator(router, memory, attempts=1).run([Job(art, target)])
+    assert outcome.event is not None, outcome.error
+    return outcome.event
+
+
 def setup() -> tuple[FakeCollection, TranslationMemory]:
     db = FakeDb()
     return db[MEMORY.name], TranslationMemory(cast(Database, db))
@@ -163,17 +171,6 @@ async def test_identical_segments_in_one_article_are_sent_once() -> None:
     assert (
         out.body_html == "<p>[pseudo:en] تکرار</p><p>[pseudo:en] یکتا</p><p>[pseudo:en] تکرار</p>"
     )
-
-
-async def test_empty_segments_are_kept_and_never_looked_up_or_sent() -> None:
-    coll, memory = setup()
-    engine = CountingEngine()
-    router = Router([engine])
-    routed = await memory.translate(router, ["", "متن", "  "], "fa", "en")
-    assert routed.texts == ["", "[pseudo:en] متن", "  "]
-    assert engine.calls == [["متن"]] and len(coll.reads) == 1
-    nothing = await memory.translate(router, ["", " "], "fa", "en")
-    assert nothing.texts == ["", " "] and len(engine.calls) == 1 and len(coll.reads) == 1
 
 
 def legs(model_version: str | None = "1", target: str = "en") -> tuple[Leg, ...]:
@@ -244,16 +241,18 @@ async def test_all_hits_through_a_pivot_report_the_preferred_route() -> None:
 async def test_no_route_is_raised_before_touching_the_memory() -> None:
     coll, memory = setup()
     with pytest.raises(LookupError):
-        await memory.translate(Router([CountingEngine(pairs=[])]), ["متن"], "fa", "en")
+        await translate(Router([CountingEngine(pairs=[])]), article(BODY), "en", memory)
     assert coll.reads == []
 
 
-async def test_engine_failure_stores_nothing() -> None:
+async def test_engine_failure_fails_the_article_and_stores_nothing() -> None:
     coll, memory = setup()
     engine = CountingEngine()
     engine.down = True
-    with pytest.raises(AllEnginesFailed):
-        await memory.translate(Router([engine]), ["متن"], "fa", "en")
+    (outcome,) = await BatchTranslator(Router([engine]), memory, attempts=1).run(
+        [Job(article(BODY), "en")]
+    )
+    assert outcome.event is None and outcome.error and "engine down" in outcome.error
     assert coll.docs == {}
 
 
@@ -291,10 +290,10 @@ async def test_logs_segments_hits_and_misses(caplog: pytest.LogCaptureFixture) -
     _, memory = setup()
     router = Router([CountingEngine()])
     await translate(router, article(BODY), "en", memory)
-    with caplog.at_level(logging.INFO, logger="services.translate.memory"):
+    with caplog.at_level(logging.INFO, logger="services.translate.pipeline"):
         await translate(router, article(BODY + "\n\nتازه"), "en", memory)
-    (record,) = [r for r in caplog.records if r.getMessage() == "translation memory"]
-    assert (record.segments, record.hits, record.misses) == (5, 4, 1)  # type: ignore[attr-defined]
+    (record,) = [r for r in caplog.records if r.getMessage() == "translated batch"]
+    assert (record.segments, record.memory_hits) == (5, 4)  # type: ignore[attr-defined]
     assert (memory.hits, memory.misses) == (4, 5)
 
 

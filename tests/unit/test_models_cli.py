@@ -248,3 +248,216 @@ def test_models_folder_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert cli.models_dir(str(tmp_path / "opt")) == tmp_path / "opt"
     monkeypatch.delenv("TRANSLATE_MODELS_DIR")
     assert cli.models_dir(None) == Path("~/.cache/city-syndication/models").expanduser()
+
+
+# --- pick: the model `make run` serves when TRANSLATE_ENGINE is not set ---------------------------
+
+SAMPLE_PAIRS = [("fa", "en"), ("fa", "ar"), ("fa", "ru")]
+REGISTRY = Path(__file__).resolve().parents[2] / "deploy" / "local" / "registry.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_marian(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A converted fa→en Marian model with language tokens in its vocabulary, so that its
+    manifest can also be rewritten into a multilingual (m2m100) one."""
+    return build_tiny_marian(
+        tmp_path_factory.mktemp("pick") / "tiny",
+        extra_tokens=["__fa__", "__en__", "__ar__", "__ru__"],
+    )
+
+
+@pytest.fixture
+def no_engine_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("TRANSLATE_ENGINE", "TRANSLATE_MODEL_DIR", "TRANSLATE_MODELS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _add_model(models: Path, source: Path, name: str, **manifest_changes: Any) -> Path:
+    """Copy ``source`` in as ``models/name``, with its manifest changed (digests still hold: the
+    manifest is not among the files it digests)."""
+    target = models / name
+    shutil.copytree(source, target)
+    data = ModelManifest.load(target).model_dump() | {"name": name, **manifest_changes}
+    ModelManifest.model_validate(data).save(target)
+    return target
+
+
+def _m2m100(models: Path, source: Path, name: str, languages: list[str]) -> Path:
+    return _add_model(
+        models, source, name, family="m2m100", languages=languages, sentencepiece="source.spm"
+    )
+
+
+def test_pick_an_installed_model(tiny_marian: Path, models: Path) -> None:
+    installed = _add_model(models, tiny_marian, "opus-mt-fa-en", licence="CC-BY-4.0")
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    assert pick.chosen is not None and pick.chosen.directory == installed
+    assert pick.env() == {
+        "TRANSLATE_ENGINE": "ctranslate2",
+        "TRANSLATE_MODEL_DIR": str(installed.resolve()),
+    }
+    assert pick.chosen.direct == (("fa", "en"),)
+    assert pick.pending == [("fa", "ar"), ("fa", "ru")]
+    message = pick.message()
+    for part in (
+        "ctranslate2",
+        "opus-mt-fa-en",
+        "marian",
+        "CC-BY-4.0",
+        "fa>en",
+        "translates fa→en",
+    ):
+        assert part in message
+    assert "still PENDING: fa→ar, fa→ru" in message
+    # What the engine will be started with loads.
+    assert CTranslate2Engine(pick.env()["TRANSLATE_MODEL_DIR"]).supports("fa", "en")
+
+
+def test_pick_prefers_a_multilingual_model(tiny_marian: Path, models: Path) -> None:
+    _add_model(models, tiny_marian, "a-marian-fa-en")
+    _m2m100(models, tiny_marian, "m2m100-418m", ["fa", "en", "ar", "ru"])
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    assert pick.chosen is not None and pick.chosen.manifest.name == "m2m100-418m"
+    assert pick.chosen.direct == tuple(SAMPLE_PAIRS) and pick.pending == []
+    assert [c.directory.name for c in pick.unused] == ["a-marian-fa-en"]
+    assert "PENDING" not in pick.message()
+    # Covering the same pairs, the multilingual model still comes first, and M2M100 before NLLB.
+    pick = cli.pick_model(models, [("fa", "en")], environ={})
+    assert pick.chosen is not None and pick.chosen.manifest.family == "m2m100"
+    _add_model(models, tiny_marian, "0-nllb", family="nllb", languages=["fa", "en", "ar", "ru"])
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    assert pick.chosen is not None and pick.chosen.manifest.family == "m2m100"
+
+
+def test_pick_most_pairs_then_pivot_through_english(tiny_marian: Path, models: Path) -> None:
+    _add_model(models, tiny_marian, "fa-en")
+    _add_model(models, tiny_marian, "fa-en-ar", languages={"pairs": [("fa", "en"), ("en", "ar")]})
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    assert pick.chosen is not None and pick.chosen.manifest.name == "fa-en-ar"
+    assert pick.chosen.direct == (("fa", "en"),)
+    assert pick.chosen.pivoted == (("fa", "ar"),)
+    assert pick.pending == [("fa", "ru")]
+    assert "through English: fa→ar" in pick.message()
+
+
+def test_pick_ignores_a_model_that_does_not_verify(tiny_marian: Path, models: Path) -> None:
+    good = _add_model(models, tiny_marian, "fa-en")
+    broken = _m2m100(models, tiny_marian, "broken-m2m100", ["fa", "en", "ar", "ru"])
+    with (broken / "model.bin").open("ab") as f:
+        f.write(b"\0")
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    assert pick.chosen is not None and pick.chosen.directory == good
+    assert [name for name, _ in pick.skipped] == ["broken-m2m100"]
+    assert "model.bin: sha256 mismatch" in pick.skipped[0][1]
+    assert "skipped broken-m2m100: model.bin: sha256 mismatch" in pick.message()
+    # Alone, it gives no engine at all.
+    shutil.rmtree(good)
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    assert pick.chosen is None and pick.env() == {}
+    assert pick.message().startswith("Translations: PENDING")
+
+
+def test_pick_nothing_installed_says_how_to_install(models: Path) -> None:
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    assert pick.chosen is None and pick.env() == {} and pick.pending == SAMPLE_PAIRS
+    message = pick.message(".venv/bin/python")
+    assert message.startswith("Translations: PENDING")
+    assert ".venv/bin/python -m services.translate.models fetch opus-mt fa en --release" in message
+    assert ".venv/bin/python -m services.translate.models install DIR" in message
+    assert "TRANSLATE_ENGINE=pseudo make run" in message
+
+
+def test_pick_a_model_covering_nothing_wanted(tiny_marian: Path, models: Path) -> None:
+    _add_model(models, tiny_marian, "en-fa", languages={"pairs": [("en", "fa")]})
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    assert pick.chosen is None and pick.env() == {}
+    assert "covers none of these pairs: en-fa (en>fa)" in pick.message()
+
+
+def test_explicit_engine_wins(tiny_marian: Path, models: Path) -> None:
+    _add_model(models, tiny_marian, "fa-en")
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={"TRANSLATE_ENGINE": "pseudo"})
+    assert pick.explicit == "pseudo" and pick.chosen is None
+    assert pick.env() == {} and pick.pending == []
+    assert "TRANSLATE_ENGINE=pseudo as set" in pick.message()
+
+
+def test_model_dir_limits_the_choice(tiny_marian: Path, models: Path, tmp_path: Path) -> None:
+    _m2m100(models, tiny_marian, "m2m100", ["fa", "en", "ar", "ru"])
+    elsewhere = _add_model(tmp_path / "elsewhere", tiny_marian, "mine")
+    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={"TRANSLATE_MODEL_DIR": str(elsewhere)})
+    assert pick.chosen is not None and pick.chosen.directory == elsewhere
+    assert pick.env()["TRANSLATE_MODEL_DIR"] == str(elsewhere.resolve())
+
+
+def test_registry_pairs() -> None:
+    assert cli.registry_pairs(REGISTRY, ["mashhad"]) == [("fa", "en"), ("fa", "ar"), ("fa", "ru")]
+    assert cli.registry_pairs(REGISTRY) == SAMPLE_PAIRS
+    with pytest.raises(cli.CliError, match="no publisher 'nowhere'"):
+        cli.registry_pairs(REGISTRY, ["nowhere"])
+
+
+def test_registry_pairs_include_network_languages(tmp_path: Path) -> None:
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(
+        "publishers:\n"
+        "  a: {name: A, language: fa, translate_to: [en]}\n"
+        "  b: {name: B, language: fa, translate_to: [en]}\n"
+        "networks:\n"
+        "  n: {name: N, members: [a], languages: [de, fa]}\n",
+        encoding="utf-8",
+    )
+    assert cli.registry_pairs(registry, ["a"]) == [("fa", "en"), ("fa", "de")]
+    assert cli.registry_pairs(registry, ["b"]) == [("fa", "en")]
+
+
+def test_pick_command_writes_the_env_file_stack_reads(
+    tiny_marian: Path,
+    models: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_engine_env: None,
+) -> None:
+    import stack  # deploy/local/stack.py, on the path through tests/conftest.py
+
+    env_file = tmp_path / "var" / "translate.env"
+    argv = ("pick", "--registry", str(REGISTRY), "--publisher", "mashhad", "--env-file")
+    assert _run(models, *argv, str(env_file)) == 0
+    assert "Translations: PENDING" in capsys.readouterr().out
+    assert stack.read_env_file(env_file) == {}
+
+    installed = _add_model(models, tiny_marian, "opus-mt-fa-en")
+    assert _run(models, *argv, str(env_file), "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["engine"] == "ctranslate2" and report["model"]["name"] == "opus-mt-fa-en"
+    assert report["pending"] == [["fa", "ar"], ["fa", "ru"]]
+    expected = {"TRANSLATE_ENGINE": "ctranslate2", "TRANSLATE_MODEL_DIR": str(installed.resolve())}
+    assert stack.read_env_file(env_file) == expected
+
+    assert _run(models, "pick") == 1
+    assert "--registry FILE and/or --pair" in capsys.readouterr().err
+    assert _run(models, "pick", "--pair", "fa-en", "--publisher", "mashhad") == 1
+    assert "--publisher needs --registry" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _run(models, "pick", "--pair", "fa")
+
+
+def test_stack_env_file_never_overrides_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stack
+
+    env_file = tmp_path / "translate.env"
+    env_file.write_text(
+        "# comment\n\nTRANSLATE_ENGINE=ctranslate2\nTRANSLATE_MODEL_DIR=/m/a b\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("TRANSLATE_ENGINE", "pseudo")
+    monkeypatch.delenv("TRANSLATE_MODEL_DIR", raising=False)
+    env = stack.service_env(tmp_path, env_file)
+    assert "TRANSLATE_ENGINE" not in env  # the process environment (pseudo) reaches the service
+    assert env["TRANSLATE_MODEL_DIR"] == "/m/a b"
+    assert {"KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI"} <= set(env)
+    assert stack.read_env_file(tmp_path / "missing.env") == {}
+    env_file.write_text("not a setting\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="expected KEY=VALUE"):
+        stack.read_env_file(env_file)

@@ -1,0 +1,238 @@
+"""Translate many articles into one language in as few engine calls as possible.
+
+A Kafka batch brings articles of several publishers; per (source, target) pair their segments are
+pooled: each distinct segment is looked up in the translation memory once, and the missing ones
+go to the engine in calls of at most ``batch_tokens`` tokens, so a burst of short items costs a
+few model calls, not one each. A failing call is retried with bounded backoff; if it keeps
+failing, only the articles with a segment in it fail, and the rest are published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from services.translate.glossary import GlossaryMode, Prepared, describe, missing_terms, prepare
+from services.translate.memory import TranslationMemory, memory_key, preferred_legs
+from services.translate.routing import Leg, Routed, Router
+from services.translate.segment import Segmented, assemble_article, segment_article
+from shared.contracts import IngestedArticle, Provenance, TranslatedArticle, utcnow
+from shared.glossary import Glossary, Term
+from shared.storage import TRANSIENT_DB_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+def estimate_tokens(text: str) -> int:
+    """Subword tokens, roughly (SentencePiece splits Persian words into 1-2 pieces)."""
+    return len(text.split()) * 3 // 2 + 1
+
+
+def token_chunks(texts: Sequence[str], budget: int) -> list[list[str]]:
+    """Consecutive groups of at most ``budget`` estimated tokens (a longer text goes alone)."""
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for text in texts:
+        cost = estimate_tokens(text)
+        if current and used + cost > budget:
+            chunks.append(current)
+            current, used = [], 0
+        current.append(text)
+        used += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+@dataclass(frozen=True)
+class Job:
+    article: IngestedArticle
+    target: str
+    glossary: Glossary | None = None
+
+
+@dataclass
+class Outcome:
+    """A translation (``event``) or why there is none (``error``)."""
+
+    job: Job
+    event: TranslatedArticle | None = None
+    error: str | None = None
+    missing: list[Term] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    job: Job
+    plan: Segmented
+    prepared: list[Prepared]
+
+
+class BatchTranslator:
+    def __init__(
+        self,
+        router: Router,
+        memory: TranslationMemory | None,
+        *,
+        batch_tokens: int = 2048,
+        attempts: int = 3,
+        backoff_seconds: float = 1.0,
+        glossary_mode: GlossaryMode = "inline",
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.router = router
+        self.memory = memory
+        self.batch_tokens = batch_tokens
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+        self.glossary_mode = glossary_mode
+        self.sleep = sleep
+        self.engine_calls = 0
+
+    async def run(self, jobs: Sequence[Job]) -> list[Outcome]:
+        """Translate ``jobs`` (any mix of pairs); one outcome per job, in order."""
+        by_pair: dict[tuple[str, str], list[int]] = {}
+        for n, job in enumerate(jobs):
+            by_pair.setdefault((job.article.language, job.target), []).append(n)
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+        for (source, target), indexes in by_pair.items():
+            done = await self._pair(source, target, [jobs[i] for i in indexes])
+            for i, outcome in zip(indexes, done, strict=True):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    async def _pair(self, source: str, target: str, jobs: list[Job]) -> list[Outcome]:
+        # Inline markup travels as <x1>…</x1> markers only when every engine keeps them.
+        plain = not all(getattr(e, "keeps_markup", False) for e in self.router.engines)
+        planned = []
+        for job in jobs:
+            plan = segment_article(
+                job.article.headline, job.article.body_html, plain_segments=plain
+            )
+            terms = job.glossary.terms if job.glossary else []
+            prepared = [prepare(s, terms, self.glossary_mode) for s in plan.segments]
+            planned.append(_Planned(job, plan, prepared))
+
+        texts = list(dict.fromkeys(p.text for pl in planned for p in pl.prepared if p.text.strip()))
+        preferred = preferred_legs(self.router, source, target)
+        translated: dict[str, str] = {}
+        legs_of: dict[str, tuple[Leg, ...]] = {}
+        if self.memory is not None:
+            keys = {t: memory_key(source, target, preferred, t) for t in texts}
+            known = await self.memory.lookup(keys.values())
+            for text in texts:
+                if keys[text] in known:
+                    translated[text] = known[keys[text]]
+                    legs_of[text] = preferred
+            self.memory.hits += len(translated)
+        missing = [t for t in texts if t not in translated]
+        if self.memory is not None:
+            self.memory.misses += len(missing)
+
+        failed: dict[str, str] = {}
+        for chunk in token_chunks(missing, self.batch_tokens):
+            try:
+                routed = await self._call(chunk, source, target)
+            except Exception as exc:
+                if isinstance(exc, TRANSIENT_DB_ERRORS):
+                    raise
+                reason = f"{type(exc).__name__}: {exc}"
+                failed.update(dict.fromkeys(chunk, reason))
+                continue
+            translated.update(zip(chunk, routed.texts, strict=True))
+            legs_of.update(dict.fromkeys(chunk, routed.legs))
+            if self.memory is not None:
+                pairs = zip(chunk, routed.texts, strict=True)
+                await self.memory.store(
+                    {memory_key(source, target, routed.legs, t): o for t, o in pairs},
+                    legs=routed.legs,
+                )
+
+        log.info(
+            "translated batch",
+            extra={
+                "pair": f"{source}→{target}",
+                "articles": len(jobs),
+                "segments": len(texts),
+                "memory_hits": len(texts) - len(missing),
+                "failed_segments": len(failed),
+            },
+        )
+        return [self._outcome(pl, translated, legs_of, failed) for pl in planned]
+
+    async def _call(self, chunk: list[str], source: str, target: str) -> Routed:
+        """One engine call (through the router's fallbacks), retried with bounded backoff."""
+        delay = self.backoff_seconds
+        for attempt in range(1, self.attempts + 1):
+            self.engine_calls += 1
+            try:
+                return await self.router.translate(chunk, source, target)
+            except Exception as exc:
+                if isinstance(exc, TRANSIENT_DB_ERRORS) or attempt == self.attempts:
+                    raise
+                if isinstance(exc, ValueError):  # rejected input or output: retrying won't help
+                    raise
+                log.warning(
+                    "engine call failed; retrying",
+                    extra={"attempt": attempt, "delay_s": delay, "error": repr(exc)},
+                )
+                await self.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        raise AssertionError("unreachable")
+
+    def _outcome(
+        self,
+        planned: _Planned,
+        translated: dict[str, str],
+        legs_of: dict[str, tuple[Leg, ...]],
+        failed: dict[str, str],
+    ) -> Outcome:
+        job = planned.job
+        sent = [p.text for p in planned.prepared]
+        errors = [failed[t] for t in sent if t in failed]
+        if errors:
+            return Outcome(job, error=errors[0])
+        out = [translated.get(t, t) for t in sent]
+        missing = [
+            term for p, text in zip(planned.prepared, out, strict=True)
+            for term in missing_terms(text, p.terms)
+        ]  # fmt: skip
+        missing = list(dict.fromkeys(missing))
+        headline, body_html = assemble_article(planned.plan, out)
+        legs = list(dict.fromkeys(leg for t in sent if t in legs_of for leg in legs_of[t]))
+        routed = Routed([], tuple(legs))
+        a = job.article
+        event = TranslatedArticle(
+            article_id=a.article_id,
+            version=a.version,
+            status=a.status,
+            publisher=a.publisher,
+            source_language=a.language,
+            language=job.target,
+            headline=headline,
+            body_html=body_html,
+            url=a.url,
+            subjects=a.subjects,
+            byline=a.byline,
+            images=a.images,
+            published=a.published,
+            provenance=Provenance(
+                engine=routed.engine or "none",
+                model=routed.model,
+                model_version=routed.model_version,
+                glossary_version=job.glossary.label if job.glossary else None,
+                pivot=_pivot(legs, job.target),
+                missing_terms=[describe(t) for t in missing],
+                needs_review=bool(missing),
+                translated_at=utcnow(),
+            ),
+        )
+        return Outcome(job, event=event, missing=missing)
+
+
+def _pivot(legs: Sequence[Leg], target: str) -> str | None:
+    """The intermediate language, when any segment went through one."""
+    return next((leg.target for leg in legs if leg.target != target), None)
