@@ -434,7 +434,9 @@ class Listener:
             bootstrap_servers=kafka,
             auto_offset_reset="latest",
             group_id=None,
-            fetch_max_wait_ms=50,
+            # A fetch returns as soon as a record arrives, so a long wait loses no precision and
+            # spares the broker (it shares the cores with the service).
+            fetch_max_wait_ms=500,
             max_partition_fetch_bytes=10 * 1024 * 1024,
         )
         self.arrived: dict[tuple[str, int], float] = {}
