@@ -16,7 +16,8 @@ sentences from ``tests/fixtures/samples``; every segment distinct, so nothing re
 
 1. raw: every segment in one ``ctranslate2.Translator.translate_batch`` call, tokenised before
    the clock as the engine tokenises them, with the service's batch size, beam, threads,
-   compute type and decoding cap;
+   compute type and decoding cap; run before and again after the service (step 2), and
+   averaged, because this machine's speed drifts by several percent from minute to minute;
 2. service: as ``IngestedArticle`` events onto ``articles.ingested``, through the translate
    service (a real process, ``TRANSLATE_ENGINE=ctranslate2`` with the same settings, a fresh
    database so its translation memory is cold); the clock runs from the first send until the
@@ -330,13 +331,27 @@ class EngineSettings:
 
 @dataclass
 class Raw:
+    """The raw reference, run before and after the service (the machine's speed drifts by
+    several percent between runs; the mean of the two brackets the service's run)."""
+
     segments: int
     tokens: int
-    seconds: float
+    runs: list[float]
+
+    @property
+    def seconds(self) -> float:
+        return statistics.mean(self.runs)
 
     @property
     def rate(self) -> float:
         return self.segments / self.seconds
+
+    def describe(self) -> str:
+        runs = " and ".join(f"{s:.1f}" for s in self.runs)
+        return (
+            f"{self.rate:.2f} segments/s, {self.tokens / self.seconds:.0f} target tokens/s "
+            f"({runs} s)"
+        )
 
 
 def tokenise(model_dir: Path, segments: Sequence[str]) -> tuple[list[list[str]], Any]:
@@ -392,7 +407,7 @@ def measure_raw(model_dir: Path, corpus: Corpus, warm: Corpus, settings: EngineS
         # The forced target-language token comes back first and is not a written token.
         skip = 0 if prefix is None else 1
         tokens = sum(len(r.hypotheses[0]) - skip for r in results)
-        return Raw(len(segments), tokens, seconds)
+        return Raw(len(segments), tokens, [seconds])
     finally:
         del translator
         gc.collect()
@@ -715,14 +730,14 @@ def report(results: list[Result], settings: EngineSettings, database: str, comma
         f"Engine settings, raw and service alike: {settings.describe()}.",
         "",
         "| model (random weights, real shape), fa→en | articles (segments) "
-        "| raw `translate_batch` | service (topic → translate → topic) | ratio |",
+        "| raw `translate_batch`, before and after the service "
+        "| service (topic → translate → topic) | ratio |",
         "|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.model.title} | {r.articles} ({r.raw.segments}) "
-            f"| {r.raw.rate:.2f} segments/s, {r.raw.tokens / r.raw.seconds:.0f} target "
-            f"tokens/s ({r.raw.seconds:.1f} s) "
+            f"| {r.raw.describe()} "
             f"| {r.service.rate:.2f} segments/s ({r.service.seconds:.1f} s) | {r.ratio:.2f} |"
         )
     lines += [
@@ -779,17 +794,17 @@ def run_model(
     segments = sum(len(a) for a in corpus.segments())
     print(f"{model.key}: {model.articles} articles, {segments} segments", flush=True)
     raw = measure_raw(model_dir, corpus, warm, settings)
-    print(
-        f"  raw: {raw.rate:.2f} segments/s, {raw.tokens / raw.seconds:.0f} target tokens/s "
-        f"({raw.seconds:.1f} s)",
-        flush=True,
-    )
+    print(f"  raw, before: {raw.describe()}", flush=True)
     within = 10 * raw.seconds + 300
     service = asyncio.run(
         measure_service(kafka, mongo, state, model_dir, corpus, warm, settings, within)
     )
+    after = measure_raw(model_dir, corpus, warm, settings)
+    print(f"  raw, after: {after.describe()}", flush=True)
+    raw.runs += after.runs
     result = Result(model, model.articles, raw, service)
     print(
+        f"  raw, mean: {raw.describe()}\n"
         f"  service: {service.rate:.2f} segments/s ({service.seconds:.1f} s), "
         f"ratio {result.ratio:.2f}; memory hits: p50 "
         f"{_ms(statistics.median(service.hit_latencies))} per article, "
