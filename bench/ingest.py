@@ -28,8 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -42,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
+from bench.common import infrastructure, ready, write_section  # noqa: E402
 from shared.contracts import Topics  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "fixtures" / "samples" / "mashhad-metropolis-secretary-general.txt"
@@ -75,28 +74,6 @@ class Round:
     @property
     def ratio(self) -> float:
         return self.reference_s / self.ingest_s
-
-
-@contextmanager
-def infrastructure(state: Path) -> Iterator[tuple[str, str, str]]:
-    kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
-    started: list[Any] = []
-    try:
-        if not kafka:
-            k = stack.Kafka(state, port=stack.free_port(), controller_port=stack.free_port())
-            k.start()
-            started.append(k)
-            kafka = k.bootstrap
-        if not mongo:
-            f = stack.FerretDB(state, port=stack.free_port())
-            f.start()
-            started.append(f)
-            mongo = f.uri
-        database = "FerretDB " + stack.FERRETDB_VERSION if started else "external MongoDB"
-        yield kafka, mongo, database
-    finally:
-        for component in reversed(started):
-            component.stop()
 
 
 async def until_announced(kafka: str, ids: set[str], started: asyncio.Event) -> None:
@@ -174,18 +151,8 @@ def start_ingest(state: Path, env: dict[str, str], replicas: int) -> list[stack.
         proc.start()
         procs.append(proc)
         url = f"http://127.0.0.1:{port}/readyz"
-        stack.wait_until(partial(_ready, url), f"ingest replica {i}", 60, proc)
+        stack.wait_until(partial(ready, url), f"ingest replica {i}", 60, proc)
     return procs
-
-
-def _ready(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
 
 
 async def one_round(kafka: str, mongo: str, state: Path, n: int, replicas: int) -> Round:
@@ -254,19 +221,6 @@ def report(rounds: list[Round], repeat: int, database: str, command: str) -> str
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) this benchmark's section, leaving the others as they are."""
-    start, end = "<!-- bench:ingest -->", "<!-- /bench:ingest -->"
-    block = f"{start}\n{section}{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text:
-        before, rest = text.split(start, 1)
-        text = before + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         state = Path(tmp)
@@ -290,7 +244,7 @@ async def main_async(args: argparse.Namespace) -> int:
     section = report(rounds, args.repeat, database, command)
     print("\n" + section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, "ingest", section)
         print(f"written to {args.write}")
     return 0
 

@@ -53,8 +53,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -68,6 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
+from bench.common import infrastructure, ready, write_section  # noqa: E402
 from services.translate.ct2 import ModelManifest  # noqa: E402
 from shared.contracts import DateSource, IngestedArticle, Topics  # noqa: E402
 
@@ -416,28 +416,6 @@ def measure_raw(model_dir: Path, corpus: Corpus, warm: Corpus, settings: EngineS
 # --------------------------------------------------------------------------- service
 
 
-@contextmanager
-def infrastructure(state: Path) -> Iterator[tuple[str, str, str]]:
-    kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
-    started: list[Any] = []
-    try:
-        if not kafka:
-            k = stack.Kafka(state, port=stack.free_port(), controller_port=stack.free_port())
-            k.start()
-            started.append(k)
-            kafka = k.bootstrap
-        if not mongo:
-            f = stack.FerretDB(state, port=stack.free_port())
-            f.start()
-            started.append(f)
-            mongo = f.uri
-        database = "FerretDB " + stack.FERRETDB_VERSION if started else "external MongoDB"
-        yield kafka, mongo, database
-    finally:
-        for component in reversed(started):
-            component.stop()
-
-
 class Listener:
     """Reads ``articles.translated`` (and the DLQ of ``articles.ingested``) from the end, and
     records when each (article id, version) first arrived."""
@@ -522,16 +500,6 @@ class Service:
         return self.segments / self.hit_burst_seconds
 
 
-def _ready(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 def start_translate(
     state: Path, env: dict[str, str], model_dir: Path, settings: EngineSettings
 ) -> stack.Process:
@@ -567,7 +535,7 @@ def start_translate(
     proc = stack.service_process("translate", state, service_env)
     proc.start()
     url = f"http://127.0.0.1:{port}/readyz"
-    stack.wait_until(partial(_ready, url), "translate", 300, proc)
+    stack.wait_until(partial(ready, url), "translate", 300, proc)
     return proc
 
 
@@ -762,19 +730,6 @@ def report(results: list[Result], settings: EngineSettings, database: str, comma
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) this benchmark's section, leaving the others as they are."""
-    start, end = "<!-- bench:translate -->", "<!-- /bench:translate -->"
-    block = f"{start}\n{section}{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text:
-        before, rest = text.split(start, 1)
-        text = before + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -869,7 +824,7 @@ def main() -> int:
     section = report(results, settings, database, command)
     print("\n" + section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, "translate", section)
         print(f"written to {args.write}")
     return 0
 

@@ -1,0 +1,60 @@
+"""What every benchmark needs: the infrastructure, a readiness probe, its docs section."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+import stack  # noqa: E402
+
+
+@contextmanager
+def infrastructure(state: Path) -> Iterator[tuple[str, str, str]]:
+    """(Kafka bootstrap, MongoDB URI, database description): the ones in the environment, else
+    a Kafka and a FerretDB started here and stopped afterwards."""
+    kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
+    started: list[Any] = []
+    try:
+        if not kafka:
+            k = stack.Kafka(state, port=stack.free_port(), controller_port=stack.free_port())
+            k.start()
+            started.append(k)
+            kafka = k.bootstrap
+        if not mongo:
+            f = stack.FerretDB(state, port=stack.free_port())
+            f.start()
+            started.append(f)
+            mongo = f.uri
+        database = "FerretDB " + stack.FERRETDB_VERSION if started else "external MongoDB"
+        yield kafka, mongo, database
+    finally:
+        for component in reversed(started):
+            component.stop()
+
+
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def write_section(path: Path, name: str, section: str) -> None:
+    """Replace (or append) benchmark ``name``'s section, leaving the others as they are."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{section}{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
