@@ -31,7 +31,8 @@ Random weights never emit ``</s>``, so every segment decodes exactly ``--max-dec
 tokens (default 48, about a real sentence's English length); raw and service run under the same
 cap (``TRANSLATE_MAX_DECODING_LENGTH``). Kafka and FerretDB are started on free ports
 (``deploy/local/stack.py``) unless ``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URI`` point
-elsewhere.
+elsewhere. ``BENCH_LOG_LEVEL=INFO`` keeps the service's log (one "translated batch" line per
+pair and Kafka batch, with its engine calls and engine seconds) and prints where.
 """
 
 from __future__ import annotations
@@ -560,7 +561,7 @@ async def measure_service(
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "MONGODB_URI": mongo,
         "MONGODB_DATABASE": db,
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     }
     proc = start_translate(state, env, model_dir, settings)
     pid = proc.pid()
@@ -614,6 +615,10 @@ async def measure_service(
         await listener.stop()
         await producer.stop()
         proc.stop(timeout=30)
+        if os.environ.get("BENCH_LOG_LEVEL"):
+            kept = Path(tempfile.gettempdir()) / f"bench-translate-{corpus.run}.log"
+            shutil.copy(proc.logfile, kept)
+            print(f"  service log: {kept}", flush=True)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo, retryWrites=False)
         await client.drop_database(db)
         await client.close()

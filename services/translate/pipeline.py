@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.translate.glossary import GlossaryMode, Prepared, describe, missing_terms, prepare
 from services.translate.memory import TranslationMemory, memory_key, preferred_legs
-from services.translate.routing import Leg, Routed, Router
+from services.translate.routing import Leg, LegCache, Routed, Router
 from services.translate.segment import Segmented, assemble_article, segment_article
 from shared.contracts import IngestedArticle, Provenance, TranslatedArticle, utcnow
 from shared.glossary import Glossary, Term
@@ -30,21 +31,32 @@ def estimate_tokens(text: str) -> int:
     return len(text.split()) * 3 // 2 + 1
 
 
-def token_chunks(texts: Sequence[str], budget: int) -> list[list[str]]:
-    """Consecutive groups of at most ``budget`` estimated tokens (a longer text goes alone)."""
+def token_chunks(texts: Sequence[str], budget: int, batch: int = 1) -> list[list[str]]:
+    """Engine calls for ``texts``: sorted by length and cut into runs of ``batch`` (the engine's
+    own batch size), grouped into calls of at most ``budget`` estimated tokens (at least one run
+    each). Sorting keeps padding low inside each model batch, and whole runs keep the engine
+    from splitting a call into full batches plus a small, inefficient remainder."""
+    ordered = sorted(dict.fromkeys(texts), key=estimate_tokens)
+    runs = [ordered[i : i + batch] for i in range(0, len(ordered), max(batch, 1))]
     chunks: list[list[str]] = []
     current: list[str] = []
     used = 0
-    for text in texts:
-        cost = estimate_tokens(text)
+    for run in runs:
+        cost = sum(estimate_tokens(t) for t in run)
         if current and used + cost > budget:
             chunks.append(current)
             current, used = [], 0
-        current.append(text)
+        current += run
         used += cost
     if current:
         chunks.append(current)
     return chunks
+
+
+def engine_batch(router: Router, source: str, target: str) -> int:
+    """Segments per model batch of the engines on the preferred route (1 when they don't say)."""
+    routes = router.routes(source, target)
+    return max((getattr(e, "max_batch_size", 1) for e in routes[0]), default=1) if routes else 1
 
 
 @dataclass(frozen=True)
@@ -98,13 +110,16 @@ class BatchTranslator:
         for n, job in enumerate(jobs):
             by_pair.setdefault((job.article.language, job.target), []).append(n)
         outcomes: list[Outcome | None] = [None] * len(jobs)
+        cache: LegCache = {}  # shared by the pairs: fa→ar via en reuses fa→en's segments
         for (source, target), indexes in by_pair.items():
-            done = await self._pair(source, target, [jobs[i] for i in indexes])
+            done = await self._pair(source, target, [jobs[i] for i in indexes], cache)
             for i, outcome in zip(indexes, done, strict=True):
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
 
-    async def _pair(self, source: str, target: str, jobs: list[Job]) -> list[Outcome]:
+    async def _pair(
+        self, source: str, target: str, jobs: list[Job], cache: LegCache
+    ) -> list[Outcome]:
         # Inline markup travels as <x1>…</x1> markers only when every engine keeps them.
         plain = not all(getattr(e, "keeps_markup", False) for e in self.router.engines)
         planned = []
@@ -132,16 +147,26 @@ class BatchTranslator:
         if self.memory is not None:
             self.memory.misses += len(missing)
 
+        if len(preferred) > 1 and missing:
+            await self._recall_legs(preferred[:-1], missing, cache)
+
         failed: dict[str, str] = {}
-        for chunk in token_chunks(missing, self.batch_tokens):
+        batch = engine_batch(self.router, source, target)
+        calls, engine_seconds = 0, 0.0
+        for chunk in token_chunks(missing, self.batch_tokens, batch):
+            before = set(cache)
+            started = time.perf_counter()
             try:
-                routed = await self._call(chunk, source, target)
+                calls += 1
+                routed = await self._call(chunk, source, target, cache)
             except Exception as exc:
                 if isinstance(exc, TRANSIENT_DB_ERRORS):
                     raise
                 reason = f"{type(exc).__name__}: {exc}"
                 failed.update(dict.fromkeys(chunk, reason))
                 continue
+            finally:
+                engine_seconds += time.perf_counter() - started
             translated.update(zip(chunk, routed.texts, strict=True))
             legs_of.update(dict.fromkeys(chunk, routed.legs))
             if self.memory is not None:
@@ -150,6 +175,16 @@ class BatchTranslator:
                     {memory_key(source, target, routed.legs, t): o for t, o in pairs},
                     legs=routed.legs,
                 )
+                for leg in routed.legs[:-1]:  # a pivot's first leg is a fa→en translation too
+                    fresh = [(t, o) for (lg, t), o in cache.items() if lg == leg]
+                    await self.memory.store(
+                        {
+                            memory_key(leg.source, leg.target, (leg,), t): o
+                            for t, o in fresh
+                            if (leg, t) not in before
+                        },
+                        legs=(leg,),
+                    )
 
         log.info(
             "translated batch",
@@ -159,17 +194,31 @@ class BatchTranslator:
                 "segments": len(texts),
                 "memory_hits": len(texts) - len(missing),
                 "failed_segments": len(failed),
+                "engine_calls": calls,
+                "engine_seconds": round(engine_seconds, 3),
             },
         )
         return [self._outcome(pl, translated, legs_of, failed) for pl in planned]
 
-    async def _call(self, chunk: list[str], source: str, target: str) -> Routed:
+    async def _recall_legs(self, legs: Sequence[Leg], texts: list[str], cache: LegCache) -> None:
+        """Fill ``cache`` with the memory's translations of ``texts`` along the leading legs of a
+        pivot route (source→en), stored when fa→en was translated directly or via another pivot;
+        only the first leg's input is known here, so only it is looked up."""
+        if self.memory is None:
+            return
+        first = legs[0]
+        todo = [t for t in texts if (first, t) not in cache]
+        keys = {t: memory_key(first.source, first.target, (first,), t) for t in todo}
+        known = await self.memory.lookup(keys.values())
+        cache.update(((first, t), known[k]) for t, k in keys.items() if k in known)
+
+    async def _call(self, chunk: list[str], source: str, target: str, cache: LegCache) -> Routed:
         """One engine call (through the router's fallbacks), retried with bounded backoff."""
         delay = self.backoff_seconds
         for attempt in range(1, self.attempts + 1):
             self.engine_calls += 1
             try:
-                return await self.router.translate(chunk, source, target)
+                return await self.router.translate(chunk, source, target, cache=cache)
             except Exception as exc:
                 if isinstance(exc, TRANSIENT_DB_ERRORS) or attempt == self.attempts:
                     raise

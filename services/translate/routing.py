@@ -64,6 +64,10 @@ class Routed:
         return _joined([leg.model_version for leg in self.legs])
 
 
+LegCache = dict[tuple[Leg, str], str]
+"""One leg's output per input segment: (leg, source text) → translated text."""
+
+
 class NoRoute(LookupError):
     """No engine (or pair of engines through the pivot) covers the requested pair: a
     configuration problem, not something retrying will fix."""
@@ -147,13 +151,22 @@ class Router:
         )
         return NoRoute(f"no engine translates {source}→{target}{via} (engines: {names})")
 
-    async def translate(self, segments: Sequence[str], source: str, target: str) -> Routed:
+    async def translate(
+        self,
+        segments: Sequence[str],
+        source: str,
+        target: str,
+        *,
+        cache: LegCache | None = None,
+    ) -> Routed:
         """Translate along the first route that works.
 
         Transient failures move on to the next route (logged at WARNING); any other error is
-        re-raised at once so bugs and bad input are not hidden behind a fallback. Within one
-        call each (engine, leg) is tried at most once: a pivot leg that succeeded is reused by
-        later routes, and one that failed is not hammered again.
+        re-raised at once so bugs and bad input are not hidden behind a fallback. Each leg's
+        output is kept per segment in ``cache`` (a fresh one per call when none is given), so a
+        pivot leg that succeeded is reused by later routes, and, with a cache shared across
+        calls, fa→ar and fa→ru through English reuse the fa→en segments already translated.
+        A leg that failed is not hammered again within the call.
         """
         routes = self.routes(source, target)
         if not routes:
@@ -162,8 +175,7 @@ class Router:
         if not any(s.strip() for s in segments):
             return Routed(list(segments), self._legs(routes[0], source, target))
 
-        # keyed by engine, pair and input, so a leg is only reused for the very same request
-        done: dict[tuple[int, str, str, tuple[str, ...]], list[str]] = {}
+        done: LegCache = {} if cache is None else cache
         failed: dict[tuple[int, str, str, tuple[str, ...]], Exception] = {}
         errors: list[tuple[str, Exception]] = []
         for n, route in enumerate(routes):
@@ -171,17 +183,19 @@ class Router:
             texts = list(segments)
             try:
                 for engine, leg in zip(route, legs, strict=True):
-                    key = (id(engine), leg.source, leg.target, tuple(texts))
+                    todo = list(dict.fromkeys(t for t in texts if (leg, t) not in done))
+                    key = (id(engine), leg.source, leg.target, tuple(todo))
                     if key in failed:
                         raise failed[key]
-                    if key not in done:
+                    if todo:
                         try:
-                            done[key] = await _call(engine, texts, leg.source, leg.target)
+                            out = await _call(engine, todo, leg.source, leg.target)
                         except Exception as exc:
                             if self._is_transient(exc):
                                 failed[key] = exc
                             raise
-                    texts = done[key]
+                        done.update(((leg, t), o) for t, o in zip(todo, out, strict=True))
+                    texts = [done[(leg, t)] for t in texts]
             except Exception as exc:
                 if not self._is_transient(exc):
                     raise

@@ -16,7 +16,7 @@ from services.translate.memory import (
     memory_key,
     preferred_legs,
 )
-from services.translate.pipeline import BatchTranslator, Job
+from services.translate.pipeline import BatchTranslator, Job, token_chunks
 from services.translate.routing import Leg, Router
 from shared.contracts import DateSource, IngestedArticle, TranslatedArticle
 from shared.persian import NORMALISER_VERSION
@@ -167,7 +167,8 @@ async def test_identical_segments_in_one_article_are_sent_once() -> None:
     _, memory = setup()
     engine = CountingEngine()
     out = await translate(Router([engine]), article("تکرار\n\nیکتا\n\nتکرار"), "en", memory)
-    assert engine.calls == [["خبر شهر", "تکرار", "یکتا"]]
+    assert len(engine.calls) == 1
+    assert sorted(engine.calls[0]) == sorted(["خبر شهر", "تکرار", "یکتا"])
     assert (
         out.body_html == "<p>[pseudo:en] تکرار</p><p>[pseudo:en] یکتا</p><p>[pseudo:en] تکرار</p>"
     )
@@ -236,6 +237,47 @@ async def test_all_hits_through_a_pivot_report_the_preferred_route() -> None:
     assert again.body_html == first.body_html
     assert (again.provenance.engine, again.provenance.pivot) == ("a+b", "en")
     assert again.provenance.model == "a-model+b-model"
+
+
+async def test_pivot_targets_reuse_the_batch_s_english_segments() -> None:
+    to_en = CountingEngine("a", pairs=[("fa", "en")])
+    from_en = CountingEngine("b", pairs=[("en", "ar"), ("en", "ru")])
+    translator = BatchTranslator(Router([to_en, from_en]), None, attempts=1)
+    outcomes = await translator.run([Job(article(BODY), t) for t in ("en", "ar", "ru")])
+    assert [o.error for o in outcomes] == [None] * 3
+    assert len(to_en.calls) == 1  # fa→en once, for en and for both pivots
+    assert sorted(to_en.sent) == sorted(["خبر شهر", *BODY.split("\n\n")])
+    ru = outcomes[2].event
+    assert ru is not None and ru.headline == "[b:ru] [a:en] خبر شهر"
+    assert ru.provenance.pivot == "en"
+
+
+async def test_a_pivot_reuses_english_from_the_memory_of_an_earlier_batch() -> None:
+    _, memory = setup()
+    to_en = CountingEngine("a", pairs=[("fa", "en")])
+    from_en = CountingEngine("b", pairs=[("en", "ar"), ("en", "ru")])
+    router = Router([to_en, from_en])
+    await translate(router, article(BODY), "en", memory)
+    ar = await translate(router, article(BODY), "ar", memory)
+    assert len(to_en.calls) == 1 and len(from_en.calls) == 1
+    assert ar.body_html.startswith("<p>[b:ar] [a:en] پاراگراف یک</p>")
+    # and the other way round: a pivot's first leg serves a later direct fa→en
+    to_en2 = CountingEngine("a", pairs=[("fa", "en")])
+    router2 = Router([to_en2, from_en])
+    other = article("جمله تازه", headline="عنوان تازه")
+    await translate(router2, other, "ru", memory)
+    en = await translate(router2, other, "en", memory)
+    assert len(to_en2.calls) == 1
+    assert en.headline == "[a:en] عنوان تازه"
+
+
+def test_engine_calls_are_length_sorted_whole_model_batches() -> None:
+    texts = [" ".join(["واژه"] * n) for n in (9, 1, 5, 3, 7, 2)]
+    chunks = token_chunks(texts, budget=30, batch=2)
+    assert [len(c) for c in chunks] == [4, 2]
+    flat = [t for c in chunks for t in c]
+    assert [len(t.split()) for t in flat] == [1, 2, 3, 5, 7, 9]
+    assert token_chunks(texts, budget=1, batch=4)[0] == flat[:4]  # one whole batch at least
 
 
 async def test_no_route_is_raised_before_touching_the_memory() -> None:
