@@ -259,6 +259,7 @@ class OpenAICompatibleEngine(_HttpEngine):
     ``max_concurrency`` in flight."""
 
     keeps_markup = True  # its prompt asks to keep inline tags, so <x1>…</x1> markers survive
+    uses_context = True  # headlines are sent with the lead in <context> tags (segment.py)
 
     name = "openai-compatible"
 
@@ -296,7 +297,9 @@ class OpenAICompatibleEngine(_HttpEngine):
             f"You are a professional news translator. Translate the user's text from "
             f"{LANGUAGE_NAMES[source]} to {LANGUAGE_NAMES[target]}. Output only the translation: "
             "no explanations, notes, quotes or transliterations. Keep names, numbers and any "
-            "inline HTML tags unchanged."
+            "inline HTML tags unchanged. Text inside <context>…</context> is the start of the "
+            "article, given so a headline is translated in context: translate it too and keep "
+            "the <context> tags around it."
         )
 
     async def translate(self, segments: Sequence[str], source: str, target: str) -> list[str]:

@@ -122,10 +122,17 @@ class BatchTranslator:
     ) -> list[Outcome]:
         # Inline markup travels as <x1>…</x1> markers only when every engine keeps them.
         plain = not all(getattr(e, "keeps_markup", False) for e in self.router.engines)
+        # The lead goes with the headline only when every candidate engine knows what to do
+        # with it: an NMT fallback would translate it into the headline.
+        engines = [e for route in self.router.routes(source, target) for e in route]
+        context = bool(engines) and all(getattr(e, "uses_context", False) for e in engines)
         planned = []
         for job in jobs:
             plan = segment_article(
-                job.article.headline, job.article.body_html, plain_segments=plain
+                job.article.headline,
+                job.article.body_html,
+                plain_segments=plain,
+                lead_context=context,
             )
             terms = job.glossary.terms if job.glossary else []
             prepared = [prepare(s, terms, self.glossary_mode) for s in plan.segments]

@@ -271,6 +271,19 @@ async def test_a_pivot_reuses_english_from_the_memory_of_an_earlier_batch() -> N
     assert en.headline == "[a:en] عنوان تازه"
 
 
+async def test_chat_engines_get_the_headline_with_the_lead_as_context() -> None:
+    engine = CountingEngine("chat")
+    engine.uses_context = True  # type: ignore[attr-defined]
+    out = await translate(Router([engine]), article(BODY, headline="بازدید شهردار"), "en")
+    sent = next(s for s in engine.sent if s.startswith("بازدید شهردار"))
+    assert sent == "بازدید شهردار\n\n<context>پاراگراف یک</context>"
+    assert out.headline == "[chat:en] بازدید شهردار"
+    assert out.body_html.startswith("<p>[chat:en] پاراگراف یک</p>")
+    # an engine without context support on any route: the headline alone
+    await translate(Router([engine, CountingEngine("nmt")]), article(BODY, version=2), "en")
+    assert "خبر شهر" in engine.sent  # the bare headline, no lead attached
+
+
 def test_engine_calls_are_length_sorted_whole_model_batches() -> None:
     texts = [" ".join(["واژه"] * n) for n in (9, 1, 5, 3, 7, 2)]
     chunks = token_chunks(texts, budget=30, batch=2)
