@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STACK := $(PYTHON) deploy/local/stack.py
 STATE := $(or $(CITYFEEDS_STATE),var)
 SAMPLE_PUBLISHERS := mashhad tehran gorgan
+SAMPLE_PARTNERS := istanbul kazan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help run stop status logs test test-unit test-integration lint venv provision clean bench-ingest bench-translate
@@ -37,6 +38,8 @@ run: provision
 	$(PY) -m shared.glossary load deploy/local/glossary.yaml
 	@for p in $(SAMPLE_PUBLISHERS); do \
 	  $(PY) -m shared.registry keys create $$p --name local-editor --out $(STATE)/keys/$$p.key || exit 1; done
+	@for p in $(SAMPLE_PARTNERS); do \
+	  $(PY) -m shared.registry partner-token create $$p --out $(STATE)/keys/partner-$$p.token || exit 1; done
 	@# Without TRANSLATE_ENGINE, serve the best verified model installed (services/translate/models.py).
 	@$(PY) -m services.translate.models pick --registry deploy/local/registry.yaml \
 	  $(addprefix --publisher ,$(SAMPLE_PUBLISHERS)) --env-file $(STATE)/translate.env > $(STATE)/translate.txt
@@ -44,7 +47,7 @@ run: provision
 	@for p in $(SAMPLE_PUBLISHERS); do \
 	  echo "Submitting $$p's sample pages (editor key $(STATE)/keys/$$p.key):"; \
 	  $(PY) -m services.ingest.cli submit deploy/local/samples/$$p --key-file $(STATE)/keys/$$p.key || exit 1; done
-	$(PY) -m shared.registry urls --feeds http://127.0.0.1:8080
+	$(PY) -m shared.registry urls --feeds http://127.0.0.1:8080 --tokens $(STATE)/keys
 	@echo; cat $(STATE)/translate.txt
 	@echo; echo "Publish with any Kafka client, for example:"
 	@echo "  echo '{\"publisher\":\"mashhad\",\"headline\":\"سلام\",\"body_text\":\"متن\"}' | kcat -P -b 127.0.0.1:9092 -t articles.submitted"

@@ -1,10 +1,15 @@
-"""The feeds service: articles and translations in, Atom and RSS feeds out over HTTP."""
+"""The feeds service: articles and translations in; Atom, RSS and JSON feeds out over HTTP,
+pushed to subscribers with WebSub."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+import httpx
 from fastapi import FastAPI
 
-from services.feeds import consumer, http
+from services.feeds import admin, consumer, http, websub
 from services.feeds.publishing import FeedPublisher
 from services.feeds.settings import FeedsSettings
 from services.feeds.store import COLLECTIONS, FeedStore
@@ -14,11 +19,55 @@ from shared.service import asgi_app, build_app, build_runtime
 def create(settings: FeedsSettings | None = None) -> FastAPI:
     settings = settings or FeedsSettings()
     rt = build_runtime("feeds", settings)
-    feeds = FeedPublisher(
-        FeedStore(rt.db), rt.registry, settings.public_url, settings.entries_per_feed
-    )
+    public_url = settings.public_url.rstrip("/")
+    client = httpx.AsyncClient(timeout=30, follow_redirects=False)
+    feeds = FeedPublisher(FeedStore(rt.db, settings.entries_per_feed), rt.registry, public_url)
+
+    async def is_topic(url: str) -> bool:
+        parsed = feeds.parse_topic(url)
+        if parsed is None:
+            return False
+        feed, _ = parsed
+        return feed.language in (await feeds.feed_languages(feed.kind, feed.key) or [])
+
+    async def content(url: str) -> tuple[bytes, str] | None:
+        parsed = feeds.parse_topic(url)
+        if parsed is None:
+            return None
+        rendered = await feeds.rendered(*parsed)
+        return (rendered.body, rendered.media_type) if rendered else None
+
+    hub: websub.Hub | None = None
+    if settings.websub_hub_url:
+        feeds.hub_url = settings.websub_hub_url
+        feeds.notify = websub.ExternalHub(client, settings.websub_hub_url).publish
+    else:
+        feeds.hub_url = f"{public_url}/websub"
+        hub = websub.Hub(rt.db, client, feeds.hub_url, is_topic, content)
+        feeds.notify = hub.publish
+
     consumer.register(rt, feeds)
-    stream = build_app(rt, COLLECTIONS)
+    stream = build_app(rt, (*COLLECTIONS, *websub.COLLECTIONS, *admin.COLLECTIONS))
+    retries: list[asyncio.Task[None]] = []
+
+    @stream.after_startup
+    async def _start_retries() -> None:
+        if hub is not None:
+            retries.append(asyncio.create_task(hub.retry_loop(settings.websub_retry_seconds)))
+
+    @stream.on_shutdown
+    async def _stop_hub() -> None:
+        for task in retries:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if hub is not None:
+            await hub.aclose()
+        await client.aclose()
+
     api = asgi_app(rt, stream, title="City syndication: feeds", version="1")
     http.install(api, feeds)
+    if hub is not None:
+        websub.install(api, hub, prepare=http.private_topics(feeds))
+    admin.install(api, rt.registry, rt.db, settings.admin_secret())
     return api

@@ -1,6 +1,10 @@
 """Feeds settings, from ``FEEDS_*`` environment variables."""
 
-from pydantic import Field
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -13,4 +17,30 @@ class FeedsSettings(ServiceSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8080", description="Base URL partners reach the feeds at."
     )
-    entries_per_feed: int = Field(default=50, ge=1, le=1000)
+    entries_per_feed: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Entries per archive page; the subscription document shows the last one "
+        "or two pages.",
+    )
+    websub_hub_url: str | None = Field(
+        default=None,
+        description="An external WebSub hub to advertise and ping; unset = the built-in hub "
+        "at {public_url}/websub.",
+    )
+    websub_retry_seconds: float = Field(
+        default=5.0, gt=0, description="How often due WebSub redeliveries are looked for."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the registry admin API (unset: disabled)."
+    )
+    admin_token_file: Path | None = Field(
+        default=None, description="File holding the admin token (a mounted secret)."
+    )
+
+    def admin_secret(self) -> str | None:
+        """The admin token, from the file when one is named (read at start-up)."""
+        if self.admin_token_file is not None:
+            return self.admin_token_file.read_text(encoding="utf-8").strip() or None
+        return self.admin_token.get_secret_value() if self.admin_token else None

@@ -1,33 +1,42 @@
-"""Feed entries and rendered feeds in MongoDB.
+"""Feed state in MongoDB: the latest version of every entry, an append-only log per feed cut
+into pages, and the rendered documents.
 
-Feeds are rendered when their content changes and served as stored bytes. Several consumers may
-render the same feed at once; each render is stamped with the feed's change counter, read
-*before* the entries, and a render only replaces one with a lower stamp. So the stored feed is
-always the one that saw every entry, whatever order the renders finish in.
+Every change to an entry (a new article, a correction, a translation, a withdrawal) is appended
+to the log of each feed that carries it, under the feed's next sequence number; each item is its
+own document. Page ``n`` holds sequence numbers ``n*size+1 .. (n+1)*size``. The subscription
+document shows the last two pages; older pages are RFC 5005 archive documents, which never
+change except to redact an entry that was withdrawn later. Readers reconcile by entry id and
+``updated``, as RFC 5005 says, so a correction simply appears again, newer, at the head of the
+log.
+
+FerretDB 1.24 (SQLite) serves only ``{"_id": value}`` filters from an index, so every hot read
+and write here is by ``_id``, and correctness never rests on an update being atomic: FerretDB
+applies ``$set``/``$inc`` as read, change, write back, so concurrent updates of one document can
+lose one another. Log items are inserted (atomic); renders are re-done until they saw the head.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bson import Binary
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.feeds.render import Entry
 from shared.contracts import utcnow
 from shared.storage import Collection, Database
 
-ENTRIES = Collection(
-    "feed_entries",
-    (IndexModel([("publisher", ASCENDING), ("language", ASCENDING), ("published", DESCENDING)]),),
-)
+ENTRIES = Collection("feed_entries")
+ARTICLES = Collection("feed_articles")
 FEED_STATE = Collection("feed_state")
+LOG = Collection("feed_log")  # one document per item: _id "feed#seq"
 RENDERED = Collection("rendered_feeds")
-COLLECTIONS = (ENTRIES, FEED_STATE, RENDERED)
+COLLECTIONS = (ENTRIES, ARTICLES, FEED_STATE, LOG, RENDERED)
+CONCURRENT_READS = 32
 
 
 @dataclass(frozen=True)
@@ -38,17 +47,32 @@ class Rendered:
     last_modified: datetime
 
 
+def entry_key(article_id: str, language: str) -> str:
+    return f"{article_id}:{language}"
+
+
+def stamp(doc: dict[str, Any]) -> str:
+    """Version and revision as one comparable marker of what was appended to a feed."""
+    return f"{int(doc['version'])}.{int(doc.get('revision') or 0)}"
+
+
 class FeedStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, page_size: int = 50) -> None:
         self.entries = db[ENTRIES.name]
+        self.articles = db[ARTICLES.name]
         self.state = db[FEED_STATE.name]
+        self.log = db[LOG.name]
         self.rendered = db[RENDERED.name]
+        self.page_size = page_size
+
+    # ------------------------------------------------------------------ entries
 
     async def upsert_entry(self, doc: dict[str, Any]) -> bool:
         """Store an entry unless the same or a later (version, revision) is stored; True if
         changed. A revision orders events within a version (a human translation after the
-        machine one)."""
-        key = f"{doc['article_id']}:{doc['language']}"
+        machine one). The compound filter makes FerretDB scan ``feed_entries``: it is what keeps
+        two replicas from overwriting a newer version with an older one."""
+        key = entry_key(doc["article_id"], doc["language"])
         revision = doc.setdefault("revision", 0)
         try:
             result = await self.entries.update_one(
@@ -64,60 +88,130 @@ class FeedStore:
             )
         except DuplicateKeyError:
             return False
+        await self.articles.update_one(
+            {"_id": doc["article_id"]},
+            {"$max": {f"languages.{doc['language']}.version": doc["version"]}},
+            upsert=True,
+        )
+        stored = await self.entry(doc["article_id"], doc["language"])
+        if stored is not None:
+            await self.articles.update_one(
+                {"_id": doc["article_id"]},
+                {"$set": {f"languages.{doc['language']}.status": stored["status"]}},
+            )
         return bool(result.upserted_id is not None or result.modified_count)
 
-    async def bump(self, feed: str) -> int:
-        state = await self.state.find_one_and_update(
-            {"_id": feed}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        assert state is not None  # upsert=True with ReturnDocument.AFTER always returns it
-        return int(state["seq"])
+    async def entry(self, article_id: str, language: str) -> dict[str, Any] | None:
+        return await self.entries.find_one({"_id": entry_key(article_id, language)})
 
-    async def latest_entries(self, publisher: str, language: str, limit: int) -> list[Entry]:
-        cursor = (
-            self.entries.find({"publisher": publisher, "language": language, "status": "active"})
-            .sort([("published", DESCENDING), ("_id", ASCENDING)])
-            .limit(limit)
+    async def languages(self, article_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Per article, its languages and their status (``active`` or ``withdrawn``)."""
+        docs = await self._point_reads(self.articles, list(dict.fromkeys(article_ids)))
+        return {
+            d["_id"]: {lang: str(v.get("status", "active")) for lang, v in d["languages"].items()}
+            for d in docs
+            if d is not None
+        }
+
+    async def statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        """Current status of entries by ``article:language`` key."""
+        docs = await self._point_reads(self.entries, list(dict.fromkeys(keys)))
+        return {d["_id"]: str(d["status"]) for d in docs if d is not None}
+
+    async def mark_appended(self, key: str, feed: str, page: int, marker: str) -> None:
+        await self.entries.update_one(
+            {"_id": key},
+            {
+                "$set": {f"appended.{_field(feed)}": marker},
+                "$addToSet": {f"pages.{_field(feed)}": page},
+            },
         )
-        return [
-            Entry(
-                article_id=d["article_id"],
-                language=d["language"],
-                version=d["version"],
-                headline=d["headline"],
-                body_html=d["body_html"],
-                published=d["published"],
-                updated=d["updated"],
-                url=d.get("url"),
-                byline=d.get("byline"),
-                subjects=tuple(d.get("subjects") or ()),
-            )
-            async for d in cursor
+
+    # ------------------------------------------------------------------ feed logs
+
+    def page_of(self, seq: int) -> int:
+        return (seq - 1) // self.page_size
+
+    async def append(self, feed: str, item: dict[str, Any]) -> int:
+        """Append ``item`` to the feed's log; its sequence number.
+
+        The item is inserted under ``_id = feed#seq``: the insert is the claim on the number
+        (inserts by ``_id`` are atomic on FerretDB too, unlike ``$inc``), so two replicas never
+        take the same number, and a crash leaves no gap. The counter in ``feed_state`` is only a
+        hint where to start; :meth:`head` corrects a stale one.
+        """
+        seq = await self.head(feed) + 1
+        while True:
+            try:
+                await self.log.insert_one({**item, "_id": f"{feed}#{seq}", "seq": seq})
+                break
+            except DuplicateKeyError:
+                seq += 1
+        await self.state.update_one({"_id": feed}, {"$max": {"seq": seq}}, upsert=True)
+        return seq
+
+    async def head(self, feed: str) -> int:
+        """The feed's last sequence number (0 when nothing was ever appended): the hint, then
+        forward while the next number is taken."""
+        state = await self.state.find_one({"_id": feed})
+        seq = int(state["seq"]) if state else 0
+        while await self.log.find_one({"_id": f"{feed}#{seq + 1}"}, {"_id": 1}) is not None:
+            seq += 1
+        return seq
+
+    async def page_items(self, feed: str, pages: Iterable[int], head: int) -> list[dict[str, Any]]:
+        """Items of the given pages up to ``head``, newest first."""
+        seqs = [
+            n
+            for p in pages
+            if p >= 0
+            for n in range(p * self.page_size + 1, min((p + 1) * self.page_size, head) + 1)
         ]
+        docs = await self._point_reads(self.log, [f"{feed}#{n}" for n in seqs])
+        items = [d for d in docs if d is not None]
+        return sorted(items, key=lambda i: int(i["seq"]), reverse=True)
+
+    # ------------------------------------------------------------------ rendered documents
 
     async def save_rendered(
         self, key: str, seq: int, body: bytes, media_type: str, updated: datetime
     ) -> None:
+        """Store a render of the log up to ``seq``. Two renders may race and the older may land
+        last; :meth:`FeedPublisher.refresh` renders again until the head it saw is the head."""
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        try:
-            await self.rendered.update_one(
-                {"_id": key, "seq": {"$lt": seq}},
-                {
-                    "$set": {
-                        "seq": seq,
-                        "body": Binary(body),
-                        "media_type": media_type,
-                        "etag": etag,
-                        "last_modified": updated,
-                    }
-                },
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            pass  # a render that saw more is already stored
+        await self.rendered.replace_one(
+            {"_id": key},
+            {
+                "seq": seq,
+                "body": Binary(body),
+                "media_type": media_type,
+                "etag": etag,
+                "last_modified": updated,
+            },
+            upsert=True,
+        )
 
     async def get_rendered(self, key: str) -> Rendered | None:
         doc = await self.rendered.find_one({"_id": key})
         if doc is None:
             return None
         return Rendered(bytes(doc["body"]), doc["media_type"], doc["etag"], doc["last_modified"])
+
+    async def drop_rendered(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            await self.rendered.delete_one({"_id": key})
+
+    async def _point_reads(self, coll: Any, ids: list[str]) -> list[dict[str, Any] | None]:
+        gate = asyncio.Semaphore(CONCURRENT_READS)
+
+        async def read(_id: str) -> dict[str, Any] | None:
+            async with gate:
+                doc: dict[str, Any] | None = await coll.find_one({"_id": _id})
+                return doc
+
+        return list(await asyncio.gather(*(read(i) for i in ids)))
+
+
+def _field(feed: str) -> str:
+    """A feed key as a field name (no dots: they would be read as a path)."""
+    return feed.replace(".", "_")

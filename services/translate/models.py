@@ -423,23 +423,23 @@ FAMILY_PREFERENCE = {"m2m100": 0, "nllb": 1, "marian": 2}
 
 def registry_pairs(path: Path, publishers: Sequence[str] = ()) -> list[Pair]:
     """(source, target) pairs the publishers of a registry file need (all of them when none are
-    named): their own ``translate_to`` and the languages of every network that carries them."""
-    from shared.registry import read_file
+    named): their own ``translate_to`` and the languages of every network and partner that
+    receives them."""
+    from shared.registry import read_registry, target_languages_of
 
     try:
-        pubs, nets = read_file(path)
+        contents = read_registry(path)
     except (OSError, ValueError) as e:
         raise CliError(f"cannot read the registry {path}: {e}") from None
+    pubs, nets, partners = contents.publishers, contents.networks, contents.partners
     by_id = {p.id: p for p in pubs}
     unknown = [name for name in publishers if name not in by_id]
     if unknown:
         raise CliError(f"{path} has no publisher {', '.join(map(repr, unknown))}")
     pairs: dict[Pair, None] = {}
     for pub in [by_id[name] for name in publishers] if publishers else pubs:
-        wanted = [*pub.translate_to, *(t for n in nets if pub.id in n.members for t in n.languages)]
-        for target in wanted:
-            if target != pub.language:
-                pairs.setdefault((pub.language, target), None)
+        for target in target_languages_of(pub, nets, partners):
+            pairs.setdefault((pub.language, target), None)
     return list(pairs)
 
 

@@ -30,6 +30,7 @@ class System:
     ports: dict[str, int]
     processes: dict[str, stack.Process] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    partner_tokens: dict[str, str] = field(default_factory=dict)
 
     def auth(self, publisher: str) -> dict[str, str]:
         """Headers of an editor of this publisher."""
@@ -70,6 +71,7 @@ def system(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         "TRANSLATE_ENGINE": "pseudo",
         "FEEDS_HTTP_PORT": str(ports["feeds"]),
         "FEEDS_PUBLIC_URL": f"http://127.0.0.1:{ports['feeds']}",
+        "FEEDS_ENTRIES_PER_FEED": "10",  # small archive pages, so tests reach the archives
         "LOG_LEVEL": "INFO",
     }
     import subprocess
@@ -91,6 +93,16 @@ def system(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             capture_output=True,
         )  # fmt: skip
         sys_.keys[publisher] = keyfile.read_text().strip()
+    for partner in ("kazan", "istanbul"):
+        tokenfile = state / "keys" / f"partner-{partner}.token"
+        subprocess.run(
+            [sys.executable, "-m", "shared.registry", "partner-token", "create", partner,
+             "--out", str(tokenfile)],
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        sys_.partner_tokens[partner] = tokenfile.read_text().strip()
     try:
         for name in stack.SERVICES:
             sys_.start(name)
@@ -145,6 +157,38 @@ async def await_feed(
             elif resp.status_code != 304:
                 resp.raise_for_status()
             await asyncio.sleep(0.1)  # poll interval while waiting for the event, not a fixed wait
+
+
+async def feed_history(http: httpx.AsyncClient, url: str) -> tuple[dict[str, Any], int]:
+    """Every entry a subscriber can reach from ``url`` (RFC 5005: the subscription document,
+    then each ``prev-archive``), by entry id, the newest state of each; and the archive pages
+    read. This is how a new partner backfills."""
+    import feedparser
+
+    entries: dict[str, Any] = {}
+    pages = 0
+    link: str | None = url
+    while link:
+        resp = await http.get(link)
+        resp.raise_for_status()
+        doc = feedparser.parse(resp.content)
+        for entry in doc.entries:
+            entries.setdefault(entry.id, entry)  # newer documents first
+        pages += link != url
+        link = next((x.href for x in doc.feed.get("links", []) if x.rel == "prev-archive"), None)
+    return entries, pages
+
+
+async def await_history(
+    http: httpx.AsyncClient, url: str, done: Callable[[list[Any]], bool], timeout: float = 60
+) -> tuple[dict[str, Any], int]:
+    """Wait until the feed's whole history (current document and archives) satisfies ``done``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            entries, pages = await feed_history(http, url)
+            if done(list(entries.values())):
+                return entries, pages
+            await asyncio.sleep(0.2)  # poll interval while waiting for the event
 
 
 async def read_topic(

@@ -1,0 +1,350 @@
+"""The registry's admin API, under ``/admin``: publishers, networks, partners, partner tokens.
+
+Every route needs ``Authorization: Bearer <admin token>`` (``FEEDS_ADMIN_TOKEN`` or the file named
+by ``FEEDS_ADMIN_TOKEN_FILE``); without a configured token every route answers 503. Bodies are a
+registry file entry's fields as JSON (``PUT /admin/partners/kazan`` with ``{"name": ...,
+"languages": ["ru"], "networks": ["metropolis"]}``). Any problem is a 4xx with a JSON body
+``{"error": ..., "reason": ...}`` that says what to change.
+
+A change is written to the database and applied to this replica at once; every other replica of
+every service sees it within ``Registry.ttl`` seconds. Secrets never leave except once: a partner
+token in the answer that creates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from shared.messaging import describe_validation_error
+from shared.registry import (
+    DEFAULT_GRACE,
+    NETWORKS,
+    PARTNER_TOKENS,
+    PARTNERS,
+    PUBLISHERS,
+    Network,
+    Partner,
+    PartnerToken,
+    Publisher,
+    Registry,
+    check_network,
+    check_partner,
+    create_partner_token,
+    partner_tokens,
+    revoke_all_partner_tokens,
+    revoke_partner_token,
+    rotate_partner_tokens,
+)
+from shared.storage import Collection, Database
+
+#: Collections the admin API writes besides those every service already declares.
+COLLECTIONS = (PARTNERS, PARTNER_TOKENS)
+MAX_BODY_BYTES = 100_000
+MAX_GRACE_DAYS = 365
+NO_STORE = {"Cache-Control": "no-store"}
+
+Entry = TypeVar("Entry", Publisher, Network, Partner)
+
+
+class ErrorBody(BaseModel):
+    error: str
+    reason: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 503)
+}
+
+
+class AdminRefused(Exception):
+    def __init__(self, status: int, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.kind, self.reason = status, kind, reason
+
+
+def error(status: int, kind: str, reason: str) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="feeds-admin"'
+    return JSONResponse({"error": kind, "reason": reason}, status_code=status, headers=headers)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _slug(entry_id: str) -> str:
+    return entry_id.strip().lower()
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, refusals readable."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise AdminRefused(413, "payload too large", f"the limit is {MAX_BODY_BYTES} bytes")
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise AdminRefused(413, "payload too large", f"the limit is {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8")) if raw else None
+    except UnicodeDecodeError:
+        raise AdminRefused(422, "invalid entry", "the body is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise AdminRefused(
+            422, "invalid entry", f"the body is not valid JSON: {exc.msg} at line {exc.lineno}"
+        ) from None
+    if not isinstance(data, dict):
+        raise AdminRefused(
+            422,
+            "invalid entry",
+            "the body must be a JSON object: the entry's fields, as in the registry file",
+        )
+    return data
+
+
+def _entry(model: type[Entry], entry_id: str, data: dict[str, Any]) -> Entry:
+    kind = model.__name__.lower()
+    named = data.pop("id", None)
+    if named is not None and (not isinstance(named, str) or _slug(named) != _slug(entry_id)):
+        raise AdminRefused(
+            422, f"invalid {kind}", f"the body names id {named!r}, the path {entry_id!r}"
+        )
+    try:
+        return model(id=entry_id, **data)
+    except ValidationError as exc:
+        raise AdminRefused(
+            422, f"invalid {kind}", f"{kind} {entry_id!r}: {describe_validation_error(exc)}"
+        ) from None
+
+
+def _token_view(record: PartnerToken, now: datetime) -> dict[str, Any]:
+    """What may be shown of a token: never the token, never its digest."""
+    return {**record.model_dump(mode="json"), "state": record.state(now)}
+
+
+def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | None) -> None:
+    secret = admin_token.strip() if admin_token else ""
+    # Compared as SHA-256 digests: equal lengths, so not even the token's length leaks.
+    expected = hashlib.sha256(secret.encode()).digest() if secret else None
+
+    @api.exception_handler(AdminRefused)
+    async def refused(_: Request, exc: AdminRefused) -> JSONResponse:
+        return error(exc.status, exc.kind, exc.reason)
+
+    async def authorised(request: Request, response: Response) -> None:
+        response.headers.update(NO_STORE)
+        if expected is None:
+            raise AdminRefused(
+                503,
+                "admin API disabled",
+                "the admin API is disabled until FEEDS_ADMIN_TOKEN or FEEDS_ADMIN_TOKEN_FILE is "
+                "set for the feeds service",
+            )
+        given = _bearer(request)
+        if given is None:
+            raise AdminRefused(
+                401, "unauthorized", "no admin token: send 'Authorization: Bearer <admin token>'"
+            )
+        # Constant-time: how long this takes says nothing about how much of the token was right.
+        if not hmac.compare_digest(hashlib.sha256(given.encode()).digest(), expected):
+            raise AdminRefused(401, "unauthorized", "this admin token is not valid")
+
+    router = APIRouter(
+        prefix="/admin", tags=["admin"], dependencies=[Depends(authorised)], responses=ERRORS
+    )
+
+    async def fresh() -> None:
+        """Apply a change on this replica now (others within ``registry.ttl``)."""
+        registry.forget_tokens()
+        await registry.refresh(force=True)
+
+    async def put(coll: Collection, entry: Publisher | Network | Partner) -> bool:
+        """Store the entry; True if it is new."""
+        result = await db[coll.name].replace_one(
+            {"_id": entry.id}, entry.model_dump(exclude={"id"}), upsert=True
+        )
+        await fresh()
+        return result.upserted_id is not None
+
+    async def delete(coll: Collection, kind: str, entry_id: str) -> None:
+        result = await db[coll.name].delete_one({"_id": entry_id})
+        await fresh()
+        if not result.deleted_count:
+            raise AdminRefused(404, "not found", f"no {kind} {entry_id!r}")
+
+    async def known_partner(partner_id: str) -> Partner:
+        partner = await registry.partner(_slug(partner_id))
+        if partner is None:
+            known = ", ".join(p.id for p in await registry.partners()) or "none"
+            raise AdminRefused(
+                404, "not found", f"no partner {partner_id!r}; registered partners: {known}"
+            )
+        return partner
+
+    def stored(response: Response, created: bool, entry: BaseModel) -> dict[str, Any]:
+        response.status_code = 201 if created else 200
+        return entry.model_dump(mode="json")
+
+    @router.get("/registry", summary="Every publisher, network and partner (no secrets)")
+    async def everything() -> dict[str, Any]:
+        await registry.refresh(force=True)
+        return {
+            "publishers": [
+                {
+                    **p.model_dump(mode="json"),
+                    "target_languages": await registry.target_languages(p.id),
+                }
+                for p in await registry.publishers()
+            ],
+            "networks": [n.model_dump(mode="json") for n in await registry.networks()],
+            "partners": [
+                {**p.model_dump(mode="json"), "receives": await registry.partner_publishers(p)}
+                for p in await registry.partners()
+            ],
+        }
+
+    @router.put("/publishers/{publisher_id}", summary="Add or replace a publisher")
+    async def put_publisher(
+        publisher_id: str, request: Request, response: Response
+    ) -> dict[str, Any]:
+        pub = _entry(Publisher, publisher_id, await _body(request))
+        return stored(response, await put(PUBLISHERS, pub), pub)
+
+    @router.delete("/publishers/{publisher_id}", summary="Remove a publisher no one lists")
+    async def delete_publisher(publisher_id: str) -> dict[str, Any]:
+        pub_id = _slug(publisher_id)
+        await registry.refresh(force=True)
+        nets = [n.id for n in await registry.networks() if pub_id in n.members]
+        partners = [p.id for p in await registry.partners() if pub_id in p.publishers]
+        if nets or partners:
+            where = [f"networks {nets}"] * bool(nets) + [f"partners {partners}"] * bool(partners)
+            raise AdminRefused(
+                409,
+                "still listed",
+                f"publisher {pub_id!r} is listed by {' and '.join(where)}: remove it there first",
+            )
+        await delete(PUBLISHERS, "publisher", pub_id)
+        return {"deleted": pub_id}
+
+    @router.put("/networks/{network_id}", summary="Add or replace a network")
+    async def put_network(network_id: str, request: Request, response: Response) -> dict[str, Any]:
+        net = _entry(Network, network_id, await _body(request))
+        await registry.refresh(force=True)
+        try:
+            check_network(net, [p.id for p in await registry.publishers()])
+        except ValueError as exc:
+            raise AdminRefused(422, "invalid network", str(exc)) from None
+        return stored(response, await put(NETWORKS, net), net)
+
+    @router.delete("/networks/{network_id}", summary="Remove a network no partner lists")
+    async def delete_network(network_id: str) -> dict[str, Any]:
+        net_id = _slug(network_id)
+        await registry.refresh(force=True)
+        partners = [p.id for p in await registry.partners() if net_id in p.networks]
+        if partners:
+            raise AdminRefused(
+                409,
+                "still listed",
+                f"network {net_id!r} is listed by partners {partners}: remove it there first",
+            )
+        await delete(NETWORKS, "network", net_id)
+        return {"deleted": net_id}
+
+    @router.put("/partners/{partner_id}", summary="Add or replace a partner")
+    async def put_partner(partner_id: str, request: Request, response: Response) -> dict[str, Any]:
+        partner = _entry(Partner, partner_id, await _body(request))
+        await registry.refresh(force=True)
+        try:
+            check_partner(
+                partner,
+                [p.id for p in await registry.publishers()],
+                [n.id for n in await registry.networks()],
+            )
+        except ValueError as exc:
+            raise AdminRefused(422, "invalid partner", str(exc)) from None
+        return stored(response, await put(PARTNERS, partner), partner)
+
+    @router.delete("/partners/{partner_id}", summary="Remove a partner and revoke its tokens")
+    async def delete_partner(partner_id: str) -> dict[str, Any]:
+        partner = await known_partner(partner_id)
+        # Tokens first: a partner registered again under this id must not inherit them.
+        revoked = await revoke_all_partner_tokens(db, partner.id, registry.clock())
+        await delete(PARTNERS, "partner", partner.id)
+        return {"deleted": partner.id, "tokens_revoked": revoked}
+
+    @router.get("/partners/{partner_id}/tokens", summary="A partner's tokens: ids and dates")
+    async def list_tokens(partner_id: str) -> list[dict[str, Any]]:
+        partner = await known_partner(partner_id)
+        now = registry.clock()
+        return [_token_view(t, now) for t in await partner_tokens(db, partner.id)]
+
+    @router.post(
+        "/partners/{partner_id}/tokens",
+        status_code=201,
+        summary="Issue a feed token for a partner (the token is in this answer only)",
+    )
+    async def create_token(partner_id: str) -> dict[str, Any]:
+        partner = await known_partner(partner_id)
+        now = registry.clock()
+        token, record = await create_partner_token(db, partner.id, now)
+        await fresh()
+        return {
+            "token": token,
+            **_token_view(record, now),
+            "detail": "Shown once: only its SHA-256 is kept. Give it to the partner now.",
+        }
+
+    @router.post(
+        "/partners/{partner_id}/tokens/rotate",
+        status_code=201,
+        summary="Issue a new token; the partner's others keep working for grace_days",
+    )
+    async def rotate_tokens(partner_id: str, grace_days: str | None = None) -> dict[str, Any]:
+        partner = await known_partner(partner_id)
+        grace = DEFAULT_GRACE
+        if grace_days is not None:
+            try:
+                days = float(grace_days)
+            except ValueError:
+                days = -1.0
+            if not 0 <= days <= MAX_GRACE_DAYS:
+                raise AdminRefused(
+                    422,
+                    "invalid grace period",
+                    f"grace_days must be a number of days from 0 to {MAX_GRACE_DAYS}, "
+                    f"not {grace_days!r}",
+                )
+            grace = timedelta(days=days)
+        now = registry.clock()
+        token, record, previous = await rotate_partner_tokens(db, partner.id, grace, now)
+        await fresh()
+        return {
+            "token": token,
+            **_token_view(record, now),
+            "previous": [_token_view(t, now) for t in previous],
+            "detail": "Shown once: only its SHA-256 is kept. The previous tokens work until "
+            "their expires_at.",
+        }
+
+    @router.delete("/partners/{partner_id}/tokens/{token_id}", summary="Revoke a token at once")
+    async def revoke_token(partner_id: str, token_id: str) -> dict[str, Any]:
+        partner = await known_partner(partner_id)
+        if not await revoke_partner_token(db, token_id, partner.id, registry.clock()):
+            raise AdminRefused(
+                404, "not found", f"no unrevoked token {token_id!r} of partner {partner.id!r}"
+            )
+        await fresh()
+        return {"revoked": token_id, "partner": partner.id}
+
+    api.include_router(router)

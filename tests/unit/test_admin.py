@@ -1,0 +1,193 @@
+"""The feeds admin API without infrastructure: who may use it, readable refusals, and partners'
+tokens from issue through rotation to revocation (in-memory database behind it)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.feeds import admin
+from shared.registry import Registry, key_digest, save
+from tests.unit.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
+
+ADMIN = "s3cret-admin-token"
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+
+
+async def make(token: str | None = ADMIN) -> SimpleNamespace:
+    db = FakeDb()
+    await save(db, PUBLISHERS, NETWORKS, PARTNERS)  # type: ignore[arg-type]
+    clock = Clock()
+    registry = Registry(db, ttl=5.0, clock=clock)  # type: ignore[arg-type]
+    app = FastAPI()
+    admin.install(app, registry, db, token)  # type: ignore[arg-type]
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    return SimpleNamespace(client=client, db=db, registry=registry, clock=clock)
+
+
+@pytest.fixture
+async def world() -> SimpleNamespace:
+    return await make()
+
+
+async def test_without_a_configured_token_every_route_says_how_to_enable_it() -> None:
+    w = await make(token=None)
+    for method, path in [
+        ("GET", "/admin/registry"),
+        ("PUT", "/admin/partners/kazan"),
+        ("POST", "/admin/partners/kazan/tokens"),
+    ]:
+        resp = await w.client.request(method, path, headers=AUTH, json={})
+        assert resp.status_code == 503, path
+        assert "FEEDS_ADMIN_TOKEN or FEEDS_ADMIN_TOKEN_FILE" in resp.json()["reason"]
+    blank = await make(token="  ")
+    assert (await blank.client.get("/admin/registry", headers=AUTH)).status_code == 503
+
+
+async def test_only_the_admin_token_opens_the_api(world: SimpleNamespace) -> None:
+    for headers, reason in [
+        ({}, "no admin token"),
+        ({"Authorization": "Basic czNjcmV0"}, "no admin token"),
+        ({"Authorization": "Bearer s3cret"}, "not valid"),
+        ({"Authorization": f"Bearer {ADMIN}x"}, "not valid"),
+        ({"Authorization": "Bearer ادمین".encode()}, "not valid"),  # non-ASCII: no crash
+    ]:
+        resp = await world.client.get("/admin/registry", headers=headers)
+        assert resp.status_code == 401, headers
+        assert resp.headers["www-authenticate"].startswith("Bearer")
+        assert reason in resp.json()["reason"]
+    ok = await world.client.get("/admin/registry", headers={"authorization": f"bearer {ADMIN}"})
+    assert ok.status_code == 200 and ok.headers["cache-control"] == "no-store"
+    body = ok.json()
+    assert [p["id"] for p in body["partners"]] == ["istanbul", "kazan"]
+    assert next(p for p in body["partners"] if p["id"] == "kazan")["receives"] == [
+        "tehran",
+        "gorgan",
+    ]
+    mashhad = next(p for p in body["publishers"] if p["id"] == "mashhad")
+    assert mashhad["target_languages"] == ["en", "tr"]
+
+
+async def test_partners_are_checked_and_changes_apply_at_once(world: SimpleNamespace) -> None:
+    c = world.client
+    unknown = await c.put(
+        "/admin/partners/bonn",
+        headers=AUTH,
+        json={"name": "Bonn", "languages": ["de"], "publishers": ["atlantis"]},
+    )
+    assert unknown.status_code == 422
+    assert "partner 'bonn' lists unknown publishers: ['atlantis']" in unknown.json()["reason"]
+    assert "registered publishers: ['gorgan', 'mashhad', 'tehran']" in unknown.json()["reason"]
+    for body, reason in [
+        ({"name": "Bonn", "publishers": ["gorgan"]}, "languages: is required"),
+        ({"name": "Bonn", "languages": ["de"], "networks": ["opec"]}, "unknown networks"),
+        ({"id": "cologne", "name": "B", "languages": ["de"], "publishers": ["gorgan"]}, "path"),
+    ]:
+        resp = await c.put("/admin/partners/bonn", headers=AUTH, json=body)
+        assert resp.status_code == 422 and reason in resp.json()["reason"], resp.text
+    for raw in (b"{", b"[]", b""):
+        resp = await c.put("/admin/partners/bonn", headers=AUTH, content=raw)
+        assert resp.status_code == 422 and "the body" in resp.json()["reason"]
+
+    bonn = {"name": "Bonn", "city": "Bonn", "languages": ["de"], "publishers": ["gorgan"]}
+    created = await c.put("/admin/partners/bonn", headers=AUTH, json=bonn)
+    assert created.status_code == 201 and created.json()["websub"] is True
+    assert await world.registry.target_languages("gorgan") == ["ru", "de"]  # no TTL wait
+    replaced = await c.put("/admin/partners/bonn", headers=AUTH, json={**bonn, "languages": ["fr"]})
+    assert replaced.status_code == 200
+    assert await world.registry.target_languages("gorgan") == ["ru", "fr"]
+
+
+async def test_publishers_and_networks_cannot_be_removed_while_listed(
+    world: SimpleNamespace,
+) -> None:
+    c = world.client
+    new = await c.put("/admin/publishers/Yazd", headers=AUTH, json={"name": "Yazd"})
+    assert new.status_code == 201 and new.json()["id"] == "yazd"
+    bad = await c.put("/admin/publishers/qom", headers=AUTH, json={"name": "Q", "timezone": "X/Y"})
+    assert bad.status_code == 422 and "unknown time zone 'X/Y'" in bad.json()["reason"]
+    net = await c.put(
+        "/admin/networks/metropolis",
+        headers=AUTH,
+        json={"name": "Metropolis", "members": ["tehran", "yazd"], "languages": ["es"]},
+    )
+    assert net.status_code == 200
+    assert "es" in await world.registry.target_languages("yazd")
+    refused = await c.put(
+        "/admin/networks/metropolis", headers=AUTH, json={"name": "M", "members": ["atlantis"]}
+    )
+    assert refused.status_code == 422 and "unknown publishers" in refused.json()["reason"]
+
+    listed = await c.delete("/admin/publishers/tehran", headers=AUTH)
+    assert listed.status_code == 409 and "networks ['metropolis']" in listed.json()["reason"]
+    in_use = await c.delete("/admin/networks/metropolis", headers=AUTH)
+    assert in_use.status_code == 409 and "partners ['kazan']" in in_use.json()["reason"]
+    assert (await c.delete("/admin/partners/kazan", headers=AUTH)).status_code == 200
+    assert (await c.delete("/admin/networks/metropolis", headers=AUTH)).status_code == 200
+    assert (await c.delete("/admin/publishers/yazd", headers=AUTH)).status_code == 200
+    assert await world.registry.publisher("yazd") is None
+    gone = await c.delete("/admin/networks/metropolis", headers=AUTH)
+    assert gone.status_code == 404 and "no network 'metropolis'" in gone.json()["reason"]
+
+
+async def test_a_token_is_shown_once_and_listed_by_id_only(world: SimpleNamespace) -> None:
+    c = world.client
+    created = await c.post("/admin/partners/kazan/tokens", headers=AUTH)
+    assert created.status_code == 201 and created.headers["cache-control"] == "no-store"
+    token, token_id = created.json()["token"], created.json()["id"]
+    partner = await world.registry.partner_for_token(token)
+    assert partner is not None and partner.id == "kazan"
+
+    listing = await c.get("/admin/partners/kazan/tokens", headers=AUTH)
+    assert listing.status_code == 200
+    assert [(t["id"], t["state"]) for t in listing.json()] == [(token_id, "live")]
+    assert token not in listing.text and key_digest(token) not in listing.text
+    everything = await c.get("/admin/registry", headers=AUTH)
+    assert token not in everything.text and key_digest(token) not in everything.text
+    missing = await c.post("/admin/partners/atlantis/tokens", headers=AUTH)
+    assert missing.status_code == 404
+    assert "registered partners: istanbul, kazan" in missing.json()["reason"]
+
+
+async def test_rotate_then_revoke_through_the_api(world: SimpleNamespace) -> None:
+    c, registry, clock = world.client, world.registry, world.clock
+    old = (await c.post("/admin/partners/kazan/tokens", headers=AUTH)).json()
+    bad = await c.post("/admin/partners/kazan/tokens/rotate?grace_days=soon", headers=AUTH)
+    assert bad.status_code == 422 and "grace_days must be a number" in bad.json()["reason"]
+
+    rotated = await c.post("/admin/partners/kazan/tokens/rotate?grace_days=2", headers=AUTH)
+    assert rotated.status_code == 201
+    new = rotated.json()
+    assert [p["id"] for p in rotated.json()["previous"]] == [old["id"]]
+    assert new["token"] != old["token"] and new["expires_at"] is None
+    assert await registry.partner_for_token(old["token"]) is not None  # grace period
+    assert await registry.partner_for_token(new["token"]) is not None
+    listing = (await c.get("/admin/partners/kazan/tokens", headers=AUTH)).json()
+    states = {t["id"]: t["state"] for t in listing}
+    assert states == {old["id"]: "expiring", new["id"]: "live"}
+
+    clock.now = T0 + timedelta(days=2, seconds=1)
+    assert await registry.partner_for_token(old["token"]) is None  # grace over
+    assert await registry.partner_for_token(new["token"]) is not None
+
+    revoked = await c.delete(f"/admin/partners/kazan/tokens/{new['id']}", headers=AUTH)
+    assert revoked.status_code == 200
+    assert await registry.partner_for_token(new["token"]) is None  # at once, despite the cache
+    again = await c.delete(f"/admin/partners/kazan/tokens/{new['id']}", headers=AUTH)
+    assert again.status_code == 404 and "no unrevoked token" in again.json()["reason"]
+    other = await c.delete(f"/admin/partners/istanbul/tokens/{old['id']}", headers=AUTH)
+    assert other.status_code == 404  # a token is revoked only through its own partner
+
+
+async def test_removing_a_partner_revokes_its_tokens(world: SimpleNamespace) -> None:
+    token = (await world.client.post("/admin/partners/istanbul/tokens", headers=AUTH)).json()
+    gone = await world.client.delete("/admin/partners/istanbul", headers=AUTH)
+    assert gone.status_code == 200 and gone.json()["tokens_revoked"] == 1
+    istanbul = {"name": "Istanbul", "languages": ["tr"], "publishers": ["mashhad"]}
+    back = await world.client.put("/admin/partners/istanbul", headers=AUTH, json=istanbul)
+    assert back.status_code == 201
+    assert await world.registry.partner_for_token(token["token"]) is None  # not inherited
