@@ -44,6 +44,7 @@ run: provision
 	@$(PY) -m services.translate.models pick --registry deploy/local/registry.yaml \
 	  $(addprefix --publisher ,$(SAMPLE_PUBLISHERS)) --env-file $(STATE)/translate.env > $(STATE)/translate.txt
 	$(STACK) up --python $(PY) --env-file $(STATE)/translate.env
+	$(PY) -m services.feeds.cli backfill
 	@for p in $(SAMPLE_PUBLISHERS); do \
 	  echo "Submitting $$p's sample pages (editor key $(STATE)/keys/$$p.key):"; \
 	  $(PY) -m services.ingest.cli submit deploy/local/samples/$$p --key-file $(STATE)/keys/$$p.key || exit 1; done

@@ -723,7 +723,10 @@ def main(argv: list[str] | None = None) -> int:
     urls = sub.add_parser("urls", help="print every feed URL")
     urls.add_argument("--feeds", default="http://127.0.0.1:8080", help="feeds service base URL")
     urls.add_argument(
-        "--tokens", type=Path, help="folder of partner-{id}.token files, to show in the URLs"
+        "--tokens",
+        dest="token_dir",
+        type=Path,
+        help="folder of partner-{id}.token files, to show in the URLs",
     )
     keys = sub.add_parser("keys", help="editors' API keys").add_subparsers(
         dest="keys", required=True
@@ -761,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     commands: dict[str, Any] = {
         "load": lambda db: _load(db, args.file),
-        "urls": lambda db: _urls(db, args.feeds, args.tokens),
+        "urls": lambda db: _urls(db, args.feeds, args.token_dir),
         "keys create": lambda db: _key_create(db, args),
         "keys list": lambda db: _key_list(db, args),
         "keys revoke": lambda db: _key_revoke(db, args),

@@ -164,6 +164,19 @@ class FeedPublisher:
             await self._refresh_siblings(entry, before)
         log.info("entry stored" if changed else "entry already stored; feeds refreshed")
 
+    async def backfill(self, entry: dict[str, Any]) -> set[FeedRef]:
+        """Append a stored entry to the feeds that carry it but have not got this version (a
+        feed added to the registry later, or data from before feed logs); the feeds changed."""
+        marker = stamp(entry)
+        key = entry_key(entry["article_id"], entry["language"])
+        changed = set()
+        for feed in await self.feeds_for(entry):
+            if (entry.get("appended") or {}).get(feed.id.replace(".", "_")) != marker:
+                seq = await self.store.append(feed.id, _item(entry))
+                await self.store.mark_appended(key, feed.id, self.store.page_of(seq), marker)
+                changed.add(feed)
+        return changed
+
     async def _refresh_siblings(self, entry: dict[str, Any], languages: dict[str, str]) -> None:
         for other in languages:
             if other == entry["language"]:
