@@ -294,7 +294,7 @@ async def test_websub_subscriber_is_verified_and_receives_signed_updates(
         verified = await sub.wait_verified("subscribe")
         assert verified["hub.topic"] == topic
         a = await submit(http, system, publisher="tehran")
-        delivery = await sub.wait_for(lambda d: headline(a, "en").encode() in d.body, timeout=60)
+        delivery = await sub.wait_for(lambda d: headline(a, "en").encode() in d.body, timeout=15)
         signature = delivery.headers["x-hub-signature"]
         expected = hmac.new(secret.encode(), delivery.body, hashlib.sha256).hexdigest()
         assert signature == f"sha256={expected}"
