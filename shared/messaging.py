@@ -33,9 +33,13 @@ from faststream._internal.context.repository import ContextRepo
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from faststream.middlewares import BaseMiddleware
+from opentelemetry.trace import TracerProvider
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.contracts import SUBMISSION_FORMS, DeadLetter, Topics
+from shared.metrics import ServiceMetrics
+from shared.observability import MessageContext, article_context, article_fields
 from shared.settings import InfraSettings, ServiceSettings
 from shared.storage import TRANSIENT_DB_ERRORS
 
@@ -133,7 +137,7 @@ async def lenient_header_parser(
     """FastStream decodes Kafka header values as strict UTF-8 before any handler runs, so one
     record with a binary header (a tracing system, a foreign producer) would fail its whole batch.
     Header values that are not UTF-8 are read with replacement characters instead."""
-    if isinstance(msg, tuple):
+    if isinstance(msg, tuple | list):  # a batch (a list under FastStream's TestKafkaBroker)
         return await original(tuple(_utf8_headers(r) for r in msg))
     return await original(_utf8_headers(msg))
 
@@ -153,6 +157,7 @@ class DeadLetterPolicy:
         self.max_attempts = settings.max_attempts
         self.transient_retry_seconds = settings.transient_retry_seconds
         self.broker: KafkaBroker | None = None
+        self.metrics: ServiceMetrics | None = None  # set by make_broker() when it has one
         self.dead_lettered = 0
 
     def __call__(self, msg: Any, /, *, context: ContextRepo) -> _DeadLetterMiddleware:
@@ -187,17 +192,26 @@ class DeadLetterPolicy:
             service=self.service,
             attempts=attempts,
         )
-        await self.broker.publish(letter, topic=Topics.dlq(record.topic), key=record.key)
-        self.dead_lettered += 1
-        log.warning(
-            "dead-lettered",
-            extra={
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "reason": reason,
-            },
-        )
+        # The article, where the payload names it (it is logged with the reason), and the trace
+        # of the record: the dead letter joins it.
+        try:
+            about = article_fields(json.loads(payload)) if payload is not None else {}
+        except (ValueError, RecursionError):
+            about = {}
+        with article_context(**about), tracing.record_trace(record):
+            await self.broker.publish(letter, topic=Topics.dlq(record.topic), key=record.key)
+            self.dead_lettered += 1
+            if self.metrics is not None:
+                self.metrics.record_dead_letter(record)
+            log.warning(
+                "dead-lettered",
+                extra={
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "reason": reason,
+                },
+            )
 
 
 class _DeadLetterMiddleware(BaseMiddleware):
@@ -248,10 +262,26 @@ class _DeadLetterMiddleware(BaseMiddleware):
         return True  # handled: the offset is committed and the partition moves on
 
 
-def make_broker(service: str, settings: ServiceSettings) -> tuple[KafkaBroker, DeadLetterPolicy]:
-    """A broker with an idempotent producer, manual commits and the dead-letter policy."""
+def make_broker(
+    service: str,
+    settings: ServiceSettings,
+    *,
+    metrics: ServiceMetrics | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> tuple[KafkaBroker, DeadLetterPolicy]:
+    """A broker with an idempotent producer, manual commits and the dead-letter policy; with
+    ``metrics`` and ``tracer_provider``, counted (:mod:`shared.metrics`) and traced
+    (:mod:`shared.tracing`). Outermost first: tracing, metrics, message context, the policy
+    (so the metrics see what the policy made of a failure)."""
     infra = settings.infra
     policy = DeadLetterPolicy(service, settings)
+    policy.metrics = metrics
+    middlewares: list[Any] = []
+    if tracer_provider is not None:
+        middlewares.append(tracing.telemetry_middleware(tracer_provider))
+    if metrics is not None:
+        middlewares.append(metrics)
+    middlewares += [MessageContext, policy]
     broker = KafkaBroker(
         infra.kafka_bootstrap_servers,
         client_id=service,
@@ -263,7 +293,7 @@ def make_broker(service: str, settings: ServiceSettings) -> tuple[KafkaBroker, D
         ack_policy=AckPolicy.NACK_ON_ERROR,
         parser=lenient_header_parser,
         decoder=strict_json_decoder,
-        middlewares=[policy],
+        middlewares=middlewares,
         graceful_timeout=30.0,
         logger=logging.getLogger(f"{service}.kafka"),
     )

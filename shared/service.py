@@ -18,9 +18,12 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from opentelemetry.trace import TracerProvider
 from pymongo import AsyncMongoClient
 
+from shared import tracing
 from shared.messaging import DeadLetterPolicy, ensure_topics, make_broker
+from shared.metrics import KafkaLag, ServiceMetrics, subscribed_groups
 from shared.observability import setup_logging
 from shared.registry import Registry
 from shared.settings import ServiceSettings
@@ -39,14 +42,24 @@ class Runtime:
     db: Database
     registry: Registry
     log: logging.Logger
+    metrics: ServiceMetrics | None = None  # served at /metrics (shared.metrics)
+    tracer_provider: TracerProvider | None = None  # shared.tracing
 
 
 def build_runtime(name: str, settings: ServiceSettings) -> Runtime:
     log = setup_logging(name, settings.infra.log_level, settings.infra.log_format)
-    broker, policy = make_broker(name, settings)
+    provider = tracing.setup_tracing(name)
+    metrics = ServiceMetrics(name)
+    broker, policy = make_broker(name, settings, metrics=metrics, tracer_provider=provider)
+    metrics.lag_source = KafkaLag(
+        settings.infra.kafka_bootstrap_servers,
+        lambda: subscribed_groups(broker),
+        client_id=f"{name}-metrics",
+    )
+    metrics.topics = lambda: {t for ts in subscribed_groups(broker).values() for t in ts}
     client = connect(settings.infra, name)
     db = client[settings.infra.mongodb_database]
-    return Runtime(name, settings, broker, policy, client, db, Registry(db), log)
+    return Runtime(name, settings, broker, policy, client, db, Registry(db), log, metrics, provider)
 
 
 def build_app(rt: Runtime, collections: Sequence[Collection]) -> FastStream:
@@ -61,6 +74,10 @@ def build_app(rt: Runtime, collections: Sequence[Collection]) -> FastStream:
     @app.after_shutdown
     async def _close() -> None:
         await rt.client.close()
+        if rt.metrics is not None:
+            await rt.metrics.close()
+        if rt.tracer_provider is not None:
+            await asyncio.to_thread(tracing.shutdown_tracing, rt.tracer_provider)
 
     return app
 
@@ -89,6 +106,14 @@ def health_router(rt: Runtime) -> APIRouter:
         response.status_code = 200 if ready else 503
         return {"status": "ready" if ready else "not ready", "checks": checks}
 
+    metrics = rt.metrics
+    if metrics is not None:
+
+        @router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+        async def prometheus() -> Response:
+            body, content_type = await metrics.exposition()  # the broker only, never the DB
+            return Response(body, media_type=content_type)
+
     return router
 
 
@@ -107,6 +132,8 @@ def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
 
     api = FastAPI(lifespan=lifespan, **fastapi_options)
     api.include_router(health_router(rt))
+    if rt.tracer_provider is not None:
+        api.add_middleware(tracing.TraceRequests, tracer_provider=rt.tracer_provider)
     return api
 
 
