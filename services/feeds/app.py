@@ -21,7 +21,12 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
     rt = build_runtime("feeds", settings)
     public_url = settings.public_url.rstrip("/")
     client = httpx.AsyncClient(timeout=30, follow_redirects=False)
-    feeds = FeedPublisher(FeedStore(rt.db, settings.entries_per_feed), rt.registry, public_url)
+    feeds = FeedPublisher(
+        FeedStore(rt.db, settings.entries_per_feed),
+        rt.registry,
+        public_url,
+        render_delay=settings.render_delay_ms / 1000,
+    )
 
     async def is_topic(url: str) -> bool:
         parsed = feeds.parse_topic(url)
@@ -51,12 +56,29 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
     retries: list[asyncio.Task[None]] = []
 
     @stream.after_startup
-    async def _start_retries() -> None:
+    async def _start_background() -> None:
         if hub is not None:
             retries.append(asyncio.create_task(hub.retry_loop(settings.websub_retry_seconds)))
+        retries.append(asyncio.create_task(_catch_up_loop()))
+
+    async def _catch_up_loop() -> None:
+        """Render feeds left behind by a crash between appending and rendering (here at start,
+        or on another replica): at start-up, then every 30 s."""
+        while True:
+            try:
+                behind = await feeds.catch_up()
+                if behind:
+                    rt.log.info("rendering feeds behind their logs", extra={"feeds": behind})
+            except Exception:
+                rt.log.exception("feed catch-up failed")
+            await asyncio.sleep(30)
 
     @stream.on_shutdown
-    async def _stop_hub() -> None:
+    async def _stop_background() -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20):
+                await feeds.flush()  # what was consumed is rendered before we go
+        await feeds.stop()
         for task in retries:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -8,6 +8,8 @@ document is rendered again in every format, and WebSub subscribers are told.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -68,12 +70,19 @@ class FeedPublisher:
         public_url: str,
         hub_url: str | None = None,
         notify: Notify | None = None,
+        render_delay: float = 0.0,
     ) -> None:
         self.store = store
         self.registry = registry
         self.public_url = public_url.rstrip("/")
         self.hub_url = hub_url
         self.notify = notify
+        self.render_delay = render_delay
+        self._dirty: set[FeedRef] = set()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._worker: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ URLs
 
@@ -158,7 +167,7 @@ class FeedPublisher:
                 await self.store.mark_appended(key, feed.id, self.store.page_of(seq), marker)
                 if entry["status"] == "withdrawn":
                     await self._redact(feed, entry)
-            await self.refresh(feed)
+            await self.changed(feed)
         if before.get(entry["language"]) != entry["status"]:
             # a language appeared or was withdrawn: the other languages' entries link to it
             await self._refresh_siblings(entry, before)
@@ -184,7 +193,7 @@ class FeedPublisher:
             sibling = await self.store.entry(entry["article_id"], other)
             if sibling is not None and sibling["status"] == "active":
                 for feed in await self.feeds_for(sibling):
-                    await self.refresh(feed)
+                    await self.changed(feed)
 
     async def _redact(self, feed: FeedRef, entry: dict[str, Any]) -> None:
         """A withdrawn entry leaves the archives too: drop their renders; the next request
@@ -193,6 +202,64 @@ class FeedPublisher:
         await self.store.drop_rendered(
             f"{feed.id}#{page}.{fmt}" for page in pages for fmt in FORMATS
         )
+
+    # ------------------------------------------------------------------ rendering
+
+    async def changed(self, feed: FeedRef) -> None:
+        """The feed's log changed: render it now, or with ``render_delay``, within that delay,
+        once for every change to it in the meantime (a burst of 500 articles is a few renders,
+        not 500). The log is already written, so a crash before the render loses nothing:
+        :meth:`catch_up` renders every feed whose rendering is behind its log."""
+        if self.render_delay <= 0:
+            await self.refresh(feed)
+            return
+        self._dirty.add(feed)
+        self._idle.clear()
+        self._wake.set()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._render_loop())
+
+    async def _render_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.render_delay)
+            self._wake.clear()
+            batch, self._dirty = self._dirty, set()
+            for feed in sorted(batch, key=lambda f: f.id):
+                try:
+                    await self.refresh(feed)
+                except Exception:
+                    log.exception("feed render failed; retrying", extra={"feed": feed.id})
+                    self._dirty.add(feed)
+                    self._wake.set()
+            if not self._dirty:
+                self._idle.set()
+
+    async def flush(self) -> None:
+        """Wait until every scheduled render is done (on shutdown; bound it with a timeout)."""
+        if self._worker is not None and not self._worker.done():
+            await self._idle.wait()
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    async def catch_up(self) -> int:
+        """Schedule every feed whose rendered document is behind its log (after a crash between
+        appending and rendering, here or on another replica); how many."""
+        behind = 0
+        for feed_id in await self.store.feed_ids():
+            kind, key, language = feed_id.split("/", 2)
+            if kind not in PATHS:
+                continue
+            head = await self.store.head(feed_id)
+            rendered = await self.store.rendered_seq(f"{feed_id}.atom")
+            if rendered is None or rendered < head:
+                await self.changed(FeedRef(kind, key, language))  # type: ignore[arg-type]
+                behind += 1
+        return behind
 
     async def refresh(self, feed: FeedRef) -> None:
         """Render the subscription document of ``feed`` in every format, then tell WebSub.

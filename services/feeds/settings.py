@@ -24,10 +24,24 @@ class FeedsSettings(ServiceSettings):
         description="Entries per archive page; the subscription document shows the last one "
         "or two pages.",
     )
+    cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long a replica serves a feed document from memory before reading it "
+        "again (0: never from memory). Another replica's new render may be served this much "
+        "later; the replica that rendered it serves it at once.",
+    )
     websub_hub_url: str | None = Field(
         default=None,
         description="An external WebSub hub to advertise and ping; unset = the built-in hub "
         "at {public_url}/websub.",
+    )
+    render_delay_ms: int = Field(
+        default=100,
+        ge=0,
+        le=10_000,
+        description="Changes to one feed within this window are rendered once (0: every change "
+        "at once).",
     )
     websub_retry_seconds: float = Field(
         default=5.0, gt=0, description="How often due WebSub redeliveries are looked for."

@@ -191,6 +191,14 @@ class FeedStore:
             upsert=True,
         )
 
+    async def rendered_seq(self, key: str) -> int | None:
+        doc = await self.rendered.find_one({"_id": key}, {"seq": 1})
+        return None if doc is None else int(doc.get("seq", 0))
+
+    async def feed_ids(self) -> list[str]:
+        """Every feed that has a log (a scan of ``feed_state``: one small document per feed)."""
+        return [d["_id"] async for d in self.state.find({}, {"_id": 1})]
+
     async def get_rendered(self, key: str) -> Rendered | None:
         doc = await self.rendered.find_one({"_id": key})
         if doc is None:
