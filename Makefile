@@ -9,7 +9,7 @@ SAMPLE_PUBLISHERS := mashhad tehran gorgan
 SAMPLE_PARTNERS := istanbul kazan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs test test-unit test-integration lint venv provision clean bench-ingest bench-translate
+.PHONY: help run stop status logs test test-unit test-integration lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
@@ -19,6 +19,11 @@ help:
 	@echo "make test    lint, type-check and the full test suite on its own Kafka and database"
 	@echo "make bench-ingest  ingest throughput vs raw insert_many (writes docs/benchmarks.md)"
 	@echo "make bench-translate  translate service vs raw CTranslate2, OPUS-MT and M2M100 sizes (same page)"
+	@echo "make bench-feeds  feeds service req/s vs nginx on the same bytes, render time (same page;"
+	@echo "            installs Debian's nginx and wrk when missing)"
+	@echo "make bench-e2e  submission-to-feed latency (p50/p95/p99 per language) and throughput,"
+	@echo "            whole pipeline with the pseudo engine (same page)"
+	@echo "make bench-scaling  translate with 1 and 3 replicas, a waiting and a CPU-bound engine (same page)"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -84,3 +89,13 @@ bench-ingest: provision
 
 bench-translate: provision
 	$(PY) -m bench.translate --write docs/benchmarks.md --from-make
+
+# nginx and wrk (Debian's packages) are installed by the benchmark when missing.
+bench-feeds: provision
+	$(PY) -m bench.feeds --write docs/benchmarks.md --from-make
+
+bench-e2e: provision
+	$(PY) -m bench.e2e --write docs/benchmarks.md --from-make
+
+bench-scaling: provision
+	$(PY) -m bench.scaling --write docs/benchmarks.md --from-make

@@ -7,6 +7,7 @@ translation pending rather than publishing anything that pretends to be a transl
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -45,6 +46,57 @@ class PseudoEngine:
 
 def _pseudo(_: TranslateSettings) -> TranslationEngine:
     return PseudoEngine()
+
+
+class BenchWaitEngine(PseudoEngine):
+    """Benchmark engine whose cost is waiting, as with a remote GPU server or a hosted API: each
+    call waits ``TRANSLATE_BENCH_MS`` plus ``TRANSLATE_BENCH_SEGMENT_MS`` per segment
+    (``asyncio.sleep``: no CPU), then answers like :class:`PseudoEngine`. For ``bench/scaling.py``
+    only; its output is marked ``engine=bench-wait`` and is not a translation."""
+
+    name = "bench-wait"
+    model: str | None = "bench-wait"
+
+    def __init__(self, call_ms: float, segment_ms: float) -> None:
+        self.call_ms = call_ms
+        self.segment_ms = segment_ms
+
+    async def translate(self, segments: Sequence[str], source: str, target: str) -> list[str]:
+        await asyncio.sleep((self.call_ms + self.segment_ms * len(segments)) / 1000)
+        return await super().translate(segments, source, target)
+
+
+class BenchCpuEngine(PseudoEngine):
+    """Benchmark engine whose cost is CPU, as with a local model: ``TRANSLATE_BENCH_CPU_ITERATIONS``
+    iterations of a tight pure-Python loop per segment (fixed, deterministic work), in a worker
+    thread as the CTranslate2 engine runs its model. For ``bench/scaling.py`` only; its output is
+    marked ``engine=bench-cpu`` and is not a translation."""
+
+    name = "bench-cpu"
+    model: str | None = "bench-cpu"
+
+    def __init__(self, iterations: int) -> None:
+        self.iterations = iterations
+
+    async def translate(self, segments: Sequence[str], source: str, target: str) -> list[str]:
+        await asyncio.to_thread(burn, self.iterations * len(segments))
+        return await super().translate(segments, source, target)
+
+
+def burn(iterations: int) -> int:
+    """Busy work that no interpreter or compiler can skip: a running hash of the counter."""
+    x = 0
+    for i in range(iterations):
+        x = (x * 31 + i) & 0xFFFFFFFF
+    return x
+
+
+def _bench_wait(settings: TranslateSettings) -> TranslationEngine:
+    return BenchWaitEngine(settings.bench_ms, settings.bench_segment_ms)
+
+
+def _bench_cpu(settings: TranslateSettings) -> TranslationEngine:
+    return BenchCpuEngine(settings.bench_cpu_iterations)
 
 
 def _ctranslate2(settings: TranslateSettings) -> TranslationEngine:
@@ -99,6 +151,8 @@ ENGINES: dict[str, Callable[[TranslateSettings], TranslationEngine]] = {
     "ctranslate2": _ctranslate2,
     "libretranslate": _libretranslate,
     "openai-compatible": _openai_compatible,
+    "bench-wait": _bench_wait,  # benchmarks only (bench/scaling.py)
+    "bench-cpu": _bench_cpu,  # benchmarks only (bench/scaling.py)
 }
 
 

@@ -47,6 +47,15 @@ class TranslateSettings(ServiceSettings):
     openai_api_key: str | None = None
     openai_max_concurrency: int = Field(default=4, ge=1)
     engine_timeout_seconds: float = Field(default=60.0, gt=0, description="Per HTTP engine call.")
+    bench_ms: float = Field(
+        default=50.0, ge=0, description="Engine `bench-wait` (benchmarks only): wait per call, ms."
+    )
+    bench_segment_ms: float = Field(
+        default=2.0, ge=0, description="Engine `bench-wait`: wait per segment, ms."
+    )
+    bench_cpu_iterations: int = Field(
+        default=20_000, ge=0, description="Engine `bench-cpu` (benchmarks only): loop per segment."
+    )
     batch_max_records: int = Field(
         default=200, ge=1, description="Articles taken from Kafka at once and pooled per pair."
     )

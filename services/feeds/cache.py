@@ -1,0 +1,200 @@
+"""This replica's feed documents in memory for a moment: the hot path of the feeds service.
+
+Readers poll feeds far more often than feeds change, so a document read from the database is
+served from memory for ``FEEDS_CACHE_SECONDS`` (default 1 s; 0 turns the cache off): instead of
+one database read per request, at most one per document per second. What that costs is
+staleness, and it is bounded: a replica may serve a feed up to ``FEEDS_CACHE_SECONDS`` after
+another replica re-rendered it (a reader that polls every minute would hardly notice). The
+replica that renders forgets its own copy at the moment it stores the new render (see
+:func:`forget_on_write`), so it never serves an older document than the one it wrote.
+
+Each :class:`Document` carries what answering needs, worked out once: the response headers,
+and its gzip bytes, compressed on first use (off the event loop when large) and kept for as long
+as the document's ETag stays the same, also across re-reads after the TTL.
+
+One load per key at a time: requests that miss while a load is running wait for it rather than
+start their own. A load that began before the key was forgotten is returned to those waiting for
+it, but never stored. Entries not asked for in two TTLs are dropped, so memory holds only the
+documents read in the last moments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from services.feeds.store import FeedStore
+
+V = TypeVar("V")
+GZIP_LEVEL = 9  # compressed once per document version, so the smallest output is worth it
+GZIP_MIN_SIZE = 1024  # smaller bodies go out as they are (as GZipMiddleware's minimum_size)
+GZIP_IN_THREAD = 64 * 1024  # compress larger bodies in a thread, off the event loop
+Header = tuple[bytes, bytes]
+
+
+@dataclass(eq=False)
+class Document:
+    """A feed document ready to send: its body, validators, and the header lists of its
+    answers, built once. ``headers`` are those every answer carries (the 304 sends only them);
+    a 200 adds its type and length, and the gzip variant its encoding."""
+
+    body: bytes
+    media_type: str
+    etag: str
+    last_modified: datetime  # as sent (whole seconds), for If-Modified-Since
+    headers: list[Header]
+    identity: list[Header] = field(init=False, repr=False)
+    _gzip: tuple[list[Header], bytes] | None = field(default=None, repr=False)
+    _gzipping: asyncio.Future[bytes] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.identity = [*self._typed(), (b"content-length", str(len(self.body)).encode())]
+
+    def _typed(self) -> list[Header]:
+        return [*self.headers, (b"content-type", self.media_type.encode("latin-1"))]
+
+    @property
+    def compressible(self) -> bool:
+        return len(self.body) >= GZIP_MIN_SIZE
+
+    async def gzipped(self) -> tuple[list[Header], bytes]:
+        """Headers and body of the gzip variant: compressed once, by the first request that
+        wants it (in a thread when the body is large; others wanting it meanwhile wait)."""
+        if self._gzip is None:
+            if len(self.body) < GZIP_IN_THREAD:
+                body = compress(self.body)
+            else:
+                if self._gzipping is None:
+                    self._gzipping = asyncio.ensure_future(asyncio.to_thread(compress, self.body))
+                body = await asyncio.shield(self._gzipping)
+            headers = [
+                *self._typed(),
+                (b"content-encoding", b"gzip"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            self._gzip = headers, body
+        return self._gzip
+
+
+def compress(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)  # same bytes on every replica
+
+
+_MISSING: Any = object()
+
+
+class TTLCache(Generic[V]):
+    """Values by key for ``ttl`` seconds (0: not at all), loaded once per key at a time.
+
+    ``same(old, new)``: when a reload finds the same value, keep the old object (and what it has
+    worked out since, such as gzip bytes)."""
+
+    def __init__(
+        self,
+        ttl: float,
+        same: Callable[[V, V], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.same = same
+        self.clock = clock
+        self._values: dict[str, tuple[float, V]] = {}
+        self._loading: dict[str, asyncio.Future[V]] = {}
+        self._generation: dict[str, int] = {}
+        self._swept = clock()
+        self.loads = 0  # how many loads ran (for tests and curiosity)
+
+    async def get(self, key: str, load: Callable[[], Awaitable[V]]) -> V:
+        if self.ttl <= 0:
+            self.loads += 1
+            return await load()
+        now = self.clock()
+        hit = self._values.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        pending = self._loading.get(key)
+        if pending is None:
+            generation = self._generation.get(key, 0)  # now: the task may start later
+            pending = asyncio.ensure_future(self._load(key, load, hit, generation))
+            self._loading[key] = pending
+            pending.add_done_callback(partial_pop(self._loading, key))
+        return await asyncio.shield(pending)
+
+    async def _load(
+        self, key: str, load: Callable[[], Awaitable[V]], hit: Any, generation: int
+    ) -> V:
+        started = self.clock()
+        self.loads += 1
+        value = await load()
+        if hit is not None and self.same is not None and self.same(hit[1], value):
+            value = hit[1]
+        if self._generation.get(key, 0) == generation:  # not forgotten meanwhile
+            self._values[key] = (started, value)
+        self._sweep(started)
+        return value
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop these keys now; a load already running for one of them is not stored."""
+        for key in keys:
+            self._values.pop(key, None)
+            self._generation[key] = self._generation.get(key, 0) + 1
+            self._loading.pop(key, None)  # later requests start a fresh load
+
+    def _sweep(self, now: float) -> None:
+        if now - self._swept < self.ttl:
+            return
+        self._swept = now
+        stale = [k for k, (at, _) in self._values.items() if now - at >= 2 * self.ttl]
+        for key in stale:
+            del self._values[key]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def partial_pop(loading: dict[str, asyncio.Future[V]], key: str) -> Callable[[Any], None]:
+    """Done callback: unregister the load of ``key`` unless a newer one replaced it."""
+
+    def done(future: Any) -> None:
+        if loading.get(key) is future:
+            del loading[key]
+
+    return done
+
+
+class DocumentCache(TTLCache[Document | None]):
+    """Feed documents by store key; a reload with the same ETag keeps the cached object."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(ttl, same=_same_document, clock=clock)
+
+
+def _same_document(old: Document | None, new: Document | None) -> bool:
+    return old is not None and new is not None and old.etag == new.etag
+
+
+def forget_on_write(store: FeedStore, cache: TTLCache[Any]) -> None:
+    """Make every render this replica stores (or drops) reach its own cache at once: wraps the
+    store's two writes of rendered documents so that they forget the keys they wrote."""
+    save, drop = store.save_rendered, store.drop_rendered
+
+    async def save_rendered(key: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            await save(key, *args, **kwargs)
+        finally:
+            cache.forget([key])
+
+    async def drop_rendered(keys: Iterable[str]) -> None:
+        keys = list(keys)
+        try:
+            await drop(keys)
+        finally:
+            cache.forget(keys)
+
+    store.save_rendered = save_rendered  # type: ignore[method-assign]
+    store.drop_rendered = drop_rendered  # type: ignore[method-assign]
