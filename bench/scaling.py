@@ -75,14 +75,14 @@ REGISTRY = f"""publishers:
 
 
 def events(n: int, run: str, first: int = 0) -> list[tuple[bytes, bytes]]:
-    """(key, value) of N ``articles.ingested`` events: real-sized, every sentence unique (the
-    numbers ``first`` to ``first + n - 1``: the warm-up takes others)."""
+    """(key, value) of N ``articles.ingested`` events: real-sized, every sentence unique (it
+    carries ``run`` and its numbers, ``first`` to ``first + n - 1``), also across rounds."""
     pool = sentence_pool()
     now = datetime.now(UTC)
     out = []
     for i in range(first, first + n):
         paragraphs = [
-            f"({_fa(i)}-{_fa(j)}) {pool[(i * PARAGRAPHS + j) % len(pool)]}"
+            f"({run} {_fa(i)}-{_fa(j)}) {pool[(i * PARAGRAPHS + j) % len(pool)]}"
             for j in range(PARAGRAPHS)
         ]
         headline = f"{pool[i % len(pool)][:70]} ({run} {_fa(i)})"
