@@ -1,8 +1,11 @@
-"""What every benchmark needs: the infrastructure, a readiness probe, its docs section."""
+"""What every benchmark needs: the infrastructure, a readiness probe, its docs section, and
+the machine and code version it ran on."""
 
 from __future__ import annotations
 
 import os
+import platform
+import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -58,3 +61,29 @@ def write_section(path: Path, name: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def code_version() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"commit {commit}" + (" with uncommitted changes" if dirty else "") if commit else "?"

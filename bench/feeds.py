@@ -67,7 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-from bench.common import infrastructure, ready, write_section  # noqa: E402
+from bench.common import code_version, cpu_model, infrastructure, ready, write_section  # noqa: E402
 from services.feeds.render import (  # noqa: E402
     FORMATS,
     Alternate,
@@ -742,32 +742,6 @@ async def serve_and_load(args: argparse.Namespace, tools: dict[str, str]) -> Ser
 
 
 # --------------------------------------------------------------------------- report
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return f"commit {commit}" + (" with uncommitted changes" if dirty else "") if commit else "?"
 
 
 def http_stack() -> str:

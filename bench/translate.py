@@ -68,7 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-from bench.common import infrastructure, ready, write_section  # noqa: E402
+from bench.common import code_version, cpu_model, infrastructure, ready, write_section  # noqa: E402
 from services.translate.ct2 import ModelManifest  # noqa: E402
 from shared.contracts import DateSource, IngestedArticle, Topics  # noqa: E402
 
@@ -639,16 +639,6 @@ class Result:
         return self.service.rate / self.raw.rate
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def gpu_model() -> str:
     try:
         out = subprocess.run(
@@ -661,22 +651,6 @@ def gpu_model() -> str:
         return out.splitlines()[0] if out else "a CUDA GPU"
     except (OSError, subprocess.SubprocessError):
         return "a CUDA GPU"
-
-
-def code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return f"commit {commit}" + (" with uncommitted changes" if dirty else "") if commit else "?"
 
 
 def machine(settings: EngineSettings) -> str:
