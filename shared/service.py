@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.telemetry import TelemetryConfig
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from opentelemetry.trace import TracerProvider
@@ -117,6 +118,13 @@ def health_router(rt: Runtime) -> APIRouter:
     return router
 
 
+# FastAPI's own OpenTelemetry instrumentation would put spans and metrics on every request, feed
+# polls included (it finds our global tracer provider), and costs the feeds tier more than half
+# its requests per second (docs/benchmarks.md, Feeds). TraceRequests already traces what is
+# worth tracing (writes, and requests that join a trace); /metrics is ours.
+FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False}
+
+
 def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
     """A FastAPI app whose lifespan runs the FastStream app; add the service's routes to it."""
 
@@ -130,6 +138,7 @@ def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
             await app.stop()
             rt.log.info("stopped")
 
+    fastapi_options.setdefault("telemetry", FASTAPI_TELEMETRY)
     api = FastAPI(lifespan=lifespan, **fastapi_options)
     api.include_router(health_router(rt))
     if rt.tracer_provider is not None:

@@ -9,8 +9,10 @@ change except to redact an entry that was withdrawn later. Readers reconcile by 
 ``updated``, as RFC 5005 says, so a correction simply appears again, newer, at the head of the
 log.
 
-FerretDB 1.24 (SQLite) serves only ``{"_id": value}`` filters from an index, so every hot read
-and write here is by ``_id``, and correctness never rests on an update being atomic: FerretDB
+FerretDB 1.24 (SQLite) serves only filters with a top-level ``_id`` equality from an index (and
+stock 1.24 only a filter that is nothing but ``{"_id": value}``; deploy/local/stack.py patches
+that), so every hot read and write here is by ``_id``, and correctness never rests on an update
+being atomic: FerretDB
 applies ``$set``/``$inc`` as read, change, write back, so concurrent updates of one document can
 lose one another. Log items are inserted (atomic); renders are re-done until they saw the head.
 """
@@ -70,8 +72,9 @@ class FeedStore:
     async def upsert_entry(self, doc: dict[str, Any]) -> bool:
         """Store an entry unless the same or a later (version, revision) is stored; True if
         changed. A revision orders events within a version (a human translation after the
-        machine one). The compound filter makes FerretDB scan ``feed_entries``: it is what keeps
-        two replicas from overwriting a newer version with an older one."""
+        machine one). The compound filter keeps two replicas from overwriting a newer version with
+        an older one; it starts with ``_id``, so it is a point read (7 ms at 2,000 entries on the
+        patched FerretDB, against 668 ms for a table scan on stock FerretDB 1.24)."""
         key = entry_key(doc["article_id"], doc["language"])
         revision = doc.setdefault("revision", 0)
         try:

@@ -318,11 +318,6 @@ class Hub:
         """Deliver the topic's current content to its live subscribers; the number of deliveries
         attempted. Failures are scheduled for retry; a database error is raised after every
         delivery has run."""
-        found = await self.content(topic)
-        if found is None:
-            log.info("nothing to publish", extra={"topic": topic})
-            return 0
-        body, media_type = found
         now = self.clock()
         live: list[Document] = []
         # With FerretDB this filter reads the whole subscriptions collection (one small document
@@ -333,6 +328,13 @@ class Hub:
                 live.append(sub)
             else:
                 await self._expire(sub, now)
+        if not live:  # most feeds have no subscriber: no need to read the document
+            return 0
+        found = await self.content(topic)
+        if found is None:
+            log.info("nothing to publish", extra={"topic": topic})
+            return 0
+        body, media_type = found
         results = await asyncio.gather(
             *(self._publish_one(sub, body, media_type) for sub in live), return_exceptions=True
         )

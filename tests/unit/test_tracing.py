@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared import tracing
 from shared.messaging import DeadLetterPolicy, InvalidMessage, make_broker
 from shared.observability import article_context, setup_logging
+from shared.service import FASTAPI_TELEMETRY
 from shared.settings import ServiceSettings
 
 TRACE_A = "0af7651916cd43dd8448eb211c80319c"
@@ -160,7 +161,9 @@ async def test_processed_lines_of_single_messages_carry_the_article() -> None:
 
 
 def traced_app(provider: TracerProvider) -> FastAPI:
-    api = FastAPI()
+    """As shared.service.asgi_app configures it (FastAPI's own telemetry would find ``provider``
+    and add spans of its own to every request, feed polls included)."""
+    api = FastAPI(telemetry={**FASTAPI_TELEMETRY, "tracer_provider": provider})
 
     @api.post("/articles/{article_id}")
     async def post(article_id: str) -> dict[str, str | None]:
