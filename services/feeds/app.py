@@ -26,6 +26,7 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
         rt.registry,
         public_url,
         render_delay=settings.render_delay_ms / 1000,
+        links_delay=settings.links_delay_ms / 1000,
     )
 
     async def is_topic(url: str) -> bool:

@@ -40,6 +40,10 @@ TOPIC = re.compile(
     r"^/(?P<root>feeds|networks|partners)/(?P<key>[^/]+)/(?P<lang>[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)"
     r"\.(?P<fmt>atom|rss|json)$"
 )
+# Feeds rendered concurrently by one replica: their reads overlap, their writes take turns
+# (FeedStore.save_rendered; concurrent writers make FerretDB's SQLite spin on its lock: 2.4 times
+# the database CPU per article in a burst, measured with make bench-e2e).
+RENDERS_AT_ONCE = 2
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English", "ar": "العربية", "ru": "Русский"}
 
 
@@ -71,6 +75,7 @@ class FeedPublisher:
         hub_url: str | None = None,
         notify: Notify | None = None,
         render_delay: float = 0.0,
+        links_delay: float = 1.0,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -78,7 +83,10 @@ class FeedPublisher:
         self.hub_url = hub_url
         self.notify = notify
         self.render_delay = render_delay
-        self._dirty: set[FeedRef] = set()
+        self.links_delay = links_delay
+        self._dirty: set[FeedRef] = set()  # new entries: render within render_delay
+        self._links: dict[FeedRef, float] = {}  # only links changed: render at loop time
+        self._flushing = False
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -169,8 +177,11 @@ class FeedPublisher:
                     await self._redact(feed, entry)
             await self.changed(feed)
         if before.get(entry["language"]) != entry["status"]:
-            # a language appeared or was withdrawn: the other languages' entries link to it
-            await self._refresh_siblings(entry, before)
+            # A language appeared or was withdrawn: the other languages' entries link to it.
+            # Those stored by now, read again: one stored concurrently (an original and its
+            # translation come on two topics) may have read ``before`` without this one.
+            now = await self.store.languages([entry["article_id"]])
+            await self._refresh_siblings(entry, {**before, **now.get(entry["article_id"], {})})
         log.info("entry stored" if changed else "entry already stored; feeds refreshed")
 
     async def backfill(self, entry: dict[str, Any]) -> set[FeedRef]:
@@ -193,7 +204,7 @@ class FeedPublisher:
             sibling = await self.store.entry(entry["article_id"], other)
             if sibling is not None and sibling["status"] == "active":
                 for feed in await self.feeds_for(sibling):
-                    await self.changed(feed)
+                    await self.changed(feed, links_only=True)
 
     async def _redact(self, feed: FeedRef, entry: dict[str, Any]) -> None:
         """A withdrawn entry leaves the archives too: drop their renders; the next request
@@ -205,40 +216,82 @@ class FeedPublisher:
 
     # ------------------------------------------------------------------ rendering
 
-    async def changed(self, feed: FeedRef) -> None:
+    async def changed(self, feed: FeedRef, *, links_only: bool = False) -> None:
         """The feed's log changed: render it now, or with ``render_delay``, within that delay,
         once for every change to it in the meantime (a burst of 500 articles is a few renders,
         not 500). The log is already written, so a crash before the render loses nothing:
-        :meth:`catch_up` renders every feed whose rendering is behind its log."""
+        :meth:`catch_up` renders every feed whose rendering is behind its log.
+
+        ``links_only``: nothing in the feed's log changed, only the languages its entries link
+        to (an article gained or lost a translation). Such renders wait ``links_delay``, so
+        that the feeds with new entries go first and the translations of one article, which
+        arrive together, cost one render of each sibling feed rather than one per language; a
+        render for a new entry in the meantime does the job."""
         if self.render_delay <= 0:
             await self.refresh(feed)
             return
-        self._dirty.add(feed)
+        if links_only:
+            self._links.setdefault(feed, asyncio.get_running_loop().time() + self.links_delay)
+        else:
+            self._dirty.add(feed)
         self._idle.clear()
         self._wake.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._render_loop())
 
+    def _due(self) -> list[FeedRef]:
+        """Feeds to render now, taken off the queues: those with new entries first, then the
+        link renders that are due (all of them when flushing)."""
+        now = asyncio.get_running_loop().time()
+        entries = sorted(self._dirty, key=lambda f: f.id)
+        links = sorted(
+            (f for f, when in self._links.items() if when <= now or self._flushing),
+            key=lambda f: f.id,
+        )
+        due = entries + [f for f in links if f not in self._dirty]
+        self._dirty.clear()
+        for feed in due:  # a render reads the current state: it does any pending links too
+            self._links.pop(feed, None)
+        return due
+
     async def _render_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
-            await asyncio.sleep(self.render_delay)
-            self._wake.clear()
-            batch, self._dirty = self._dirty, set()
-            for feed in sorted(batch, key=lambda f: f.id):
-                try:
-                    await self.refresh(feed)
-                except Exception:
-                    log.exception("feed render failed; retrying", extra={"feed": feed.id})
-                    self._dirty.add(feed)
-                    self._wake.set()
-            if not self._dirty:
+            if not self._dirty and not self._links:
                 self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self._dirty:
+                await asyncio.sleep(self.render_delay)
+            elif not self._flushing:
+                wait = min(self._links.values()) - loop.time()
+                if wait > 0:  # until the first link render is due, or something new comes
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), wait)
+                    continue
+            gate = asyncio.Semaphore(RENDERS_AT_ONCE)  # taken in order: new entries first
+            await asyncio.gather(*(self._render(feed, gate) for feed in self._due()))
+
+    async def _render(self, feed: FeedRef, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            try:
+                await self.refresh(feed)
+            except Exception:
+                log.exception("feed render failed; retrying", extra={"feed": feed.id})
+                self._dirty.add(feed)
 
     async def flush(self) -> None:
-        """Wait until every scheduled render is done (on shutdown; bound it with a timeout)."""
+        """Render everything scheduled now, link renders included, and wait until done (on
+        shutdown; bound it with a timeout)."""
         if self._worker is not None and not self._worker.done():
-            await self._idle.wait()
+            self._flushing = True
+            self._wake.set()
+            try:
+                await self._idle.wait()
+            finally:
+                self._flushing = False
 
     async def stop(self) -> None:
         if self._worker is not None:
@@ -263,13 +316,17 @@ class FeedPublisher:
 
     async def refresh(self, feed: FeedRef) -> None:
         """Render the subscription document of ``feed`` in every format, then tell WebSub.
-        Renders again while the log moved on during the render, so a slower, older render
-        that landed last never stays (another replica may be rendering the same feed)."""
+        When the log moved on during the render, the feed is rendered again (in the next round
+        when renders are coalesced), so a slower, older render that landed last never stays
+        (another replica may be rendering the same feed)."""
         seq = await self.store.head(feed.id)
         while True:
             await self._render_current(feed, seq)
             head = await self.store.head(feed.id)
             if head == seq:
+                break
+            if self.render_delay > 0:  # under a stream of changes: once more with the rest
+                await self.changed(feed)
                 break
             seq = head
         if self.notify is not None:

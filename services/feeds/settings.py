@@ -43,6 +43,13 @@ class FeedsSettings(ServiceSettings):
         description="Changes to one feed within this window are rendered once (0: every change "
         "at once).",
     )
+    links_delay_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=60_000,
+        description="Feeds whose entries only gained or lost a link to a translation are "
+        "rendered within this window, after the feeds with new entries.",
+    )
     websub_retry_seconds: float = Field(
         default=5.0, gt=0, description="How often due WebSub redeliveries are looked for."
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,9 @@ LOG = Collection("feed_log")  # one document per item: _id "feed#seq"
 RENDERED = Collection("rendered_feeds")
 COLLECTIONS = (ENTRIES, ARTICLES, FEED_STATE, LOG, RENDERED)
 CONCURRENT_READS = 32
+# Log items kept in memory (the most recently rendered; a few KB each): two pages of every feed
+# rendered lately, so re-rendering a feed reads only its new items.
+LOG_CACHE_ITEMS = 4096
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class FeedStore:
         self.log = db[LOG.name]
         self.rendered = db[RENDERED.name]
         self.page_size = page_size
+        self._writing = asyncio.Lock()
+        self._log_items: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     # ------------------------------------------------------------------ entries
 
@@ -163,15 +169,26 @@ class FeedStore:
         return seq
 
     async def page_items(self, feed: str, pages: Iterable[int], head: int) -> list[dict[str, Any]]:
-        """Items of the given pages up to ``head``, newest first."""
-        seqs = [
-            n
+        """Items of the given pages up to ``head``, newest first. Log items never change once
+        inserted, so those read before come from memory: a render reads only the new ones."""
+        ids = [
+            f"{feed}#{n}"
             for p in pages
             if p >= 0
             for n in range(p * self.page_size + 1, min((p + 1) * self.page_size, head) + 1)
         ]
-        docs = await self._point_reads(self.log, [f"{feed}#{n}" for n in seqs])
-        items = [d for d in docs if d is not None]
+        cache = self._log_items
+        missing = [i for i in ids if i not in cache]
+        for doc in await self._point_reads(self.log, missing):
+            if doc is not None:
+                cache[doc["_id"]] = doc
+        items = []
+        for i in ids:
+            if (doc := cache.get(i)) is not None:
+                cache.move_to_end(i)
+                items.append(doc)
+        while len(cache) > LOG_CACHE_ITEMS:
+            cache.popitem(last=False)
         return sorted(items, key=lambda i: int(i["seq"]), reverse=True)
 
     # ------------------------------------------------------------------ rendered documents
@@ -182,17 +199,18 @@ class FeedStore:
         """Store a render of the log up to ``seq``. Two renders may race and the older may land
         last; :meth:`FeedPublisher.refresh` renders again until the head it saw is the head."""
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        await self.rendered.replace_one(
-            {"_id": key},
-            {
-                "seq": seq,
-                "body": Binary(body),
-                "media_type": media_type,
-                "etag": etag,
-                "last_modified": updated,
-            },
-            upsert=True,
-        )
+        async with self._writing:  # one large write at a time: see publishing.RENDERS_AT_ONCE
+            await self.rendered.replace_one(
+                {"_id": key},
+                {
+                    "seq": seq,
+                    "body": Binary(body),
+                    "media_type": media_type,
+                    "etag": etag,
+                    "last_modified": updated,
+                },
+                upsert=True,
+            )
 
     async def rendered_seq(self, key: str) -> int | None:
         doc = await self.rendered.find_one({"_id": key}, {"seq": 1})
