@@ -63,6 +63,21 @@ def write_section(path: Path, name: str, section: str) -> None:
     path.write_text(text)
 
 
+def command_line(name: str, from_make: bool) -> str:
+    """The command that reproduces this run: its make target, or the module with its arguments."""
+    if from_make:
+        return f"make bench-{name}"
+    return f"python -m bench.{name} " + " ".join(sys.argv[1:])
+
+
+def publish(section: str, name: str, path: Path | None) -> None:
+    """Print the section and, when asked, write it into the benchmarks page."""
+    print("\n" + section)
+    if path:
+        write_section(path, name, section)
+        print(f"written to {path}")
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -77,7 +77,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-from bench.common import infrastructure, ready, write_section  # noqa: E402
+from bench.common import command_line, infrastructure, publish, ready  # noqa: E402
 from shared.contracts import Topics  # noqa: E402
 
 SAMPLES = ROOT / "tests" / "fixtures" / "samples"
@@ -921,14 +921,9 @@ async def main_async(args: argparse.Namespace) -> int:
             if args.profile:
                 profile = await profile_feeds(mongo, state, args)
                 print("\n".join(profile_report(profile)), flush=True)
-    command = (
-        "make bench-e2e" if args.from_make else "python -m bench.e2e " + " ".join(sys.argv[1:])
-    )
+    command = command_line("e2e", args.from_make)
     section = report(modes, profile, args, database, command)
-    print("\n" + section)
-    if args.write:
-        write_section(args.write, "e2e", section)
-        print(f"written to {args.write}")
+    publish(section, "e2e", args.write)
     return 0
 
 

@@ -67,7 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-from bench.common import code_version, cpu_model, infrastructure, ready, write_section  # noqa: E402
+from bench.common import code_version, command_line, cpu_model, infrastructure, publish, ready  # noqa: E402
 from services.feeds.render import (  # noqa: E402
     FORMATS,
     Alternate,
@@ -852,17 +852,12 @@ def main() -> int:
     tools = ensure_tools(not args.no_install) if "serve" in args.parts else {}
     renders = time_renders(args.render_entries) if "render" in args.parts else []
     serving = asyncio.run(serve_and_load(args, tools)) if "serve" in args.parts else None
-    command = (
-        "make bench-feeds" if args.from_make else "python -m bench.feeds " + " ".join(sys.argv[1:])
-    )
+    command = command_line("feeds", args.from_make)
     settings = {
         k: v for k, v in sorted(os.environ.items()) if k.startswith(("FEEDS_", "OTEL_", "UVICORN_"))
     }
     section = report(serving, renders, tools, command, settings)
-    print("\n" + section)
-    if args.write:
-        write_section(args.write, "feeds", section)
-        print(f"written to {args.write}")
+    publish(section, "feeds", args.write)
     return 0
 
 

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-from bench.common import infrastructure, ready, write_section  # noqa: E402
+from bench.common import command_line, infrastructure, publish, ready  # noqa: E402
 from shared.contracts import Topics  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "fixtures" / "samples" / "mashhad-metropolis-secretary-general.txt"
@@ -236,16 +236,9 @@ async def main_async(args: argparse.Namespace) -> int:
                         flush=True,
                     )
                     rounds.append(r)
-    command = (
-        "make bench-ingest"
-        if args.from_make
-        else "python -m bench.ingest " + " ".join(sys.argv[1:])
-    )
+    command = command_line("ingest", args.from_make)
     section = report(rounds, args.repeat, database, command)
-    print("\n" + section)
-    if args.write:
-        write_section(args.write, "ingest", section)
-        print(f"written to {args.write}")
+    publish(section, "ingest", args.write)
     return 0
 
 

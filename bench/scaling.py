@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-from bench.common import infrastructure, ready, write_section  # noqa: E402
+from bench.common import command_line, infrastructure, publish, ready  # noqa: E402
 from bench.e2e import MACHINE, cpu_seconds, drop_database, machine, sentence_pool  # noqa: E402
 from shared.contracts import DateSource, IngestedArticle, Topics  # noqa: E402
 
@@ -369,16 +369,9 @@ async def main_async(args: argparse.Namespace) -> int:
                         flush=True,
                     )
                     rounds.append(r)
-    command = (
-        "make bench-scaling"
-        if args.from_make
-        else "python -m bench.scaling " + " ".join(sys.argv[1:])
-    )
+    command = command_line("scaling", args.from_make)
     section = report(rounds, args, database, command)
-    print("\n" + section)
-    if args.write:
-        write_section(args.write, "scaling", section)
-        print(f"written to {args.write}")
+    publish(section, "scaling", args.write)
     return 0
 
 

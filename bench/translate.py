@@ -68,7 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-from bench.common import code_version, cpu_model, infrastructure, ready, write_section  # noqa: E402
+from bench.common import code_version, command_line, cpu_model, infrastructure, publish, ready  # noqa: E402
 from services.translate.ct2 import ModelManifest  # noqa: E402
 from shared.contracts import DateSource, IngestedArticle, Topics  # noqa: E402
 
@@ -795,16 +795,9 @@ def main() -> int:
         with infrastructure(state) as (kafka, mongo, database):
             for key in args.models:
                 results.append(run_model(models[key], kafka, mongo, state, settings, False))
-    command = (
-        "make bench-translate"
-        if args.from_make
-        else "python -m bench.translate " + " ".join(sys.argv[1:])
-    )
+    command = command_line("translate", args.from_make)
     section = report(results, settings, database, command)
-    print("\n" + section)
-    if args.write:
-        write_section(args.write, "translate", section)
-        print(f"written to {args.write}")
+    publish(section, "translate", args.write)
     return 0
 
 
