@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from services.feeds.publishing import EAGER
+from services.feeds.render import FORMATS
 from services.feeds.store import FeedStore
 
 V = TypeVar("V")
@@ -180,14 +182,16 @@ def _same_document(old: Document | None, new: Document | None) -> bool:
 
 def forget_on_write(store: FeedStore, cache: TTLCache[Any]) -> None:
     """Make every render this replica stores (or drops) reach its own cache at once: wraps the
-    store's two writes of rendered documents so that they forget the keys they wrote."""
+    store's two writes of rendered documents so that they forget the keys they wrote; a new
+    Atom render also the other formats of its document (rendered on demand, they go with it)."""
     save, drop = store.save_rendered, store.drop_rendered
 
     async def save_rendered(key: str, *args: Any, **kwargs: Any) -> None:
+        base, fmt = key.rsplit(".", 1)
         try:
             await save(key, *args, **kwargs)
         finally:
-            cache.forget([key])
+            cache.forget([f"{base}.{f}" for f in FORMATS] if fmt == EAGER else [key])
 
     async def drop_rendered(keys: Iterable[str]) -> None:
         keys = list(keys)

@@ -44,6 +44,8 @@ TOPIC = re.compile(
 # (FeedStore.save_rendered; with concurrent writers FerretDB used about twice the CPU per
 # article in a burst, 887-947 against 391-532 ms, measured with make bench-e2e).
 RENDERS_AT_ONCE = 2
+# Rendered with every change; the other formats when asked for (FeedPublisher.rendered).
+EAGER: Format = "atom"
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English", "ar": "العربية", "ru": "Русский"}
 
 
@@ -308,20 +310,21 @@ class FeedPublisher:
             if kind not in PATHS:
                 continue
             head = await self.store.head(feed_id)
-            rendered = await self.store.rendered_seq(f"{feed_id}.atom")
-            if rendered is None or rendered < head:
+            rendered = await self.store.rendered_version(f"{feed_id}.{EAGER}")
+            if rendered is None or rendered[0] < head:
                 await self.changed(FeedRef(kind, key, language))  # type: ignore[arg-type]
                 behind += 1
         return behind
 
     async def refresh(self, feed: FeedRef) -> None:
-        """Render the subscription document of ``feed`` in every format, then tell WebSub.
+        """Render the subscription document of ``feed`` (in Atom; the other formats follow on
+        demand, see :meth:`rendered`), then tell WebSub about every format.
         When the log moved on during the render, the feed is rendered again (in the next round
         when renders are coalesced), so a slower, older render that landed last never stays
         (another replica may be rendering the same feed)."""
         seq = await self.store.head(feed.id)
         while True:
-            await self._render_current(feed, seq)
+            await self._render_current(feed, seq, EAGER)
             head = await self.store.head(feed.id)
             if head == seq:
                 break
@@ -336,22 +339,37 @@ class FeedPublisher:
                 except Exception:  # delivery problems are the hub's to retry, never the feed's
                     log.exception("WebSub notification failed", extra={"feed": feed.id})
 
-    async def _render_current(self, feed: FeedRef, seq: int) -> None:
+    async def _render_current(
+        self, feed: FeedRef, seq: int, fmt: Format, source: str | None = None
+    ) -> None:
         last = self.store.page_of(seq) if seq else 0
         items = await self.store.page_items(feed.id, [last - 1, last], seq)
         archive_before = last - 2 if last >= 2 else None
         doc = await self._build(feed, items, archive=False, page=None, prev=archive_before)
-        for fmt in FORMATS:
-            await self.store.save_rendered(
-                f"{feed.id}.{fmt}", seq, render(doc, fmt), MEDIA_TYPES[fmt], doc.updated
-            )
+        await self.store.save_rendered(
+            f"{feed.id}.{fmt}", seq, render(doc, fmt), MEDIA_TYPES[fmt], doc.updated, source
+        )
 
     async def rendered(self, feed: FeedRef, fmt: Format) -> Any:
-        """The stored subscription document, rendering it first if it never was."""
+        """The stored subscription document. Atom is rendered with every change to the feed;
+        RSS and JSON Feed when first asked for after the Atom document changed (a format no one
+        reads costs nothing), and marked with the Atom ETag they go with. A feed never rendered
+        is rendered first."""
         key = f"{feed.id}.{fmt}"
         found = await self.store.get_rendered(key)
-        if found is None:
+        if fmt == EAGER:
+            if found is None:
+                await self.refresh(feed)
+                found = await self.store.get_rendered(key)
+            return found
+        atom = await self.store.rendered_version(f"{feed.id}.{EAGER}")
+        if atom is None and found is None:
             await self.refresh(feed)
+            atom = await self.store.rendered_version(f"{feed.id}.{EAGER}")
+        source = atom[1] if atom else None
+        if found is None or (source is not None and found.source != source):
+            seq = await self.store.head(feed.id)
+            await self._render_current(feed, seq, fmt, source)
             found = await self.store.get_rendered(key)
         return found
 

@@ -51,6 +51,7 @@ class Rendered:
     media_type: str
     etag: str
     last_modified: datetime
+    source: str | None = None  # a format rendered on demand: the Atom ETag it goes with
 
 
 def entry_key(article_id: str, language: str) -> str:
@@ -195,7 +196,13 @@ class FeedStore:
     # ------------------------------------------------------------------ rendered documents
 
     async def save_rendered(
-        self, key: str, seq: int, body: bytes, media_type: str, updated: datetime
+        self,
+        key: str,
+        seq: int,
+        body: bytes,
+        media_type: str,
+        updated: datetime,
+        source: str | None = None,
     ) -> None:
         """Store a render of the log up to ``seq``. Two renders may race and the older may land
         last; :meth:`FeedPublisher.refresh` renders again when the head moved on meanwhile."""
@@ -209,13 +216,15 @@ class FeedStore:
                     "media_type": media_type,
                     "etag": etag,
                     "last_modified": updated,
+                    "source": source,
                 },
                 upsert=True,
             )
 
-    async def rendered_seq(self, key: str) -> int | None:
-        doc = await self.rendered.find_one({"_id": key}, {"seq": 1})
-        return None if doc is None else int(doc.get("seq", 0))
+    async def rendered_version(self, key: str) -> tuple[int, str] | None:
+        """The sequence number and ETag of a stored render, without its body."""
+        doc = await self.rendered.find_one({"_id": key}, {"seq": 1, "etag": 1})
+        return None if doc is None else (int(doc.get("seq", 0)), str(doc["etag"]))
 
     async def feed_ids(self) -> list[str]:
         """Every feed that has a log (a scan of ``feed_state``: one small document per feed)."""
@@ -225,7 +234,13 @@ class FeedStore:
         doc = await self.rendered.find_one({"_id": key})
         if doc is None:
             return None
-        return Rendered(bytes(doc["body"]), doc["media_type"], doc["etag"], doc["last_modified"])
+        return Rendered(
+            bytes(doc["body"]),
+            doc["media_type"],
+            doc["etag"],
+            doc["last_modified"],
+            doc.get("source"),
+        )
 
     async def drop_rendered(self, keys: Iterable[str]) -> None:
         for key in keys:

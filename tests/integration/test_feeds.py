@@ -150,6 +150,26 @@ def check_json(raw: bytes, lang: str, a: dict[str, Any]) -> None:
     item = next(i for i in doc["items"] if i["title"] == headline(a, lang))
     provenance = item.get("_city_syndication", {}).get("provenance")
     assert (provenance is None) == (lang == "fa")
+    # Rendered on demand after the Atom document that links every translation (checked first):
+    # the same links, not those of an older JSON render.
+    alternates = item.get("_city_syndication", {}).get("alternates") or []
+    assert {alt["language"] for alt in alternates} | {lang} == set(LANGS), alternates
+
+
+async def test_rss_and_json_rendered_on_demand_never_lag_the_atom_document(
+    http: httpx.AsyncClient, system: System
+) -> None:
+    a = await submit(http, system)
+    base = system.url("feeds", "/feeds/mashhad/fa")
+    await await_json(http, f"{base}.json", a["headline"])  # JSON and RSS rendered once ...
+    await await_feed(http, f"{base}.rss", has(a["headline"]))
+    corrected = f"{a['headline']} (اصلاح شد)"
+    await submit(http, system, headline=corrected, external_id=a["external_id"])
+    await await_feed(http, f"{base}.atom", has(corrected))  # ... then the feed changed
+    titles = {i["title"] for i in (await http.get(f"{base}.json")).json()["items"]}
+    assert corrected in titles and a["headline"] not in titles
+    rss = feedparser.parse((await http.get(f"{base}.rss")).content)
+    assert has(corrected)(rss) and not has(a["headline"])(rss)
 
 
 async def test_a_correction_keeps_entry_ids_and_moves_updated(

@@ -48,6 +48,7 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.docs: dict[str, Rendered] = {}
+        self.seqs: dict[str, int] = {}
         self.heads: dict[str, int] = {}
         self.reads: list[str] = []
 
@@ -63,10 +64,21 @@ class FakeStore:
         return self.docs.get(key)
 
     async def save_rendered(
-        self, key: str, seq: int, body: bytes, media_type: str, updated: datetime
+        self,
+        key: str,
+        seq: int,
+        body: bytes,
+        media_type: str,
+        updated: datetime,
+        source: str | None = None,
     ) -> None:
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        self.docs[key] = Rendered(body, media_type, etag, updated)
+        self.docs[key] = Rendered(body, media_type, etag, updated, source)
+        self.seqs[key] = seq
+
+    async def rendered_version(self, key: str) -> tuple[int, str] | None:
+        doc = self.docs.get(key)
+        return None if doc is None else (self.seqs.get(key, 0), doc.etag)
 
     async def drop_rendered(self, keys: Iterable[str]) -> None:
         for key in keys:
