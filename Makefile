@@ -9,7 +9,7 @@ SAMPLE_PUBLISHERS := mashhad tehran gorgan
 SAMPLE_PARTNERS := istanbul kazan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs test test-unit test-integration lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling
+.PHONY: help run stop status logs test test-unit test-integration test-faults lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
@@ -17,6 +17,8 @@ help:
 	@echo "make stop    stop everything 'make run' started"
 	@echo "make status  what is running;  make logs [NAME=ingest|translate|feeds|kafka|ferretdb]"
 	@echo "make test    lint, type-check and the full test suite on its own Kafka and database"
+	@echo "make test-faults  the fault suite (services, broker and database killed while articles"
+	@echo "            flow) three times in a row; figures in var/faults-runs.jsonl"
 	@echo "make bench-ingest  ingest throughput vs raw insert_many (writes docs/benchmarks.md)"
 	@echo "make bench-translate  translate service vs raw CTranslate2, OPUS-MT and M2M100 sizes (same page)"
 	@echo "make bench-feeds  feeds service req/s vs nginx on the same bytes, render time (same page;"
@@ -77,6 +79,17 @@ test-unit: venv
 
 test-integration: provision
 	$(VENV)/bin/pytest tests/integration
+
+# The fault suite (also part of `make test`) three times in a row, each run's figures appended
+# to var/faults-runs.jsonl (docs/reliability.md).
+FAULT_RUNS ?= 3
+test-faults: provision
+	@mkdir -p var && rm -f var/faults-runs.jsonl
+	@for i in $$(seq $(FAULT_RUNS)); do \
+		echo "fault suite, run $$i of $(FAULT_RUNS)"; \
+		FAULTS_REPORT=var/faults-runs.jsonl $(VENV)/bin/pytest -m faults tests/integration || exit 1; \
+	done
+	@echo "figures of each run: var/faults-runs.jsonl"
 
 test: provision lint
 	$(VENV)/bin/pytest

@@ -12,6 +12,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ class Infra:
     mongodb_uri: str
     database: str
     description: list[str]
+    # The servers, when this suite started them (so a fault test can stop and restart them).
+    kafka_server: stack.Kafka | None = None
+    database_server: stack.FerretDB | None = None
 
     def env(self) -> dict[str, str]:
         return {
@@ -42,12 +46,10 @@ class Infra:
 _USED: list[str] = []
 
 
-@pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
-    state = tmp_path_factory.mktemp("stack")
-    started: list[stack.Kafka | stack.FerretDB] = []
-    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    mongo = os.environ.get("MONGODB_URI")
+@contextmanager
+def started_infra(state: Path, kafka: str | None, mongo: str | None) -> Iterator[Infra]:
+    """Kafka and the database: those given, else started here (and stopped at the end)."""
+    k = f = None
     lines = []
     try:
         if kafka:
@@ -55,7 +57,6 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         else:
             k = stack.Kafka(state, port=stack.free_port(), controller_port=stack.free_port())
             k.start()
-            started.append(k)
             kafka = k.bootstrap
             lines.append(
                 f"Kafka: Apache Kafka {stack.KAFKA_VERSION} (KRaft, started by the suite) "
@@ -64,7 +65,6 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         if not mongo:
             f = stack.FerretDB(state, port=stack.free_port())
             f.start()
-            started.append(f)
             mongo = f.uri
             lines.append(
                 f"Database: FerretDB {stack.FERRETDB_VERSION} (SQLite, started by the suite; "
@@ -72,13 +72,22 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
             )
         else:
             lines.append(f"Database: external {_describe_mongo(mongo)} at {mongo}")
-        _USED.extend(lines)
-        for line in lines:
-            print(f"\n[infra] {line}", file=sys.stderr)
-        yield Infra(kafka, mongo, f"test_{uuid.uuid4().hex[:12]}", lines)
+        yield Infra(kafka, mongo, f"test_{uuid.uuid4().hex[:12]}", lines, k, f)
     finally:
-        for component in reversed(started):
-            component.stop()
+        for component in (f, k):
+            if component is not None:
+                component.stop()
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    mongo = os.environ.get("MONGODB_URI")
+    with started_infra(tmp_path_factory.mktemp("stack"), kafka, mongo) as found:
+        _USED.extend(found.description)
+        for line in found.description:
+            print(f"\n[infra] {line}", file=sys.stderr)
+        yield found
 
 
 def _describe_mongo(uri: str) -> str:

@@ -6,8 +6,10 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,14 @@ def _ready(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def system(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    state = tmp_path_factory.mktemp("services")
+    with started_system(infra, tmp_path_factory.mktemp("services")) as running:
+        yield running
+
+
+@contextmanager
+def started_system(infra: Infra, state: Path, **env: str) -> Iterator[System]:
+    """The three services as processes on ``infra``, with the fixture registry, an editor key
+    per publisher and a token per partner; ``env`` adds or overrides settings."""
     ports = {name: stack.free_port() for name in stack.SERVICES}
     env = {
         **infra.env(),
@@ -73,9 +82,8 @@ def system(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         "FEEDS_PUBLIC_URL": f"http://127.0.0.1:{ports['feeds']}",
         "FEEDS_ENTRIES_PER_FEED": "10",  # small archive pages, so tests reach the archives
         "LOG_LEVEL": "INFO",
+        **env,
     }
-    import subprocess
-
     subprocess.run(
         [sys.executable, "-m", "shared.registry", "load", str(FIXTURES / "registry.yaml")],
         env={**os.environ, **env},

@@ -41,6 +41,8 @@ async def ingest_holders(bootstrap: str) -> tuple[str, int]:
             for group in response.groups:  # error_code, group_id, state, ..., members
                 holding = 0
                 for member in group[5]:
+                    if not member[4]:  # rebalancing: nothing assigned yet
+                        continue
                     assignment = ConsumerProtocolMemberAssignment.decode(member[4]).assignment
                     holding += any(t == Topics.INGESTED and ps for t, ps in assignment)
                 return str(group[2]), holding
