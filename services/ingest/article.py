@@ -205,6 +205,8 @@ def _content(
     headline = clean(headline)
     if not headline:
         raise Rejected("headline: is empty once cleaned")
+    if problem := text.wrong_script(headline, language):
+        raise Rejected(f"headline: {problem}")
     return {
         "publisher": publisher.id,
         "language": language,

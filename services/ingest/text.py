@@ -11,6 +11,7 @@ import hashlib
 import html
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -106,3 +107,34 @@ def article_id(publisher: str, external_id: str | None, headline: str, body: str
     else:
         basis = f"fp\x1f{publisher}\x1f{fingerprint_form(headline)}\x1f{fingerprint_form(body)}"
     return f"{publisher}-{hashlib.sha256(basis.encode('utf-8')).hexdigest()[:20]}"
+
+
+# The script each language is written in, as Unicode names its letters ("ARABIC LETTER ...").
+SCRIPTS = {
+    **dict.fromkeys(("fa", "ar", "ur", "ps", "ku"), "ARABIC"),
+    **dict.fromkeys(("ru", "uk", "be", "bg", "sr", "kk", "ky", "tg", "mn"), "CYRILLIC"),
+    **dict.fromkeys(("en", "fr", "de", "es", "it", "pt", "tr", "az", "uz", "nl", "pl"), "LATIN"),
+    "zh": "CJK",
+    "hy": "ARMENIAN",
+    "ka": "GEORGIAN",
+    "el": "GREEK",
+    "he": "HEBREW",
+}
+
+
+def script_of(char: str) -> str:
+    return unicodedata.name(char, "?").split(" ")[0]
+
+
+def wrong_script(text: str, language: str) -> str | None:
+    """Why ``text`` cannot be in ``language`` (most of its letters are of another script), or
+    None. Names and acronyms in another script are fine as long as they are the minority."""
+    want = SCRIPTS.get(language.split("-")[0].lower())
+    letters = [script_of(c) for c in text if c.isalpha()]
+    if want is None or not letters or letters.count(want) * 2 >= len(letters):
+        return None
+    found = max(set(letters), key=letters.count)
+    return (
+        f"is mostly in {found.title()} letters, not in the {want.title()} script of "
+        f"'{language}': is the language right, or is this the wrong text?"
+    )

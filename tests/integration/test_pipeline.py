@@ -86,6 +86,10 @@ BAD_INPUT: dict[str, tuple[bytes | dict[str, Any], str]] = {
     "typo-field": ({**article(), "headlien": "x"}, "headlien: is not a known field"),
     "future-schema": ({**article(), "schema_version": 2}, "schema_version"),
     "bad-date": ({**article(), "published": "yesterday"}, "published: cannot read the date"),
+    "wrong-language": (
+        {**article(), "headline": "Mashhad hosts a delegation from Kazan"},
+        "headline: is mostly in Latin letters",
+    ),
     "bad-jalali-date": ({**article(), "published": "۳۲ اسفند ۱۴۰۲"}, "day is out of range"),
     "oversized": (article(body_text="م" * 1_100_000), "the limit is"),
     "page-without-article": ({"publisher": "mashhad", "raw_text": "منو\nخانه"}, "no "),

@@ -70,3 +70,33 @@ def test_no_active_or_remote_loading_markup_survives(trick: str) -> None:
     clean = text.sanitise_html(f"<p>متن</p>{trick}")
     for bad in ("evil.example", "script", "javascript", "vbscript", "data:", "style", "<form"):
         assert bad not in clean.lower(), clean
+
+
+@pytest.mark.parametrize(
+    ("headline", "language"),
+    [
+        ("دیدار شهردار مشهد با هیئت Guangzhou", "fa"),  # a name in Latin letters is fine
+        ("افتتاح بوستان جدید در مشهد", "fa"),
+        ("COVID-19 в Казани", "ru"),
+        ("Mashhad hosts Kazan", "en"),
+        ("۱۴۰۳", "fa"),  # no letters: nothing to judge
+        ("Mashhad hosts Kazan", "ja"),  # a language without a known script
+    ],
+)
+def test_headlines_in_their_language_s_script_pass(headline: str, language: str) -> None:
+    assert text.wrong_script(headline, language) is None
+
+
+@pytest.mark.parametrize(
+    ("headline", "language", "said"),
+    [
+        ("Mashhad hosts a delegation from Kazan", "fa", "Latin letters, not in the Arabic"),
+        ("شهردار مشهد", "ru", "Arabic letters, not in the Cyrillic"),
+        ("Мэр Казани посетил Мешхед", "en-GB", "Cyrillic letters, not in the Latin"),
+    ],
+)
+def test_a_headline_in_another_script_is_refused_with_a_reason(
+    headline: str, language: str, said: str
+) -> None:
+    reason = text.wrong_script(headline, language)
+    assert reason is not None and said in reason and language in reason
