@@ -18,7 +18,10 @@ import httpx
 import pytest
 import stack
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from shared.contracts import Topics
 from tests.conftest import Infra
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -260,3 +263,23 @@ async def await_article(
             if resp.status_code == 200 and done(resp.json()):
                 return resp.json()
             await asyncio.sleep(0.1)
+
+
+async def ingest_holders(bootstrap: str) -> tuple[str, int]:
+    """The translate group's state and how many members hold ``articles.ingested`` partitions
+    (each replica has a second member, for translations.submitted)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for response in await admin.describe_consumer_groups(["translate"]):
+            for group in response.groups:  # error_code, group_id, state, ..., members
+                holding = 0
+                for member in group[5]:
+                    if not member[4]:  # rebalancing: nothing assigned yet
+                        continue
+                    assignment = ConsumerProtocolMemberAssignment.decode(member[4]).assignment
+                    holding += any(t == Topics.INGESTED and ps for t, ps in assignment)
+                return str(group[2]), holding
+        return "unknown", 0
+    finally:
+        await admin.close()

@@ -25,8 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.contracts import Topics
 from tests.conftest import started_infra
-from tests.integration.conftest import System, feed_history, started_system
-from tests.integration.test_scaling import ingest_holders
+from tests.integration.conftest import System, feed_history, ingest_holders, started_system
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

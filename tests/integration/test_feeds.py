@@ -219,9 +219,7 @@ async def test_archives_page_back_through_everything_and_are_cacheable(
         (await submit(http, system, publisher="gorgan"))["headline"] for _ in range(2 * size + 2)
     }
     url = system.url("feeds", "/feeds/gorgan/fa.atom")
-    _, pages = await await_history(
-        http, url, lambda es: sent <= {e.title for e in es}, timeout=120
-    )
+    _, pages = await await_history(http, url, lambda es: sent <= {e.title for e in es}, timeout=120)
     assert pages >= 1  # a new partner can backfill everything, through the archives
     current = feedparser.parse((await http.get(url)).content)
     link = next(x.href for x in current.feed.links if x.rel == "prev-archive")

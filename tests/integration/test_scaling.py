@@ -14,14 +14,12 @@ import httpx
 import pytest
 import stack
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from pymongo import AsyncMongoClient
 
 from services.feeds.render import entry_id
 from services.ingest.text import article_id
 from shared.contracts import Topics
-from tests.integration.conftest import System, await_history, send
+from tests.integration.conftest import System, await_history, ingest_holders, send
 
 pytestmark = pytest.mark.integration
 
@@ -29,26 +27,6 @@ N = 30
 CORRECTED = 5  # the first articles get a second version, sent after the crash
 PUBLISHER = "tehran"
 LANGUAGES = ("fa", "en", "ar", "ru")
-
-
-async def ingest_holders(bootstrap: str) -> tuple[str, int]:
-    """The translate group's state and how many members hold ``articles.ingested`` partitions
-    (each replica has a second member, for translations.submitted)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for response in await admin.describe_consumer_groups(["translate"]):
-            for group in response.groups:  # error_code, group_id, state, ..., members
-                holding = 0
-                for member in group[5]:
-                    if not member[4]:  # rebalancing: nothing assigned yet
-                        continue
-                    assignment = ConsumerProtocolMemberAssignment.decode(member[4]).assignment
-                    holding += any(t == Topics.INGESTED and ps for t, ps in assignment)
-                return str(group[2]), holding
-        return "unknown", 0
-    finally:
-        await admin.close()
 
 
 async def await_group(bootstrap: str, replicas: int) -> None:
