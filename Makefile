@@ -9,7 +9,7 @@ SAMPLE_PUBLISHERS := mashhad tehran gorgan
 SAMPLE_PARTNERS := istanbul kazan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs test test-unit test-integration test-faults lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling
+.PHONY: help run stop status logs test test-unit test-integration test-faults test-e2e screenshots chromium lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
@@ -17,6 +17,8 @@ help:
 	@echo "make stop    stop everything 'make run' started"
 	@echo "make status  what is running;  make logs [NAME=ingest|translate|feeds|kafka|ferretdb]"
 	@echo "make test    lint, type-check and the full test suite on its own Kafka and database"
+	@echo "make test-e2e  the editor desk and the partner portal in headless Chromium (tests/e2e);"
+	@echo "            make screenshots  the same, writing docs/screenshots/"
 	@echo "make test-faults  the fault suite (services, broker and database killed while articles"
 	@echo "            flow) three times in a row; figures in var/faults-runs.jsonl"
 	@echo "make bench-ingest  ingest throughput vs raw insert_many (writes docs/benchmarks.md)"
@@ -58,7 +60,8 @@ run: provision
 	$(PY) -m shared.registry urls --feeds http://127.0.0.1:8080 --tokens $(STATE)/keys
 	@echo; cat $(STATE)/translate.txt
 	@echo; echo "Publish with any Kafka client, for example:"
-	@echo "  echo '{\"publisher\":\"mashhad\",\"headline\":\"سلام\",\"body_text\":\"متن\"}' | kcat -P -b 127.0.0.1:9092 -t articles.submitted"
+	@echo "  echo 'mashhad/hello-1|{\"publisher\":\"mashhad\",\"external_id\":\"hello-1\",\"headline\":\"سلام\",\"body_text\":\"متن\"}' | kcat -P -K'|' -b 127.0.0.1:9092 -t articles.submitted"
+	@echo "  (one key per article, the same for its corrections: they stay in order)"
 	@echo "Stop everything with: make stop"
 
 stop:
@@ -91,7 +94,25 @@ test-faults: provision
 	done
 	@echo "figures of each run: var/faults-runs.jsonl"
 
-test: provision lint
+# The browser tests (tests/e2e) drive Debian's Chromium through Playwright (which downloads no
+# browser of its own): installed here once, when missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "installing Debian's chromium for the browser tests (tests/e2e)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+
+test-e2e: provision chromium
+	$(VENV)/bin/pytest tests/e2e
+
+# The browser tests again, saving each page's screenshot to docs/screenshots/ (the README's).
+screenshots: provision chromium
+	UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest tests/e2e
+
+test: provision lint chromium
 	$(VENV)/bin/pytest
 
 clean: stop

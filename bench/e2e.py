@@ -79,7 +79,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-from bench.common import command_line, infrastructure, publish, ready  # noqa: E402
+from bench.common import NO_REFUSALS, command_line, infrastructure, publish, ready  # noqa: E402
 from shared.contracts import Topics  # noqa: E402
 
 SAMPLES = ROOT / "tests" / "fixtures" / "samples"
@@ -221,6 +221,8 @@ def start_stack(kafka: str, mongo: str, state: Path, args: argparse.Namespace) -
         "FEEDS_PUBLIC_URL": feeds_url,
         "FEEDS_ENTRIES_PER_FEED": str(args.page_size),
         "FEEDS_CACHE_SECONDS": str(args.feeds_cache_seconds),
+        "INGEST_RATE_LIMIT": NO_REFUSALS,
+        "FEEDS_RATE_LIMIT": NO_REFUSALS,
     }
     if args.render_delay_ms is not None:
         env["FEEDS_RENDER_DELAY_MS"] = f"{args.render_delay_ms:g}"

@@ -67,7 +67,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
 
-from bench.common import code_version, command_line, cpu_model, infrastructure, publish, ready  # noqa: E402
+from bench.common import (  # noqa: E402
+    NO_REFUSALS,
+    code_version,
+    command_line,
+    cpu_model,
+    infrastructure,
+    publish,
+    ready,
+)
 from services.feeds.render import (  # noqa: E402
     FORMATS,
     Alternate,
@@ -672,6 +680,7 @@ async def serve_and_load(args: argparse.Namespace, tools: dict[str, str]) -> Ser
                 "MONGODB_URI": mongo,
                 "MONGODB_DATABASE": db,
                 "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+                "FEEDS_RATE_LIMIT": args.rate_limit,
             }
             port = stack.free_port()
             proc = start_feeds(state, env, port)
@@ -843,6 +852,12 @@ def main() -> int:
         type=lambda s: [p.strip() for p in s.split(",") if p.strip()],
         default=["render", "serve"],
         help="render, serve or both (default)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        default=NO_REFUSALS,
+        help="FEEDS_RATE_LIMIT of the service (default: the limiter runs, never refuses; "
+        "'off' to measure without it)",
     )
     parser.add_argument("--no-install", action="store_true", help="never run apt-get")
     parser.add_argument("--write", type=Path, help="update this benchmarks page")

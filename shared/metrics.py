@@ -283,6 +283,13 @@ class ServiceMetrics:
             registry=r,
         )
         self.lag_errors.labels(service)  # present (at 0) from the start
+        self.http_refused = Counter(
+            f"{PREFIX}_http_requests_rate_limited",
+            "HTTP requests refused with 429 by the per-client rate limit.",
+            ["service"],
+            registry=r,
+        )
+        self.http_refused.labels(service)
         self._lag_at = float("-inf")
         self._lag_lock = asyncio.Lock()
         self._lag_logged = float("-inf")

@@ -543,7 +543,11 @@ class Registry:
         hashes to it."""
         if not token.startswith(PARTNER_TOKEN_PREFIX) or len(token) > 512:
             return None  # not one of ours: no database read
-        digest = key_digest(token)
+        return await self.partner_for_digest(key_digest(token))
+
+    async def partner_for_digest(self, digest: str) -> Partner | None:
+        """:meth:`partner_for_token` for a token known by its SHA-256 only (a WebSub
+        subscription remembers the digest of the token it was made with, never the token)."""
         cached = self._tokens.get(digest)
         if cached and time.monotonic() - cached[0] < self.ttl:
             record = cached[1]

@@ -26,6 +26,7 @@ from shared import tracing
 from shared.messaging import DeadLetterPolicy, ensure_topics, make_broker
 from shared.metrics import KafkaLag, ServiceMetrics, subscribed_groups
 from shared.observability import setup_logging
+from shared.ratelimit import RateLimit, parse_limits
 from shared.registry import Registry
 from shared.settings import ServiceSettings
 from shared.storage import Collection, Database, Document, connect, ensure_indexes
@@ -140,6 +141,7 @@ def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
 
     fastapi_options.setdefault("telemetry", FASTAPI_TELEMETRY)
     api = FastAPI(lifespan=lifespan, **fastapi_options)
+    api.state.metrics = rt.metrics  # serve() counts rate-limited requests there
     api.include_router(health_router(rt))
     if rt.tracer_provider is not None:
         api.add_middleware(tracing.TraceRequests, tracer_provider=rt.tracer_provider)
@@ -147,9 +149,13 @@ def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
 
 
 def serve(api: FastAPI, settings: ServiceSettings) -> None:
-    """Run until SIGINT/SIGTERM; uvicorn's graceful shutdown drives the lifespan above."""
+    """Run until SIGINT/SIGTERM; uvicorn's graceful shutdown drives the lifespan above.
+    The rate limit goes in front of everything here, once every route and middleware (the feeds
+    fast path included) is in place."""
+    metrics: ServiceMetrics | None = getattr(api.state, "metrics", None)
+    refused = metrics.http_refused.labels(metrics.service) if metrics is not None else None
     config = uvicorn.Config(
-        api,
+        RateLimit(api, parse_limits(settings.rate_limit), refused),
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # keep our JSON logging

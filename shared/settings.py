@@ -7,7 +7,7 @@ prefix (``INGEST_``, ``TRANSLATE_``, ``FEEDS_``).
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,4 +48,16 @@ class ServiceSettings(BaseSettings):
     transient_retry_seconds: float = Field(
         default=60.0, gt=0, description="How long to retry while the database or broker is down."
     )
+    rate_limit: str = Field(
+        default="50/second;1000/minute",
+        description="Requests per client address (shared.ratelimit); 'off' to turn it off.",
+    )
     infra: InfraSettings = Field(default_factory=InfraSettings)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _known_notation(cls, value: str) -> str:
+        from shared.ratelimit import parse_limits
+
+        parse_limits(value)  # a typo fails at start-up, with the notation to use
+        return value

@@ -72,8 +72,9 @@ MIN_GRACE_SECONDS = 35  # shared/service.py drains for 30 s
 HEALTH_PATH, READY_PATH, METRICS_PATH = "/healthz", "/readyz", "/metrics"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Read by libraries rather than the settings classes: the OpenTelemetry SDK (shared/tracing.py).
-LIBRARY_ENV = re.compile(r"^OTEL_[A-Z0-9_]+$")
+# Read by libraries rather than the settings classes: the OpenTelemetry SDK (shared/tracing.py)
+# and uvicorn (which proxies' X-Forwarded-For to believe: shared/ratelimit.py).
+LIBRARY_ENV = re.compile(r"^(OTEL_[A-Z0-9_]+|FORWARDED_ALLOW_IPS)$")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
 CLUSTER_SCOPED = {"Namespace", "PersistentVolume", "ClusterRole", "ClusterRoleBinding"}
 

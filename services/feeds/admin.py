@@ -17,11 +17,12 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, Security
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from shared.messaging import describe_validation_error
 from shared.registry import (
@@ -35,6 +36,7 @@ from shared.registry import (
     PartnerToken,
     Publisher,
     Registry,
+    TokenState,
     check_network,
     check_partner,
     create_partner_token,
@@ -62,6 +64,66 @@ class ErrorBody(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 503)
 }
+#: Documents the admin token in the OpenAPI document; :func:`install` checks it.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="adminToken",
+    description="FEEDS_ADMIN_TOKEN (or the contents of FEEDS_ADMIN_TOKEN_FILE)",
+)
+
+
+def _view(model: type[BaseModel], name: str, doc: str, **more: Any) -> type[BaseModel]:
+    """An answer's model: ``model``'s fields and ``more`` (fields named like a method of
+    ``model``, so not a subclass). Only its fields ever leave: a response model filters."""
+    fields: dict[str, Any] = {k: (f.annotation, f) for k, f in model.model_fields.items()}
+    view: type[BaseModel] = create_model(name, __doc__=doc, **fields, **more)
+    return view
+
+
+TokenView = _view(
+    PartnerToken,
+    "TokenView",
+    "What is ever shown of a partner token: its id and dates, never the token or its digest.",
+    state=(TokenState, ...),
+)
+IssuedToken = create_model(
+    "IssuedToken",
+    __base__=TokenView,
+    token=(str, Field(description="The token itself, shown in this answer only.")),
+    detail=(str, ...),
+)
+RotatedTokens = create_model(
+    "RotatedTokens",
+    __base__=IssuedToken,
+    previous=(list[TokenView], Field(description="The older tokens, as they now stand.")),  # type: ignore[valid-type]
+)
+PartnerView = _view(
+    Partner,
+    "PartnerView",
+    "A partner, and every publisher it receives (its networks' members included).",
+    receives=(list[str], ...),
+)
+
+
+class PublisherView(Publisher):
+    target_languages: list[str]
+
+
+class RegistryView(BaseModel):
+    publishers: list[PublisherView]
+    networks: list[Network]
+    partners: list[PartnerView]  # type: ignore[valid-type]
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a PUT: the entry's fields, as in the registry file."""
+    schema = model.model_json_schema()
+    schema["required"] = [name for name in schema.get("required", []) if name != "id"]
+    schema["properties"]["id"] = {
+        **schema["properties"]["id"],
+        "description": "Optional; when given, the same as the path's id.",
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 class AdminRefused(Exception):
@@ -88,7 +150,7 @@ def _slug(entry_id: str) -> str:
     return entry_id.strip().lower()
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _read(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, refusals readable."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BODY_BYTES:
@@ -142,7 +204,11 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
     async def refused(_: Request, exc: AdminRefused) -> JSONResponse:
         return error(exc.status, exc.kind, exc.reason)
 
-    async def authorised(request: Request, response: Response) -> None:
+    async def authorised(
+        request: Request,
+        response: Response,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],  # documents it
+    ) -> None:
         response.headers.update(NO_STORE)
         if expected is None:
             raise AdminRefused(
@@ -196,7 +262,11 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
         response.status_code = 201 if created else 200
         return entry.model_dump(mode="json")
 
-    @router.get("/registry", summary="Every publisher, network and partner (no secrets)")
+    @router.get(
+        "/registry",
+        summary="Every publisher, network and partner (no secrets)",
+        response_model=RegistryView,
+    )
     async def everything() -> dict[str, Any]:
         await registry.refresh(force=True)
         return {
@@ -214,11 +284,17 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
             ],
         }
 
-    @router.put("/publishers/{publisher_id}", summary="Add or replace a publisher")
+    @router.put(
+        "/publishers/{publisher_id}",
+        summary="Add or replace a publisher",
+        response_model=Publisher,
+        responses={201: {"model": Publisher, "description": "Added"}},
+        openapi_extra=_body(Publisher),
+    )
     async def put_publisher(
         publisher_id: str, request: Request, response: Response
     ) -> dict[str, Any]:
-        pub = _entry(Publisher, publisher_id, await _body(request))
+        pub = _entry(Publisher, publisher_id, await _read(request))
         return stored(response, await put(PUBLISHERS, pub), pub)
 
     @router.delete("/publishers/{publisher_id}", summary="Remove a publisher no one lists")
@@ -237,9 +313,15 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
         await delete(PUBLISHERS, "publisher", pub_id)
         return {"deleted": pub_id}
 
-    @router.put("/networks/{network_id}", summary="Add or replace a network")
+    @router.put(
+        "/networks/{network_id}",
+        summary="Add or replace a network",
+        response_model=Network,
+        responses={201: {"model": Network, "description": "Added"}},
+        openapi_extra=_body(Network),
+    )
     async def put_network(network_id: str, request: Request, response: Response) -> dict[str, Any]:
-        net = _entry(Network, network_id, await _body(request))
+        net = _entry(Network, network_id, await _read(request))
         await registry.refresh(force=True)
         try:
             check_network(net, [p.id for p in await registry.publishers()])
@@ -261,9 +343,15 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
         await delete(NETWORKS, "network", net_id)
         return {"deleted": net_id}
 
-    @router.put("/partners/{partner_id}", summary="Add or replace a partner")
+    @router.put(
+        "/partners/{partner_id}",
+        summary="Add or replace a partner",
+        response_model=Partner,
+        responses={201: {"model": Partner, "description": "Added"}},
+        openapi_extra=_body(Partner),
+    )
     async def put_partner(partner_id: str, request: Request, response: Response) -> dict[str, Any]:
-        partner = _entry(Partner, partner_id, await _body(request))
+        partner = _entry(Partner, partner_id, await _read(request))
         await registry.refresh(force=True)
         try:
             check_partner(
@@ -283,7 +371,11 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
         await delete(PARTNERS, "partner", partner.id)
         return {"deleted": partner.id, "tokens_revoked": revoked}
 
-    @router.get("/partners/{partner_id}/tokens", summary="A partner's tokens: ids and dates")
+    @router.get(
+        "/partners/{partner_id}/tokens",
+        summary="A partner's tokens: ids and dates",
+        response_model=list[TokenView],  # type: ignore[valid-type]
+    )
     async def list_tokens(partner_id: str) -> list[dict[str, Any]]:
         partner = await known_partner(partner_id)
         now = registry.clock()
@@ -293,6 +385,7 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
         "/partners/{partner_id}/tokens",
         status_code=201,
         summary="Issue a feed token for a partner (the token is in this answer only)",
+        response_model=IssuedToken,
     )
     async def create_token(partner_id: str) -> dict[str, Any]:
         partner = await known_partner(partner_id)
@@ -309,6 +402,7 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
         "/partners/{partner_id}/tokens/rotate",
         status_code=201,
         summary="Issue a new token; the partner's others keep working for grace_days",
+        response_model=RotatedTokens,
     )
     async def rotate_tokens(partner_id: str, grace_days: str | None = None) -> dict[str, Any]:
         partner = await known_partner(partner_id)

@@ -9,7 +9,7 @@ import contextlib
 import httpx
 from fastapi import FastAPI
 
-from services.feeds import admin, consumer, http, websub
+from services.feeds import admin, consumer, http, portal, websub
 from services.feeds.publishing import FeedPublisher
 from services.feeds.settings import FeedsSettings
 from services.feeds.store import COLLECTIONS, FeedStore
@@ -49,7 +49,14 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
         feeds.notify = websub.ExternalHub(client, settings.websub_hub_url).publish
     else:
         feeds.hub_url = f"{public_url}/websub"
-        hub = websub.Hub(rt.db, client, feeds.hub_url, is_topic, content)
+        hub = websub.Hub(
+            rt.db,
+            client,
+            feeds.hub_url,
+            is_topic,
+            content,
+            authorised=http.subscription_allowed(feeds),
+        )
         feeds.notify = hub.publish
 
     consumer.register(rt, feeds)
@@ -89,7 +96,9 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
         await client.aclose()
 
     api = asgi_app(rt, stream, title="City syndication: feeds", version="1")
-    http.install(api, feeds)
+    portal.install_entries(api, feeds)  # /entries/{id}/{lang}.json, ahead of the entry pages
+    server = http.install(api, feeds)
+    portal.install(api, feeds, server)  # the partner portal's feed previews
     if hub is not None:
         websub.install(api, hub, prepare=http.private_topics(feeds))
     admin.install(api, rt.registry, rt.db, settings.admin_secret())

@@ -50,6 +50,9 @@ class Document:
     etag: str
     last_modified: datetime  # as sent (whole seconds), for If-Modified-Since
     headers: list[Header]
+    # The Atom ETag this document goes with (an Atom document's own): while the stored Atom
+    # version still has it, a cached copy is current (FeedServer.current).
+    version: str | None = None
     identity: list[Header] = field(init=False, repr=False)
     _gzip: tuple[list[Header], bytes] | None = field(default=None, repr=False)
     _gzipping: asyncio.Future[bytes] | None = field(default=None, repr=False)
@@ -110,8 +113,16 @@ class TTLCache(Generic[V]):
         self._generation: dict[str, int] = {}
         self._swept = clock()
         self.loads = 0  # how many loads ran (for tests and curiosity)
+        self.revalidated = 0  # how many expired values were found current and kept
 
-    async def get(self, key: str, load: Callable[[], Awaitable[V]]) -> V:
+    async def get(
+        self,
+        key: str,
+        load: Callable[[], Awaitable[V]],
+        revalidate: Callable[[V], Awaitable[bool]] | None = None,
+    ) -> V:
+        """The value of ``key``: cached, else loaded. Past its TTL, a cached value that
+        ``revalidate`` says is still current is kept for another TTL without a load."""
         if self.ttl <= 0:
             self.loads += 1
             return await load()
@@ -122,19 +133,28 @@ class TTLCache(Generic[V]):
         pending = self._loading.get(key)
         if pending is None:
             generation = self._generation.get(key, 0)  # now: the task may start later
-            pending = asyncio.ensure_future(self._load(key, load, hit, generation))
+            pending = asyncio.ensure_future(self._load(key, load, revalidate, hit, generation))
             self._loading[key] = pending
             pending.add_done_callback(partial_pop(self._loading, key))
         return await asyncio.shield(pending)
 
     async def _load(
-        self, key: str, load: Callable[[], Awaitable[V]], hit: Any, generation: int
+        self,
+        key: str,
+        load: Callable[[], Awaitable[V]],
+        revalidate: Callable[[V], Awaitable[bool]] | None,
+        hit: tuple[float, V] | None,
+        generation: int,
     ) -> V:
         started = self.clock()
-        self.loads += 1
-        value = await load()
-        if hit is not None and self.same is not None and self.same(hit[1], value):
+        if hit is not None and revalidate is not None and await revalidate(hit[1]):
+            self.revalidated += 1
             value = hit[1]
+        else:
+            self.loads += 1
+            value = await load()
+            if hit is not None and self.same is not None and self.same(hit[1], value):
+                value = hit[1]
         if self._generation.get(key, 0) == generation:  # not forgotten meanwhile
             self._values[key] = (started, value)
         self._sweep(started)

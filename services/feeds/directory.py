@@ -6,7 +6,6 @@ language) whatever order they come in.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,16 +13,12 @@ from itertools import groupby
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from services.feeds.render import FORMATS, LANGUAGE_NAMES, MEDIA_TYPES, Format, is_rtl, scrub
+from services.feeds import pages
+from services.feeds.render import FORMATS, LANGUAGE_NAMES, MEDIA_TYPES, Format, scrub
 
 KINDS = {"publisher": "Publishers", "network": "Networks", "partner": "Partners"}
 FORMAT_NAMES = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
 OPML_MEDIA_TYPE = "text/x-opml"
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;"
-    "line-height:1.5}table{border-collapse:collapse;width:100%}th,td{text-align:start;"
-    "padding:.4rem .6rem;border-bottom:1px solid #ccc}a{margin-inline-end:.6rem}"
-)
 
 
 @dataclass(frozen=True)
@@ -36,6 +31,7 @@ class Listing:
     language: str
     base: str  # feed URL without the format extension
     html: str | None = None  # a human page for the feed
+    preview: str | None = None  # the portal's readable preview of the feed
 
     def url(self, fmt: Format) -> str:
         return f"{self.base}.{fmt}"
@@ -68,49 +64,36 @@ def render_opml(title: str, feeds: Sequence[Listing], fmt: Format = "atom") -> b
     return out
 
 
-def render_directory(title: str, feeds: Sequence[Listing], opml_url: str) -> str:
-    """An HTML5 page listing every feed by kind, with a link to each format and to the OPML.
-    No scripts and no external resources; each name carries its own lang (and dir for RTL)."""
-    esc = html.escape
-    title, opml_url = scrub(title), scrub(opml_url)
-    parts = [
-        '<!DOCTYPE html>\n<html lang="en" dir="ltr">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n"
-        f'<link rel="alternate" type="{OPML_MEDIA_TYPE}" href="{esc(opml_url)}" title="OPML">\n'
-        f"<style>{_STYLE}</style>\n</head>\n<body>\n<main>\n<h1>{esc(title)}</h1>\n"
-        f'<p><a href="{esc(opml_url)}" type="{OPML_MEDIA_TYPE}">All feeds as OPML</a></p>\n'
-    ]
+def render_directory(
+    title: str,
+    feeds: Sequence[Listing],
+    opml_url: str,
+    *,
+    partner_form: str | None = None,
+    home: str | None = None,
+) -> str:
+    """An HTML5 page listing every feed by kind, with a link to each format, to its preview page
+    (when the listing has one) and to the OPML; ``partner_form``: where a partner city posts its
+    token to preview its private feeds. No scripts and nothing from elsewhere; each name carries
+    its own lang (and dir for RTL). Rendered from ``templates/directory.html``."""
     ordered = _ordered(feeds)
-    if not ordered:
-        parts.append("<p>No feeds yet.</p>\n")
-    for kind, group in groupby(ordered, key=lambda f: f.kind):
-        section = "kind-" + re.sub(r"[^a-z0-9]+", "-", kind.lower())
-        parts.append(
-            f'<section aria-labelledby="{section}">\n<h2 id="{section}">'
-            f"{esc(KINDS.get(kind, kind.title()))}</h2>\n<table>\n<thead><tr>"
-            '<th scope="col">Feed</th><th scope="col">Key</th><th scope="col">Language</th>'
-            '<th scope="col">Subscribe</th></tr></thead>\n<tbody>\n'
+    sections = [
+        (
+            re.sub(r"[^a-z0-9]+", "-", kind.lower()),
+            KINDS.get(kind, kind.title()),
+            list(group),
         )
-        parts += [_row(feed) for feed in group]
-        parts.append("</tbody>\n</table>\n</section>\n")
-    parts.append("</main>\n</body>\n</html>\n")
-    return "".join(parts)
-
-
-def _row(feed: Listing) -> str:
-    esc = html.escape
-    lang = f'lang="{esc(feed.language)}"' + (' dir="rtl"' if is_rtl(feed.language) else "")
-    language = LANGUAGE_NAMES.get(feed.language, feed.language)
-    links = [
-        f'<a href="{esc(feed.url(fmt))}" type="{MEDIA_TYPES[fmt].split(";")[0]}">'
-        f"{FORMAT_NAMES[fmt]}</a>"
-        for fmt in FORMATS
+        for kind, group in groupby(ordered, key=lambda f: f.kind)
     ]
-    if feed.html:
-        links.append(f'<a href="{esc(feed.html)}">Web page</a>')
-    return (
-        f'<tr><th scope="row"><span {lang}>{esc(feed.name)}</span></th>'
-        f"<td>{esc(feed.key)}</td><td><span {lang}>{esc(language)}</span></td>"
-        f"<td>{' '.join(links)}</td></tr>\n"
+    return pages.ENV.get_template("directory.html").render(
+        title=scrub(title),
+        site_name=scrub(title),
+        home=home or scrub(opml_url).removesuffix(".opml"),
+        assets=pages.ASSETS,
+        nav=[],
+        opml_url=scrub(opml_url),
+        sections=sections,
+        formats=[(fmt, FORMAT_NAMES[fmt], MEDIA_TYPES[fmt].split(";")[0]) for fmt in FORMATS],
+        language_names=LANGUAGE_NAMES,
+        partner_form=partner_form,
     )

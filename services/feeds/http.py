@@ -30,16 +30,20 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response, Security
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBearer
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.feeds.admin import ErrorBody
 from services.feeds.cache import Document, DocumentCache, Header, TTLCache, forget_on_write
 from services.feeds.directory import Listing, render_directory, render_opml
-from services.feeds.publishing import LANGUAGE_NAMES, FeedPublisher, FeedRef, Kind
-from services.feeds.render import FORMATS, Format, is_rtl
+from services.feeds.publishing import EAGER, LANGUAGE_NAMES, FeedPublisher, FeedRef, Kind
+from services.feeds.render import FORMATS, MEDIA_TYPES, Format, is_rtl
 from services.feeds.store import Rendered
+from services.feeds.websub import CREDENTIAL
+from shared.registry import key_digest
 
 FEED_NAME = re.compile(r"^(?P<lang>[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)\.(?P<fmt>[a-z]+)$")
 PAGE_NAME = re.compile(r"^(?P<page>[0-9]{1,9})\.(?P<fmt>[a-z]+)$")
@@ -52,6 +56,35 @@ DOCUMENT_PATH = re.compile(
 )
 KINDS: dict[str, Kind] = {"feeds": "publisher", "networks": "network", "partners": "partner"}
 VARY = "Accept-Encoding, Authorization, X-Feed-Token"
+
+# The OpenAPI document of the feed routes (what FeedDocuments answers, too).
+_CONDITIONAL = [
+    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+    for name in ("If-None-Match", "If-Modified-Since")
+]
+_TEXT = {"schema": {"type": "string"}}
+_JSON_FEED = {"schema": {"type": "object", "required": ["version", "title", "items"]}}
+FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The feed document: Atom, RSS 2.0 or JSON Feed 1.1, by the extension",
+        "content": {
+            MEDIA_TYPES[fmt].split(";")[0]: _JSON_FEED if fmt == "json" else _TEXT
+            for fmt in FORMATS
+        },
+    },
+    304: {"description": "Not modified since the If-None-Match or If-Modified-Since given"},
+    404: {"model": ErrorBody, "description": "No such feed, language, format or archive page"},
+}
+PRIVATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **FEED_RESPONSES,
+    401: {"model": ErrorBody, "description": "No token, or not a valid token of this partner"},
+}
+#: A partner's feed token, in any of its three places (documented; FeedServer reads them).
+PARTNER_TOKEN = [
+    Security(HTTPBearer(auto_error=False, scheme_name="partnerBearer")),
+    Security(APIKeyHeader(name="X-Feed-Token", auto_error=False, scheme_name="partnerHeader")),
+    Security(APIKeyQuery(name="token", auto_error=False, scheme_name="partnerQuery")),
+]
 
 
 def error(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -196,6 +229,7 @@ class FeedServer:
                     self.feeds.url(feed, fmt),
                     f"{scope}, max-age=60",
                 ),
+                lambda doc: self.current(feed, doc),
             )
             if found is None:  # rendered when missing: only a failed write leaves it so
                 raise RuntimeError(f"{feed.id}.{fmt} was rendered but cannot be read back")
@@ -212,6 +246,14 @@ class FeedServer:
         if archived is None:
             return error(404, f"archive page {page} of {feed.id} does not exist (yet)")
         return archived
+
+    async def current(self, feed: FeedRef, doc: Document | None) -> bool:
+        """Whether a cached subscription document is still the one to serve: one read of a small
+        version document, instead of the render (a few KB to a few hundred)."""
+        if doc is None or doc.version is None:
+            return False
+        atom = await self.feeds.store.rendered_version(f"{feed.id}.{EAGER}")
+        return atom is not None and atom[1] == doc.version
 
     async def resolve(
         self, kind: Kind, key: str, lang: str, fmt: str, token: str | None
@@ -262,6 +304,7 @@ class FeedServer:
             etag=found.etag,
             last_modified=parsedate_to_datetime(last_modified),
             headers=[(k.encode(), v.encode("latin-1")) for k, v in headers.items()],
+            version=found.source or found.etag,
         )
 
     async def answer(self, doc: Document, conditions: Conditions) -> Answer:
@@ -333,28 +376,49 @@ def install(
     respond = server.respond
 
     doc = "Formats: .atom, .rss, .json. Archives (RFC 5005) under {lang}/archive/{n}.{fmt}."
+    public: dict[str, Any] = {
+        "response_class": Response,
+        "responses": FEED_RESPONSES,
+        "openapi_extra": {"parameters": _CONDITIONAL},
+    }
+    private: dict[str, Any] = {**public, "responses": PRIVATE_RESPONSES}
 
-    @api.get("/feeds/{publisher}/{name}", summary="A publisher's feed", description=doc)
+    @api.get("/feeds/{publisher}/{name}", summary="A publisher's feed", description=doc, **public)
     async def publisher_feed(publisher: str, name: str, request: Request) -> Response:
         return await respond(request, "publisher", publisher, name)
 
-    @api.get("/feeds/{publisher}/{lang}/archive/{name}", summary="A publisher feed's archive")
+    @api.get(
+        "/feeds/{publisher}/{lang}/archive/{name}", summary="A publisher feed's archive", **public
+    )
     async def publisher_archive(publisher: str, lang: str, name: str, request: Request) -> Response:
         return await respond(request, "publisher", publisher, name, lang)
 
-    @api.get("/networks/{network}/{name}", summary="A network's feed", description=doc)
+    @api.get("/networks/{network}/{name}", summary="A network's feed", description=doc, **public)
     async def network_feed(network: str, name: str, request: Request) -> Response:
         return await respond(request, "network", network, name)
 
-    @api.get("/networks/{network}/{lang}/archive/{name}", summary="A network feed's archive")
+    @api.get(
+        "/networks/{network}/{lang}/archive/{name}", summary="A network feed's archive", **public
+    )
     async def network_archive(network: str, lang: str, name: str, request: Request) -> Response:
         return await respond(request, "network", network, name, lang)
 
-    @api.get("/partners/{partner}/{name}", summary="A partner's private feed", description=doc)
+    @api.get(
+        "/partners/{partner}/{name}",
+        summary="A partner's private feed",
+        description=doc,
+        dependencies=PARTNER_TOKEN,
+        **private,
+    )
     async def partner_feed(partner: str, name: str, request: Request) -> Response:
         return await respond(request, "partner", partner, name)
 
-    @api.get("/partners/{partner}/{lang}/archive/{name}", summary="A partner feed's archive")
+    @api.get(
+        "/partners/{partner}/{lang}/archive/{name}",
+        summary="A partner feed's archive",
+        dependencies=PARTNER_TOKEN,
+        **private,
+    )
     async def partner_archive(partner: str, lang: str, name: str, request: Request) -> Response:
         return await respond(request, "partner", partner, name, lang)
 
@@ -364,22 +428,47 @@ def install(
             for lang in await languages("publisher", pub.id) or []:
                 feed = FeedRef("publisher", pub.id, lang)
                 out.append(
-                    Listing("publisher", pub.id, pub.name, lang, _base(feeds, feed), pub.site)
+                    Listing(
+                        "publisher",
+                        pub.id,
+                        pub.name,
+                        lang,
+                        _base(feeds, feed),
+                        pub.site,
+                        preview=_preview(feeds, feed),
+                    )
                 )
         for net in await registry.networks():
             for lang in await languages("network", net.id) or []:
                 feed = FeedRef("network", net.id, lang)
-                out.append(Listing("network", net.id, net.name, lang, _base(feeds, feed)))
+                out.append(
+                    Listing(
+                        "network",
+                        net.id,
+                        net.name,
+                        lang,
+                        _base(feeds, feed),
+                        preview=_preview(feeds, feed),
+                    )
+                )
         return out
 
     @api.get("/feeds", summary="Directory of public feeds (HTML)", response_class=HTMLResponse)
     async def directory() -> HTMLResponse:
         page = render_directory(
-            "City news feeds", await listings(), f"{feeds.public_url}/feeds.opml"
+            "City news feeds",
+            await listings(),
+            f"{feeds.public_url}/feeds.opml",
+            partner_form=f"{feeds.public_url}/preview/partners",
         )
         return HTMLResponse(page, headers={"Cache-Control": "public, max-age=60"})
 
-    @api.get("/feeds.opml", summary="Every public feed as OPML")
+    @api.get(
+        "/feeds.opml",
+        summary="Every public feed as OPML",
+        response_class=Response,
+        responses={200: {"description": "OPML 2.0", "content": {"text/x-opml": _TEXT}}},
+    )
     async def opml() -> Response:
         body = render_opml("City news feeds", await listings())
         return Response(
@@ -388,23 +477,47 @@ def install(
             headers={"Cache-Control": "public, max-age=60"},
         )
 
-    @api.get("/entries/{article_id}/{lang}", summary="One entry as a page (its permalink)")
+    @api.get(
+        "/entries/{article_id}/{lang}",
+        summary="One entry as a page (its permalink)",
+        response_class=Response,
+        responses={
+            200: {"description": "The entry as an HTML page", "content": {"text/html": _TEXT}},
+            404: {"model": ErrorBody, "description": "No such entry"},
+            410: {"model": ErrorBody, "description": "Withdrawn by its publisher"},
+        },
+    )
     async def entry_page(article_id: str, lang: str) -> Response:
-        if not LANG.match(lang):
-            return error(404, f"no language {lang!r}")
-        entry = await feeds.store.entry(article_id, lang)
-        if entry is None:
-            return error(404, f"no entry {article_id} in {lang!r}")
-        if entry["status"] == "withdrawn":
-            return error(410, f"{article_id} was withdrawn by its publisher")
+        entry = await published_entry(feeds, article_id, lang)
+        if isinstance(entry, Response):
+            return entry
         others = (await feeds.store.languages([article_id])).get(article_id, {})
         return HTMLResponse(_entry_html(feeds, entry, others))
 
     return server
 
 
+async def published_entry(
+    feeds: FeedPublisher, article_id: str, lang: str
+) -> dict[str, Any] | Response:
+    """An entry partners may see, or the 404 or 410 that says why not."""
+    if not LANG.match(lang):
+        return error(404, f"no language {lang!r}")
+    entry = await feeds.store.entry(article_id, lang)
+    if entry is None:
+        return error(404, f"no entry {article_id} in {lang!r}")
+    if entry["status"] == "withdrawn":
+        return error(410, f"{article_id} was withdrawn by its publisher")
+    return entry
+
+
 def _base(feeds: FeedPublisher, feed: FeedRef) -> str:
     return f"{feeds.public_url}{feed.path}"
+
+
+def _preview(feeds: FeedPublisher, feed: FeedRef) -> str:
+    """The partner portal's page for the feed (services/feeds/portal.py)."""
+    return f"{feeds.public_url}/preview{feed.path}"
 
 
 def _entry_html(feeds: FeedPublisher, entry: dict[str, Any], others: dict[str, str]) -> str:
@@ -447,21 +560,44 @@ def private_topics(
 ) -> Callable[[dict[str, str]], Awaitable[tuple[int, str] | None]]:
     """WebSub for private feeds: the subscriber names the partner feed with its token
     (``…/partners/kazan/en.atom?token=…``); the hub then knows it by its canonical URL, which
-    is what the feeds service announces updates under. Without a valid token: refused."""
+    is what the feeds service announces updates under, and keeps the token's SHA-256 with the
+    subscription (see :func:`subscription_allowed`). Without a valid token: refused. Every
+    other topic of ours is known by its canonical URL too (a query string would make it a topic
+    no update is ever announced under, and could carry a secret into the hub's logs)."""
 
     async def prepare(form: dict[str, str]) -> tuple[int, str] | None:
-        topic = form.get("hub.topic") or ""
+        topic = (form.get("hub.topic") or "").strip()  # as the hub reads it
         parsed = feeds.parse_topic(topic)
-        if parsed is None or parsed[0].kind != "partner":
+        if parsed is None:
             return None
         feed = parsed[0]
-        token = dict(parse_qsl(urlsplit(topic).query)).get("token")
-        partner = await feeds.registry.partner_for_token(token) if token else None
-        if partner is None or partner.id != feed.key:
-            return 403, "a partner feed's topic must carry that partner's valid ?token="
-        if not partner.websub:
-            return 403, f"WebSub is not enabled for partner {partner.id}"
+        if feed.kind == "partner":
+            token = dict(parse_qsl(urlsplit(topic).query)).get("token") or ""
+            partner = await feeds.registry.partner_for_token(token) if token else None
+            if partner is None or partner.id != feed.key:
+                return 403, "a partner feed's topic must carry that partner's valid ?token="
+            if not partner.websub:
+                return 403, f"WebSub is not enabled for partner {partner.id}"
+            form[CREDENTIAL] = key_digest(token)
         form["hub.topic"] = topic.split("?", 1)[0]
         return None
 
     return prepare
+
+
+def subscription_allowed(feeds: FeedPublisher) -> Callable[[dict[str, Any]], Awaitable[bool]]:
+    """Whether a WebSub subscription may still receive its feed, asked before every delivery:
+    always for a public feed; for a partner feed, while the token it was made with is valid
+    (not revoked, not expired), belongs to that partner, and the partner has WebSub on."""
+
+    async def allowed(sub: dict[str, Any]) -> bool:
+        parsed = feeds.parse_topic(sub["topic"])
+        if parsed is None or parsed[0].kind != "partner":
+            return True
+        digest = sub.get("credential")
+        if not isinstance(digest, str):
+            return False  # made before subscriptions kept their token: renew to go on
+        partner = await feeds.registry.partner_for_digest(digest)
+        return partner is not None and partner.id == parsed[0].key and partner.websub
+
+    return allowed

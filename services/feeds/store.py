@@ -38,7 +38,11 @@ ARTICLES = Collection("feed_articles")
 FEED_STATE = Collection("feed_state")
 LOG = Collection("feed_log")  # one document per item: _id "feed#seq"
 RENDERED = Collection("rendered_feeds")
-COLLECTIONS = (ENTRIES, ARTICLES, FEED_STATE, LOG, RENDERED)
+# The sequence number and ETag of each stored render, apart from its body: a cached document is
+# revalidated against this (FerretDB parses a whole document even for a projection, so reading
+# the ETag out of a 60 KB render costs almost as much as reading the render).
+VERSIONS = Collection("rendered_versions")
+COLLECTIONS = (ENTRIES, ARTICLES, FEED_STATE, LOG, RENDERED, VERSIONS)
 CONCURRENT_READS = 32
 # Log items kept in memory (the most recently rendered; a few KB each): two pages of every feed
 # rendered lately, so re-rendering a feed reads only its new items.
@@ -70,6 +74,7 @@ class FeedStore:
         self.state = db[FEED_STATE.name]
         self.log = db[LOG.name]
         self.rendered = db[RENDERED.name]
+        self.versions = db[VERSIONS.name]
         self.page_size = page_size
         self._writing = asyncio.Lock()
         self._log_items: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -204,8 +209,9 @@ class FeedStore:
         updated: datetime,
         source: str | None = None,
     ) -> None:
-        """Store a render of the log up to ``seq``. Two renders may race and the older may land
-        last; :meth:`FeedPublisher.refresh` renders again when the head moved on meanwhile."""
+        """Store a render of the log up to ``seq``, then its version (in that order: a reader
+        that sees the new version finds the new body). Two renders may race and the older may
+        land last; :meth:`FeedPublisher.refresh` renders again when the head moved on meanwhile."""
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         async with self._writing:  # one large write at a time: see publishing.RENDERS_AT_ONCE
             await self.rendered.replace_one(
@@ -220,10 +226,12 @@ class FeedStore:
                 },
                 upsert=True,
             )
+            await self.versions.replace_one({"_id": key}, {"seq": seq, "etag": etag}, upsert=True)
 
     async def rendered_version(self, key: str) -> tuple[int, str] | None:
-        """The sequence number and ETag of a stored render, without its body."""
-        doc = await self.rendered.find_one({"_id": key}, {"seq": 1, "etag": 1})
+        """The sequence number and ETag of a stored render (a small document of its own).
+        ``None`` also for a render stored before versions were (catch-up renders it again)."""
+        doc = await self.versions.find_one({"_id": key})
         return None if doc is None else (int(doc.get("seq", 0)), str(doc["etag"]))
 
     async def feed_ids(self) -> list[str]:
@@ -244,6 +252,7 @@ class FeedStore:
 
     async def drop_rendered(self, keys: Iterable[str]) -> None:
         for key in keys:
+            await self.versions.delete_one({"_id": key})
             await self.rendered.delete_one({"_id": key})
 
     async def _point_reads(self, coll: Any, ids: list[str]) -> list[dict[str, Any] | None]:

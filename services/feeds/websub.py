@@ -20,7 +20,8 @@ concurrent ``find_one_and_update({"_id": x, "claim": None}, ...)`` calls all "wo
 
 Document shapes (``sid`` = ``digest(topic) + ":" + digest(callback)``, 32 hex digits each)::
 
-    websub_subscriptions  {_id: sid, topic, callback, secret?, lease_seconds, expires, verified}
+    websub_subscriptions  {_id: sid, topic, callback, secret?, credential?, lease_seconds, expires,
+                           verified}
     websub_retries        {_id: sid, topic, gen, failures, due, first_failed, last_error}
     websub_claims         {_id: "<gen>:<n>", retry: sid, gen, expires}
 
@@ -32,6 +33,15 @@ two replicas never deliver the same retry at the same time.
 ``hub.secret`` is stored as given, because HMAC needs it: the database holding these collections
 must be protected like any store of credentials. Secrets and callback query strings (which often
 carry tokens) never appear in logs.
+
+Private feeds. The endpoint's ``prepare`` hook (the feeds service's: a partner feed's topic must
+carry the partner's ``?token=``) may attach a ``credential`` to a subscription: the SHA-256 of the
+token it was made with, never the token. Before every delivery, retries included, the hub asks
+``authorised`` whether the subscription may still have its topic; one that may not (its token was
+revoked or has expired, its partner was removed or had WebSub turned off) is removed, so revoking
+a token stops the pushes made with it as it stops the polls. A partner renewing its lease before
+its old token's grace period ends (the default lease, 5 days, is shorter than the default grace, 7)
+moves its subscription to the new token without a gap.
 """
 
 from __future__ import annotations
@@ -79,6 +89,11 @@ HTTP_FAILURES: tuple[type[Exception], ...] = (
 MAX_TAKEOVERS = 64
 
 IsTopic = Callable[[str], Awaitable[bool]]
+#: Whether a stored subscription may still receive its topic.
+Authorised = Callable[[Document], Awaitable[bool]]
+#: The form field by which only ``prepare`` (see :func:`install`) hands the hub a subscription's
+#: credential; a field of this name sent by a client is dropped before ``prepare`` runs.
+CREDENTIAL = "hub.x-credential"
 Content = Callable[[str], Awaitable[tuple[bytes, str] | None]]
 Clock = Callable[[], datetime]
 
@@ -158,6 +173,7 @@ class Hub:
         claim_seconds: float = 300.0,
         retry_batch: int = 200,
         publish_pings: bool = True,
+        authorised: Authorised | None = None,
     ) -> None:
         if not lease_min <= lease_default <= lease_max:
             raise ValueError("need lease_min <= lease_default <= lease_max")
@@ -178,6 +194,7 @@ class Hub:
         self.claim_seconds = claim_seconds
         self.retry_batch = retry_batch
         self.publish_pings = publish_pings
+        self.authorised = authorised
         self._slots = asyncio.Semaphore(concurrency)  # deliveries, retries included
         self._verifying = asyncio.Semaphore(concurrency)  # verification requests
         self._tasks: set[asyncio.Task[None]] = set()
@@ -234,7 +251,8 @@ class Hub:
             )
             if not known:
                 raise Invalid(404, f"unknown topic {topic[:200]!r}: not a feed of this hub")
-        self._spawn(self._verify(mode, topic, callback, lease, secret or None))
+        credential = form.get(CREDENTIAL) or None
+        self._spawn(self._verify(mode, topic, callback, lease, secret or None, credential))
 
     async def _publish_request(self, form: Mapping[str, str]) -> None:
         if not self.publish_pings:
@@ -247,7 +265,13 @@ class Hub:
         self.schedule_publish(topic)
 
     async def _verify(
-        self, mode: str, topic: str, callback: str, lease: int, secret: str | None
+        self,
+        mode: str,
+        topic: str,
+        callback: str,
+        lease: int,
+        secret: str | None,
+        credential: str | None = None,
     ) -> None:
         """Verification of intent; only a 2xx answer echoing the challenge changes anything."""
         challenge = secrets.token_urlsafe(32)
@@ -286,6 +310,8 @@ class Hub:
             }
             if secret is not None:
                 doc["secret"] = secret
+            if credential is not None:
+                doc["credential"] = credential
             await self.subscriptions.replace_one({"_id": sid}, doc, upsert=True)
             log.info("subscribed", extra={**where, "lease_seconds": lease})
         else:
@@ -324,10 +350,12 @@ class Hub:
         # per subscriber, all topics); MongoDB uses the topic index. Acceptable at the scale of
         # partner cities, and the price of never losing a concurrent subscription (see above).
         async for sub in self.subscriptions.find({"topic": topic}):
-            if sub["expires"] > now:
-                live.append(sub)
-            else:
+            if sub["expires"] <= now:
                 await self._expire(sub, now)
+            elif not await self._allowed(sub):
+                await self._unauthorised(sub)
+            else:
+                live.append(sub)
         if not live:  # most feeds have no subscriber: no need to read the document
             return 0
         found = await self.content(topic)
@@ -403,6 +431,18 @@ class Hub:
         await self.retries.delete_one({"_id": sub["_id"]})
         log.info(
             "subscriber answered 410 Gone; subscription removed",
+            extra={"topic": sub["topic"], "callback": redact(sub["callback"])},
+        )
+
+    async def _allowed(self, sub: Document) -> bool:
+        return self.authorised is None or await self.authorised(sub)
+
+    async def _unauthorised(self, sub: Document) -> None:
+        await self.subscriptions.delete_one({"_id": sub["_id"]})
+        await self.retries.delete_one({"_id": sub["_id"]})
+        log.info(
+            "subscription no longer authorised (its token revoked or expired, or its partner "
+            "gone or without WebSub); removed",
             extra={"topic": sub["topic"], "callback": redact(sub["callback"])},
         )
 
@@ -521,6 +561,9 @@ class Hub:
         if sub["expires"] <= now:
             await self._expire(sub, now)
             return False
+        if not await self._allowed(sub):
+            await self._unauthorised(sub)
+            return False
         found = await self.content(sub["topic"])
         if found is None:
             await self.retries.delete_one({"_id": sid})
@@ -614,16 +657,69 @@ async def read_at_most(response: httpx.Response, limit: int) -> bytes:
 
 Prepare = Callable[[dict[str, str]], Awaitable[tuple[int, str] | None]]
 
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+#: The endpoint in the OpenAPI document: the form, and every answer (plain text, as the WebSub
+#: recommendation asks of a hub's errors).
+OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            FORM_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "required": ["hub.mode"],
+                    "properties": {
+                        "hub.mode": {
+                            "type": "string",
+                            "enum": ["subscribe", "unsubscribe", "publish"],
+                        },
+                        "hub.topic": {
+                            "type": "string",
+                            "description": "The feed's URL; a partner feed's carries ?token=",
+                        },
+                        "hub.callback": {
+                            "type": "string",
+                            "description": "Absolute http(s) URL the hub verifies and pushes to",
+                        },
+                        "hub.secret": {
+                            "type": "string",
+                            "description": "Key of the X-Hub-Signature HMAC (under 200 bytes)",
+                        },
+                        "hub.lease_seconds": {"type": "string", "pattern": "^[0-9]{1,9}$"},
+                        "hub.url": {"type": "string", "description": "publish: the changed feed"},
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "202": {"description": "Accepted; verification of intent follows", "content": _TEXT},
+        **{
+            str(status): {"description": why, "content": _TEXT}
+            for status, why in (
+                (400, "A field is missing or invalid (the reason says which)"),
+                (403, "A partner feed without its partner's valid token, or WebSub disabled"),
+                (404, "Not a feed of this hub"),
+                (413, "The form is too large"),
+                (415, "Not form-encoded"),
+            )
+        },
+    },
+}
+
 
 def install(api: FastAPI, hub: Hub, path: str = "/websub", prepare: Prepare | None = None) -> None:
     """The hub endpoint: ``POST {path}`` with a form-encoded body. ``prepare`` may rewrite the
-    form (say, a private feed's topic to its canonical URL) or refuse it with (status, reason)."""
+    form (say, a private feed's topic to its canonical URL, with the token's digest as
+    :data:`CREDENTIAL`) or refuse it with (status, reason)."""
 
     @api.post(
         path,
         summary="WebSub hub: subscribe, unsubscribe or publish (form-encoded hub.* fields)",
         response_class=PlainTextResponse,
+        status_code=202,
         tags=["websub"],
+        openapi_extra=OPENAPI,
     )
     async def websub_hub(request: Request) -> PlainTextResponse:
         media_type = request.headers.get("content-type", FORM_TYPE).split(";")[0].strip()
@@ -640,6 +736,7 @@ def install(api: FastAPI, hub: Hub, path: str = "/websub", prepare: Prepare | No
             form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         except (UnicodeDecodeError, ValueError):
             return PlainTextResponse("the form is not valid UTF-8 form encoding", status_code=400)
+        form.pop(CREDENTIAL, None)  # only prepare may say what a subscription is made with
         if prepare is not None and (refused := await prepare(form)) is not None:
             return PlainTextResponse(refused[1], status_code=refused[0])
         status, message = await hub.request(form)

@@ -7,10 +7,12 @@ the key decides which publisher the editor writes as. Any problem is a 4xx with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -39,6 +41,7 @@ from shared.messaging import (
     InvalidMessage,
     TransientError,
     decode_json,
+    describe_errors,
     describe_validation_error,
     is_transient,
 )
@@ -147,9 +150,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def editor(rt: Runtime, request: Request) -> EditorKey:
+def request_token(request: Request) -> str | None:
+    """The editor key a request carries (``Authorization: Bearer`` or ``X-API-Key``)."""
     auth = request.headers.get("authorization", "")
-    token = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
+    return auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
+
+
+async def editor_for(rt: Runtime, token: str | None) -> EditorKey:
+    """The editor whose key this is; :class:`Refused` (401) with a reason otherwise."""
     if not token:
         raise Refused(
             401,
@@ -163,14 +171,26 @@ async def editor(rt: Runtime, request: Request) -> EditorKey:
     return key
 
 
+async def editor(rt: Runtime, request: Request) -> EditorKey:
+    return await editor_for(rt, request_token(request))
+
+
 def require(key: EditorKey, scope: KeyScope, what: str) -> None:
     if scope not in key.scopes:
-        raise Refused(403, "forbidden", f"key {key.id} may not {what} (scopes: {key.scopes})")
+        raise Refused(
+            403,
+            "forbidden",
+            f"key {key.id} may not {what}: it lacks the {scope!r} scope "
+            f"(its scopes: {', '.join(key.scopes) or 'none'})",
+        )
 
 
-def submission_from(body: bytes, request: Request, key: EditorKey) -> AnySubmission:
-    """The submission in any accepted content type, written as the key's publisher."""
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+def submission_from(
+    body: bytes, content_type: str, fields: Mapping[str, Any], key: EditorKey
+) -> AnySubmission:
+    """The submission in any accepted content type, written as the key's publisher. A page
+    (``text/html``, ``text/plain``) takes ``fields`` (url, published, …) beside it."""
+    ctype = (content_type or "application/json").split(";")[0].strip().lower()
     if ctype in ("text/html", "application/xhtml+xml", "text/plain"):
         try:
             raw = body.decode("utf-8")
@@ -179,7 +199,7 @@ def submission_from(body: bytes, request: Request, key: EditorKey) -> AnySubmiss
                 f"the page is not valid UTF-8 (byte 0x{body[exc.start]:02x} at {exc.start})"
             ) from None
         field = "raw_text" if ctype == "text/plain" else "raw_html"
-        data: Any = {field: raw, **{k: v for k, v in request.query_params.items()}}
+        data: Any = {field: raw, **fields}
     elif ctype == "application/json" or ctype.endswith("+json"):
         data = decode_json(body)
     else:
@@ -199,35 +219,43 @@ def submission_from(body: bytes, request: Request, key: EditorKey) -> AnySubmiss
     return SUBMISSION.validate_python(data)
 
 
-def install(
-    api: FastAPI,
-    rt: Runtime,
-    store: ArticleStore,
-    settings: IngestSettings,
-    glossaries: GlossaryStore,
-) -> None:
-    limit = settings.max_submission_bytes
-    api.add_middleware(BodyLimit, max_bytes=limit)
+class Editors:
+    """What an editor can do, whatever the way in: the JSON API below and the editor desk's pages
+    (:mod:`services.ingest.desk`) both call these, so both judge, refuse and publish alike."""
 
-    @api.exception_handler(Refused)
-    async def refused(_: Request, exc: Refused) -> JSONResponse:
-        return error(exc.status, exc.kind, exc.reason)
+    def __init__(
+        self,
+        rt: Runtime,
+        store: ArticleStore,
+        settings: IngestSettings,
+        glossaries: GlossaryStore,
+    ) -> None:
+        self.rt = rt
+        self.store = store
+        self.settings = settings
+        self.glossaries = glossaries
+        self.limit = settings.max_submission_bytes
 
-    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        """An outage is the server's problem, not the editor's: say so, and when to retry."""
-        if not is_transient(exc):
-            rt.log.error("unexpected error", exc_info=exc)
-            return error(500, "internal error", "an unexpected error; it has been logged")
-        rt.log.warning("refused a request during an outage", extra={"error": repr(exc)})
-        response = error(503, "unavailable", "the broker or the database is unreachable; retry")
-        response.headers["Retry-After"] = "5"
-        return response
+    async def editor(self, token: str | None) -> EditorKey:
+        return await editor_for(self.rt, token)
 
-    for outage in (KafkaError, TimeoutError, TransientError, *TRANSIENT_DB_ERRORS):
-        api.add_exception_handler(outage, unavailable)
+    async def judge(
+        self, key: EditorKey, body: bytes, content_type: str, fields: Mapping[str, Any]
+    ) -> tuple[AnySubmission, Prepared | WithdrawalRequest]:
+        """The submission and what ingest would make of it; :class:`Refused` with the reason."""
+        try:
+            sub = submission_from(body, content_type, fields, key)
+            publisher = await self.rt.registry.publisher(key.publisher)
+            if publisher is None:
+                raise InvalidMessage(await self.rt.registry.unknown_publisher_reason(key.publisher))
+            return sub, prepare(sub, publisher, utcnow())
+        except ValidationError as exc:
+            raise Refused(422, "invalid article", describe_validation_error(exc)) from None
+        except (InvalidMessage, Rejected) as exc:
+            raise Refused(422, "invalid article", str(exc)) from None
 
-    async def accept(change: Prepared | WithdrawalRequest, sub: AnySubmission) -> Accepted:
-        await rt.broker.publish(
+    async def accept(self, change: Prepared | WithdrawalRequest, sub: AnySubmission) -> Accepted:
+        await self.rt.broker.publish(
             sub.model_dump(mode="json", exclude_none=True),
             topic=Topics.SUBMITTED,
             key=change.article_id.encode(),
@@ -244,79 +272,38 @@ def install(
             external_id=c["external_id"],
         )
 
-    async def judge(
-        request: Request,
-    ) -> tuple[EditorKey, AnySubmission, Prepared | WithdrawalRequest]:
-        key = await editor(rt, request)
-        try:
-            sub = submission_from(await read_body(request, limit), request, key)
-            publisher = await rt.registry.publisher(key.publisher)
-            if publisher is None:
-                raise InvalidMessage(await rt.registry.unknown_publisher_reason(key.publisher))
-            return key, sub, prepare(sub, publisher, utcnow())
-        except ValidationError as exc:
-            raise Refused(422, "invalid article", describe_validation_error(exc)) from None
-        except (InvalidMessage, Rejected) as exc:
-            raise Refused(422, "invalid article", str(exc)) from None
-
-    @api.post(
-        "/articles",
-        status_code=202,
-        response_model=Accepted,
-        responses=ERRORS,
-        summary="Submit an article, a correction or a withdrawal, in any input form",
-        openapi_extra={"requestBody": _request_body()},
-    )
-    async def submit(request: Request) -> Accepted:
-        key, sub, change = await judge(request)
+    async def submit(
+        self, key: EditorKey, sub: AnySubmission, change: Prepared | WithdrawalRequest
+    ) -> Accepted:
+        """Publish a judged submission, if the key's scopes allow what it does."""
         withdrawing = isinstance(change, WithdrawalRequest) or (
             isinstance(sub, SubmittedArticle) and sub.pubstatus is not PubStatus.USABLE
         )
         if withdrawing:
             require(key, "withdraw", "withdraw articles")
-        elif await store.exists(change.article_id):
+        elif await self.store.exists(change.article_id):
             require(key, "correct", "correct published articles")
         else:
             require(key, "submit", "submit articles")
-        return await accept(change, sub)
+        return await self.accept(change, sub)
 
-    @api.post(
-        "/articles/preview",
-        responses=ERRORS,
-        summary="What ingest would make of a submission, without publishing it",
-        openapi_extra={"requestBody": _request_body()},
-    )
-    async def preview(request: Request) -> dict[str, Any]:
-        _, sub, change = await judge(request)
+    @staticmethod
+    def preview(sub: AnySubmission, change: Prepared | WithdrawalRequest) -> dict[str, Any]:
         if isinstance(change, WithdrawalRequest):
             return {"article_id": change.article_id, "form": sub.form, "withdraw": True}
         return {"article_id": change.article_id, "form": sub.form, **change.content}
 
-    @api.delete(
-        "/articles/{article_id}",
-        status_code=202,
-        response_model=Accepted,
-        responses=ERRORS,
-        summary="Withdraw an article from every feed, in every language",
-    )
-    async def withdraw(article_id: str, request: Request, reason: str | None = None) -> Accepted:
-        key = await editor(rt, request)
+    async def withdraw(self, key: EditorKey, article_id: str, reason: str | None) -> Accepted:
         require(key, "withdraw", "withdraw articles")
-        await owned(article_id, key)
+        await self.owned(article_id, key)
         sub = Withdrawal(
             publisher=key.publisher, withdraw=True, article_id=article_id, reason=reason
         )
-        return await accept(WithdrawalRequest(article_id, reason), sub)
+        return await self.accept(WithdrawalRequest(article_id, reason), sub)
 
-    @api.get(
-        "/articles",
-        responses=ERRORS,
-        summary="Your publisher's articles, the most recently changed first",
-    )
-    async def recent(
-        request: Request, limit: Annotated[int, Query(ge=1, le=200)] = 50
-    ) -> list[dict[str, Any]]:
-        key = await editor(rt, request)
+    async def recent(self, key: EditorKey, limit: int) -> list[dict[str, Any]]:
+        """The key's publisher's articles, the most recently changed first, each with its
+        state per target language."""
         return [
             {
                 "article_id": h["_id"],
@@ -326,18 +313,13 @@ def install(
                 "announced_version": h.get("announced_version", 0),
                 "embargo_until": h.get("embargo_until"),
                 "updated_at": h["updated_at"],
+                "languages": await self.languages(key.publisher, h["version"], h),
             }
-            for h in await store.recent(key.publisher, limit)
+            for h in await self.store.recent(key.publisher, limit)
         ]
 
-    @api.get(
-        "/articles/{article_id}",
-        responses=ERRORS,
-        summary="An article: its latest version, every version, and its status per language",
-    )
-    async def show(article_id: str, request: Request) -> dict[str, Any]:
-        key = await editor(rt, request)
-        head, versions = await owned(article_id, key)
+    async def show(self, key: EditorKey, article_id: str) -> dict[str, Any]:
+        head, versions = await self.owned(article_id, key)
         latest = versions[-1]["event"]
         return {
             "article_id": article_id,
@@ -356,14 +338,14 @@ def install(
                 }
                 for v in versions
             ],
-            "languages": await languages(latest["publisher"], len(versions), head),
+            "languages": await self.languages(latest["publisher"], len(versions), head),
         }
 
     async def owned(
-        article_id: str, key: EditorKey
+        self, article_id: str, key: EditorKey
     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The article if it is the key's publisher's (404 otherwise, without saying whose)."""
-        head, versions = await store.article(article_id)
+        head, versions = await self.store.article(article_id)
         if not versions or versions[-1]["event"]["publisher"] != key.publisher:
             raise Refused(
                 404, "not found", f"no article {article_id!r} of {key.publisher!r} (yet?)"
@@ -371,11 +353,11 @@ def install(
         return head, versions
 
     async def languages(
-        publisher: str, version: int, head: dict[str, Any] | None
+        self, publisher: str, version: int, head: dict[str, Any] | None
     ) -> dict[str, Any]:
         """Each target language's state: published (which version, how) or pending."""
         reported = (head or {}).get("languages") or {}
-        targets = await rt.registry.target_languages(publisher)
+        targets = await self.rt.registry.target_languages(publisher)
         out: dict[str, Any] = {}
         for lang in dict.fromkeys([*targets, *reported]):
             done = reported.get(lang)
@@ -386,8 +368,8 @@ def install(
                 out[lang] = {**done, "status": done["status"] if current else "updating"}
         return out
 
-    async def target_language(publisher: str, language: str) -> None:
-        targets = await rt.registry.target_languages(publisher)
+    async def target_language(self, publisher: str, language: str) -> None:
+        targets = await self.rt.registry.target_languages(publisher)
         if language not in targets:
             raise Refused(
                 422,
@@ -396,29 +378,14 @@ def install(
                 f"(target languages: {', '.join(targets) or 'none'})",
             )
 
-    async def json_body(request: Request, model: type[BaseModel], what: str) -> Any:
-        try:
-            return model.model_validate(decode_json(await read_body(request, limit)))
-        except ValidationError as exc:
-            raise Refused(422, f"invalid {what}", describe_validation_error(exc)) from None
-        except InvalidMessage as exc:
-            raise Refused(422, f"invalid {what}", str(exc)) from None
-
-    @api.put(
-        "/articles/{article_id}/translations/{language}",
-        status_code=202,
-        responses=ERRORS,
-        summary="Publish your own translation of an article (it replaces the machine one)",
-    )
-    async def translate_by_hand(
-        article_id: str, language: LanguageTag, request: Request
+    async def translate(
+        self, key: EditorKey, article_id: str, language: str, body: TranslationSubmission
     ) -> dict[str, Any]:
-        key = await editor(rt, request)
+        """Publish an editor's translation: the human, reviewed version for that language."""
         require(key, "translate", "submit translations")
-        _, versions = await owned(article_id, key)
-        body: TranslationSubmission = await json_body(request, TranslationSubmission, "translation")
+        _, versions = await self.owned(article_id, key)
         latest = IngestedArticle.model_validate(versions[-1]["event"])
-        await target_language(latest.publisher, language)
+        await self.target_language(latest.publisher, language)
         if body.version is not None and body.version != latest.version:
             raise Refused(
                 409,
@@ -445,7 +412,7 @@ def install(
             translated_by=f"{key.name} ({key.id})",
             submitted_at=utcnow(),
         )  # fmt: skip
-        await rt.broker.publish(
+        await self.rt.broker.publish(
             human.model_dump(mode="json"),
             topic=Topics.HUMAN_TRANSLATIONS,
             key=article_id.encode(),
@@ -457,6 +424,124 @@ def install(
             "status": "accepted",
             "detail": "Published as a human, reviewed translation within seconds.",
         }
+
+
+def install(
+    api: FastAPI,
+    rt: Runtime,
+    store: ArticleStore,
+    settings: IngestSettings,
+    glossaries: GlossaryStore,
+) -> Editors:
+    """The JSON API's routes; the :class:`Editors` they use, for the desk's pages."""
+    limit = settings.max_submission_bytes
+    api.add_middleware(BodyLimit, max_bytes=limit)
+    editors = Editors(rt, store, settings, glossaries)
+
+    @api.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> JSONResponse:
+        return error(exc.status, exc.kind, exc.reason)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own checks of parameters (a limit out of range, a language that is no
+        language tag) refuse in the same shape as every other refusal, as documented."""
+        return error(422, "invalid request", describe_errors(exc.errors()))
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        """An outage is the server's problem, not the editor's: say so, and when to retry."""
+        if not is_transient(exc):
+            rt.log.error("unexpected error", exc_info=exc)
+            return error(500, "internal error", "an unexpected error; it has been logged")
+        rt.log.warning("refused a request during an outage", extra={"error": repr(exc)})
+        response = error(503, "unavailable", "the broker or the database is unreachable; retry")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    for outage in (KafkaError, TimeoutError, TransientError, *TRANSIENT_DB_ERRORS):
+        api.add_exception_handler(outage, unavailable)
+
+    async def judge(
+        request: Request,
+    ) -> tuple[EditorKey, AnySubmission, Prepared | WithdrawalRequest]:
+        key = await editor(rt, request)
+        body = await read_body(request, limit)
+        ctype = request.headers.get("content-type", "application/json")
+        sub, change = await editors.judge(key, body, ctype, dict(request.query_params))
+        return key, sub, change
+
+    @api.post(
+        "/articles",
+        status_code=202,
+        response_model=Accepted,
+        responses=ERRORS,
+        summary="Submit an article, a correction or a withdrawal, in any input form",
+        openapi_extra={"requestBody": _request_body()},
+    )
+    async def submit(request: Request) -> Accepted:
+        key, sub, change = await judge(request)
+        return await editors.submit(key, sub, change)
+
+    @api.post(
+        "/articles/preview",
+        responses=ERRORS,
+        summary="What ingest would make of a submission, without publishing it",
+        openapi_extra={"requestBody": _request_body()},
+    )
+    async def preview(request: Request) -> dict[str, Any]:
+        _, sub, change = await judge(request)
+        return editors.preview(sub, change)
+
+    @api.delete(
+        "/articles/{article_id}",
+        status_code=202,
+        response_model=Accepted,
+        responses=ERRORS,
+        summary="Withdraw an article from every feed, in every language",
+    )
+    async def withdraw(article_id: str, request: Request, reason: str | None = None) -> Accepted:
+        return await editors.withdraw(await editor(rt, request), article_id, reason)
+
+    @api.get(
+        "/articles",
+        responses=ERRORS,
+        summary="Your publisher's articles, the most recently changed first",
+    )
+    async def recent(
+        request: Request, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    ) -> list[dict[str, Any]]:
+        return await editors.recent(await editor(rt, request), limit)
+
+    @api.get(
+        "/articles/{article_id}",
+        responses=ERRORS,
+        summary="An article: its latest version, every version, and its status per language",
+    )
+    async def show(article_id: str, request: Request) -> dict[str, Any]:
+        return await editors.show(await editor(rt, request), article_id)
+
+    async def json_body(request: Request, model: type[BaseModel], what: str) -> Any:
+        try:
+            return model.model_validate(decode_json(await read_body(request, limit)))
+        except ValidationError as exc:
+            raise Refused(422, f"invalid {what}", describe_validation_error(exc)) from None
+        except InvalidMessage as exc:
+            raise Refused(422, f"invalid {what}", str(exc)) from None
+
+    @api.put(
+        "/articles/{article_id}/translations/{language}",
+        status_code=202,
+        responses=ERRORS,
+        summary="Publish your own translation of an article (it replaces the machine one)",
+    )
+    async def translate_by_hand(
+        article_id: str, language: LanguageTag, request: Request
+    ) -> dict[str, Any]:
+        key = await editor(rt, request)
+        require(key, "translate", "submit translations")
+        await editors.owned(article_id, key)
+        body: TranslationSubmission = await json_body(request, TranslationSubmission, "translation")
+        return await editors.translate(key, article_id, language, body)
 
     @api.get("/glossary/{language}", responses=ERRORS, summary="Your glossary for a language")
     async def glossary(language: LanguageTag, request: Request) -> Glossary:
@@ -473,7 +558,7 @@ def install(
         key = await editor(rt, request)
         require(key, "translate", "edit the glossary")
         body: GlossaryEdit = await json_body(request, GlossaryEdit, "glossary")
-        await target_language(key.publisher, language)
+        await editors.target_language(key.publisher, language)
         publisher = await rt.registry.publisher(key.publisher)
         try:
             return await glossaries.put(
@@ -502,6 +587,7 @@ def install(
         return api.openapi_schema
 
     api.openapi = custom_openapi  # type: ignore[method-assign]
+    return editors
 
 
 def _request_body() -> dict[str, Any]:

@@ -10,7 +10,7 @@ import contextlib
 
 from fastapi import FastAPI
 
-from services.ingest import api, consumer
+from services.ingest import api, consumer, desk
 from services.ingest.settings import IngestSettings
 from services.ingest.store import COLLECTIONS, ArticleStore
 from shared.glossary import GlossaryStore
@@ -46,5 +46,6 @@ def create(settings: IngestSettings | None = None) -> FastAPI:
         description=api.DESCRIPTION,
         version="1",
     )
-    api.install(http, rt, store, settings, GlossaryStore(rt.db))
+    editors = api.install(http, rt, store, settings, GlossaryStore(rt.db))
+    desk.install(http, editors)  # the editor desk's pages at /desk
     return http

@@ -16,35 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jdatetime  # type: ignore[import-untyped]
 from persiantools.digits import ar_to_fa, fa_to_en
 
-#: Solar Hijri months in order, in the Persian spelling; Arabic-letter variants are folded first.
-JALALI_MONTHS = (
-    "فروردین",
-    "اردیبهشت",
-    "خرداد",
-    "تیر",
-    "مرداد",
-    "شهریور",
-    "مهر",
-    "آبان",
-    "آذر",
-    "دی",
-    "بهمن",
-    "اسفند",
-)
-GREGORIAN_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+# Month names in order, in the Persian spelling (Arabic-letter variants are folded first).
+from shared.display import GREGORIAN_MONTHS, JALALI_MONTHS
+
 #: Weekdays; a ZWNJ marks where writers also put a space or nothing ("سه شنبه", "سهشنبه").
 WEEKDAYS = ("شنبه", "یک‌شنبه", "دو‌شنبه", "سه‌شنبه", "چهار‌شنبه", "پنج‌شنبه", "جمعه")
 #: Years below this are Solar Hijri (1404 is 2025), the rest Gregorian.

@@ -18,9 +18,10 @@ from typing import Literal, NamedTuple
 import lxml.html  # type: ignore[import-untyped]
 import trafilatura
 
-from services.ingest.dates import JALALI_MONTHS, WEEKDAYS, DateError, find_date, latin_digits
+from services.ingest.dates import WEEKDAYS, DateError, find_date, latin_digits
 from services.ingest.dates import parse_date as _parse_date
 from services.ingest.text import fingerprint_form
+from shared.display import JALALI_MONTHS
 
 #: A short line starting with one of these ends the article (compared without spaces or ZWNJ).
 END_MARKERS = (

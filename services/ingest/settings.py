@@ -22,3 +22,8 @@ class IngestSettings(ServiceSettings):
     embargo_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often embargoed articles are checked for release."
     )
+    feeds_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="The feeds service, where the editor desk reads the published translations "
+        "it shows beside their source (GET /entries/{article}/{language}.json).",
+    )

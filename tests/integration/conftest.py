@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from shared.contracts import Topics
 from tests.conftest import Infra
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+NO_REFUSALS = "100000/second"
 
 
 @dataclass
@@ -36,6 +38,7 @@ class System:
     processes: dict[str, stack.Process] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     partner_tokens: dict[str, str] = field(default_factory=dict)
+    admin_token: str = ""  # the feeds admin API's, given to it as FEEDS_ADMIN_TOKEN_FILE
 
     def auth(self, publisher: str) -> dict[str, str]:
         """Headers of an editor of this publisher."""
@@ -48,7 +51,7 @@ class System:
         proc = stack.service_process(name, self.state, self.env)
         self.processes[name] = proc
         proc.start()
-        stack.wait_until(lambda: _ready(self.url(name, "/readyz")), f"{name} service", 60, proc)
+        stack.wait_until(lambda: ready(self.url(name, "/readyz")), f"{name} service", 60, proc)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         self.processes[name].stop(timeout=30, sig=sig)
@@ -58,7 +61,8 @@ class System:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _ready(url: str) -> bool:
+def ready(url: str) -> bool:
+    """Whether a service's URL answers 200 (for stack.wait_until)."""
     try:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
@@ -79,12 +83,17 @@ def started_system(infra: Infra, state: Path, **env: str) -> Iterator[System]:
     env = {
         **infra.env(),
         "INGEST_HTTP_PORT": str(ports["ingest"]),
+        "INGEST_FEEDS_URL": f"http://127.0.0.1:{ports['feeds']}",  # the desk's translations
         "TRANSLATE_HTTP_PORT": str(ports["translate"]),
         "TRANSLATE_ENGINE": "pseudo",
         "FEEDS_HTTP_PORT": str(ports["feeds"]),
         "FEEDS_PUBLIC_URL": f"http://127.0.0.1:{ports['feeds']}",
         "FEEDS_ENTRIES_PER_FEED": "10",  # small archive pages, so tests reach the archives
         "LOG_LEVEL": "INFO",
+        # The limiter runs on every request but refuses none (test_ratelimit.py has its own).
+        "INGEST_RATE_LIMIT": NO_REFUSALS,
+        "TRANSLATE_RATE_LIMIT": NO_REFUSALS,
+        "FEEDS_RATE_LIMIT": NO_REFUSALS,
         **env,
     }
     subprocess.run(
@@ -114,6 +123,11 @@ def started_system(infra: Infra, state: Path, **env: str) -> Iterator[System]:
             capture_output=True,
         )  # fmt: skip
         sys_.partner_tokens[partner] = tokenfile.read_text().strip()
+    if "FEEDS_ADMIN_TOKEN" not in env:
+        sys_.admin_token = secrets.token_urlsafe(32)
+        admin_file = state / "keys" / "admin.token"
+        admin_file.write_text(sys_.admin_token + "\n")
+        env.setdefault("FEEDS_ADMIN_TOKEN_FILE", str(admin_file))
     try:
         for name in stack.SERVICES:
             sys_.start(name)

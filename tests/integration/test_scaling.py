@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from services.feeds.render import entry_id
 from services.ingest.text import article_id
 from shared.contracts import Topics
-from tests.integration.conftest import System, await_history, ingest_holders, send
+from tests.integration.conftest import System, await_history, ingest_holders, ready, send
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +35,6 @@ async def await_group(bootstrap: str, replicas: int) -> None:
             if await ingest_holders(bootstrap) == ("Stable", replicas):
                 return
             await asyncio.sleep(0.2)  # poll interval while the group rebalances
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def start_replica(system: System, name: str) -> stack.Process:

@@ -1,9 +1,12 @@
 """A WebSub subscriber the integration tests run: it answers the hub's verification of intent
-(echoing ``hub.challenge``) and records every content delivery with its headers."""
+(echoing ``hub.challenge``) and records every content delivery with its headers, and, when it
+has a secret, whether the delivery's ``X-Hub-Signature`` proves it came from the hub."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import socket
 import threading
 import time
@@ -19,11 +22,24 @@ from fastapi import FastAPI, Request, Response
 class Delivery:
     body: bytes
     headers: dict[str, str]
+    authentic: bool | None = None  # None: the subscriber gave no secret
+
+
+def authentic(secret: str, body: bytes, signature: str | None) -> bool:
+    """A subscriber's check of a content distribution (WebSub section 8): ``X-Hub-Signature`` is
+    ``sha256=`` and the HMAC-SHA256 of the body under the subscriber's secret, compared in
+    constant time. A delivery that fails it is to be ignored (and still answered 2xx)."""
+    method, _, given = (signature or "").partition("=")
+    if method != "sha256" or not given:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 @dataclass
 class Subscriber:
     url: str = ""
+    secret: str | None = None
     verifications: list[dict[str, str]] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -58,18 +74,21 @@ def _app(sub: Subscriber) -> FastAPI:
 
     @app.post("/callback")
     async def deliver(request: Request) -> Response:
-        sub.deliveries.append(Delivery(await request.body(), dict(request.headers)))
+        body = await request.body()
+        signature = request.headers.get("x-hub-signature")
+        checked = None if sub.secret is None else authentic(sub.secret, body, signature)
+        sub.deliveries.append(Delivery(body, dict(request.headers), checked))
         return Response(status_code=204)
 
     return app
 
 
 @contextmanager
-def running_subscriber() -> Iterator[Subscriber]:
+def running_subscriber(secret: str | None = None) -> Iterator[Subscriber]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    sub = Subscriber(url=f"http://127.0.0.1:{port}/callback")
+    sub = Subscriber(url=f"http://127.0.0.1:{port}/callback", secret=secret)
     server = uvicorn.Server(
         uvicorn.Config(_app(sub), host="127.0.0.1", port=port, log_level="warning")
     )

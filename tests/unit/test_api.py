@@ -119,6 +119,21 @@ async def test_pages_in_any_content_type_and_readable_refusals(world: SimpleName
         assert words in resp.json()["reason"]
 
 
+async def test_parameters_fastapi_checks_are_refused_like_everything_else(
+    world: SimpleNamespace,
+) -> None:
+    key = auth("tehran-key")
+    for path, words in [
+        ("/articles?limit=0", "query.limit: Input should be greater than or equal to 1"),
+        ("/articles?limit=many", "query.limit: Input should be a valid integer"),
+        ("/glossary/0", "path.language: String should match pattern"),
+    ]:
+        resp = await world.client.get(path, headers=key)
+        assert resp.status_code == 422, path
+        body = resp.json()
+        assert set(body) == {"error", "reason"} and words in body["reason"], body
+
+
 async def test_an_outage_is_a_503_with_retry_after(world: SimpleNamespace) -> None:
     world.broker.down = True
     resp = await world.client.post("/articles", json=ARTICLE, headers=auth("tehran-key"))

@@ -27,6 +27,7 @@ from tests.unit.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, 
 
 SITE = "https://feeds.example"
 ATOM = "application/atom+xml; charset=utf-8"
+RSS = "application/rss+xml; charset=utf-8"
 UPDATED = datetime(2025, 5, 1, 8, 30, 15, tzinfo=UTC)
 BODY = ("<feed>" + "<entry>Tehran metro line 7 reaches the north</entry>" * 60 + "</feed>").encode()
 
@@ -51,6 +52,7 @@ class FakeStore:
         self.seqs: dict[str, int] = {}
         self.heads: dict[str, int] = {}
         self.reads: list[str] = []
+        self.version_reads: list[str] = []
 
     def page_of(self, seq: int) -> int:
         return (seq - 1) // self.page_size
@@ -77,6 +79,7 @@ class FakeStore:
         self.seqs[key] = seq
 
     async def rendered_version(self, key: str) -> tuple[int, str] | None:
+        self.version_reads.append(key)
         doc = self.docs.get(key)
         return None if doc is None else (self.seqs.get(key, 0), doc.etag)
 
@@ -191,6 +194,24 @@ async def test_a_reload_of_the_same_value_keeps_the_cached_object() -> None:
     assert await cache.get("k", _returning(["b"])) == ["b"]
 
 
+async def test_an_expired_value_found_current_is_kept_without_a_load() -> None:
+    ticks = Ticks()
+    cache: TTLCache[str] = TTLCache(1.0, clock=ticks)
+    current = {"v1"}
+
+    async def still_current(value: str) -> bool:
+        return value in current
+
+    assert await cache.get("k", _returning("v1"), still_current) == "v1"
+    ticks.now += 1.0
+    assert await cache.get("k", _returning("v2"), still_current) == "v1"
+    assert (cache.loads, cache.revalidated) == (1, 1)
+    current.clear()  # it changed
+    ticks.now += 1.0
+    assert await cache.get("k", _returning("v2"), still_current) == "v2"
+    assert (cache.loads, cache.revalidated) == (2, 1)
+
+
 async def test_entries_not_asked_for_are_dropped() -> None:
     ticks = Ticks()
     cache: TTLCache[int] = TTLCache(1.0, clock=ticks)
@@ -223,8 +244,33 @@ async def test_a_document_is_read_once_per_ttl(w: SimpleNamespace) -> None:
         assert (await w.client.get(URL)).content == BODY
     assert w.store.reads == ["publisher/tehran/en.atom"]
     w.ticks.now += 1.0
+    assert (await w.client.get(URL)).content == BODY
+    # past the TTL, an unchanged document costs a read of its version, not of its body
+    assert w.store.reads == ["publisher/tehran/en.atom"]
+    assert w.store.version_reads == ["publisher/tehran/en.atom"]
+    w.ticks.now += 0.99
     await w.client.get(URL)
-    assert len(w.store.reads) == 2
+    assert len(w.store.version_reads) == 1  # and is then good for another TTL
+
+
+async def test_rss_is_served_from_memory_until_its_atom_document_changes(
+    w: SimpleNamespace,
+) -> None:
+    rss_url, key = "/feeds/tehran/en.rss", "publisher/tehran/en.rss"
+    atom = w.store.docs["publisher/tehran/en.atom"]
+    await w.store.save_rendered(key, 7, b"<rss>line 7</rss>", RSS, UPDATED, atom.etag)
+    assert (await w.client.get(rss_url)).content == b"<rss>line 7</rss>"
+    w.ticks.now += 1.0
+    assert (await w.client.get(rss_url)).content == b"<rss>line 7</rss>"
+    assert w.store.reads.count(key) == 1
+    # another replica renders both formats again
+    await w.store.save_rendered(
+        "publisher/tehran/en.atom", 8, BODY.replace(b"line 7", b"line 8"), ATOM, UPDATED
+    )
+    new_atom = w.store.docs["publisher/tehran/en.atom"].etag
+    await w.store.save_rendered(key, 8, b"<rss>line 8</rss>", RSS, UPDATED, new_atom)
+    w.ticks.now += 1.0
+    assert (await w.client.get(rss_url)).content == b"<rss>line 8</rss>"
 
 
 async def test_another_replica_s_render_shows_within_the_ttl(w: SimpleNamespace) -> None:
@@ -291,10 +337,10 @@ async def test_the_gzip_variant_is_the_document_compressed_once(
         assert resp.headers["etag"] == plain.headers["etag"]
         assert int(resp.headers["content-length"]) < len(BODY) // 4
     assert calls == [len(BODY)]
-    # the same document read again after the TTL keeps its gzip bytes
+    # the same document after the TTL (revalidated, not read again) keeps its gzip bytes
     w.ticks.now += 2
     assert (await w.client.get(URL, headers={"Accept-Encoding": "gzip"})).content == BODY
-    assert calls == [len(BODY)] and len(w.store.reads) == 2
+    assert calls == [len(BODY)] and len(w.store.reads) == 1
 
 
 async def test_small_documents_go_out_uncompressed(w: SimpleNamespace) -> None:

@@ -700,6 +700,55 @@ async def test_secrets_and_callback_queries_stay_out_of_logs(
         assert "sesame-secret" not in text and "abc-token" not in text
 
 
+# ---------------------------------------------------------------------- private feeds
+
+
+async def test_a_credential_is_stored_and_judged_before_every_delivery(world: World) -> None:
+    valid = {"token-a"}
+
+    async def authorised(sub: dict[str, Any]) -> bool:
+        return sub.get("credential") in valid
+
+    world.hub = world.replica(authorised=authorised)
+    await world.subscribe(**{"x-credential": "token-a"})
+    await world.subscribe(callback="https://other.example/cb", **{"x-credential": "token-b"})
+    assert {d["credential"] for d in world.stored.values()} == {"token-a", "token-b"}
+
+    assert await world.hub.publish(TOPIC) == 1  # token-b was never valid: removed, not sent to
+    assert world.subscribers.delivered_to("https://other.example/cb") == []
+    assert len(world.subscribers.delivered_to(CALLBACK)) == 1
+    assert len(world.stored) == 1
+
+    world.subscribers.answers["https://sub.example/cb"] = [503]  # a retry is due ...
+    assert await world.hub.publish(TOPIC) == 1
+    assert len(world.retries) == 1
+    valid.clear()  # ... when the token is revoked
+    world.clock.advance(5)
+    assert await world.hub.run_due_retries() == 0
+    assert world.stored == {} and world.retries == {}
+    assert len(world.subscribers.delivered_to(CALLBACK)) == 2  # nothing after the revocation
+
+
+async def test_only_prepare_gives_a_subscription_its_credential(world: World) -> None:
+    async def prepare(form: dict[str, str]) -> tuple[int, str] | None:
+        if form.get("hub.callback", "").startswith("https://partner.example/"):
+            form[websub.CREDENTIAL] = "granted"
+        return None
+
+    api = FastAPI()
+    websub.install(api, world.hub, prepare=prepare)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api), base_url="https://hub"
+    ) as endpoint:
+        for callback in (CALLBACK, "https://partner.example/cb"):
+            fields = {"hub.mode": "subscribe", "hub.callback": callback, "hub.topic": TOPIC}
+            resp = await endpoint.post("/websub", data={**fields, websub.CREDENTIAL: "forged"})
+            assert resp.status_code == 202, resp.text
+    await world.hub.drain()
+    found = {d["callback"]: d.get("credential") for d in world.stored.values()}
+    assert found == {CALLBACK: None, "https://partner.example/cb": "granted"}
+
+
 # ---------------------------------------------------------------------- an external hub
 
 

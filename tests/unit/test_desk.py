@@ -1,0 +1,345 @@
+"""The editor desk's pages without infrastructure: signing in, refusals, CSRF, escaping, RTL
+attributes and Jalali dates, over the same :class:`Editors` the JSON API uses (fakes behind it;
+the feeds service answered by a mock transport)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.ingest import api, desk
+from services.ingest.article import Prepared, prepare
+from services.ingest.settings import IngestSettings
+from shared.contracts import IngestedArticle, SubmittedArticle
+from shared.registry import EditorKey, Publisher
+
+SAMPLE = Path(__file__).parents[1] / "fixtures" / "samples"
+TEHRAN = Publisher(id="tehran", name="Tehran", translate_to=["en", "ar"])
+KEYS = {
+    "tehran-key": EditorKey(id="k_1", publisher="tehran", name="desk"),
+    "tehran-submit-only": EditorKey(id="k_2", publisher="tehran", name="bot", scopes=["submit"]),
+}
+T0 = datetime(2025, 4, 29, 3, 51, 53, tzinfo=UTC)
+
+
+class FakeRegistry:
+    async def editor_key(self, token: str) -> EditorKey | None:
+        return KEYS.get(token)
+
+    async def publisher(self, publisher_id: str) -> Publisher | None:
+        return TEHRAN if publisher_id == "tehran" else None
+
+    async def target_languages(self, publisher_id: str) -> list[str]:
+        return ["en", "ar"] if publisher_id == "tehran" else []
+
+    async def unknown_publisher_reason(self, publisher_id: str) -> str:
+        return f"unknown publisher {publisher_id!r}"
+
+
+class FakeBroker:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def publish(self, message: dict[str, Any], *, topic: str, **_: Any) -> None:
+        self.sent.append((topic, message))
+
+
+class FakeStore:
+    """One stored article, version 1, published in English by the machine."""
+
+    def __init__(self, event: IngestedArticle) -> None:
+        self.event = event
+        self.head = {
+            "_id": event.article_id,
+            "publisher": "tehran",
+            "headline": event.headline,
+            "version": 1,
+            "status": "active",
+            "announced_version": 1,
+            "updated_at": T0,
+            "languages": {
+                "en": {"version": 1, "status": "published", "method": "machine", "engine": "pseudo"}
+            },
+        }
+
+    async def exists(self, article_id: str) -> bool:
+        return article_id == self.event.article_id
+
+    async def recent(self, publisher: str, limit: int) -> list[dict[str, Any]]:
+        return [self.head] if publisher == "tehran" else []
+
+    async def article(self, article_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        if article_id != self.event.article_id:
+            return None, []
+        version = {"version": 1, "content_hash": "h", "event": self.event.model_dump()}
+        return self.head, [version]
+
+
+def stored_article() -> IngestedArticle:
+    sub = SubmittedArticle(
+        publisher="tehran",
+        headline="مترو <b>تهران</b> به شمال رسید",
+        body_text="خط هفت مترو افتتاح شد.\n\nمسافران استقبال کردند.",
+        external_id="9001",
+        published="2025-04-29T07:21:53+03:30",
+        subjects=["city diplomacy"],
+    )
+    prepared = prepare(sub, TEHRAN, T0)
+    assert isinstance(prepared, Prepared)
+    return IngestedArticle(
+        article_id=prepared.article_id,
+        version=1,
+        content_hash=prepared.content_hash,
+        ingested_at=T0,
+        **prepared.content,
+    )
+
+
+def feeds_answer(request: httpx.Request) -> httpx.Response:
+    """The feeds service's entry endpoint: an English machine translation, nothing in Arabic."""
+    if request.url.path.endswith("/en.json"):
+        return httpx.Response(
+            200,
+            json={
+                "article_id": request.url.path.split("/")[2],
+                "language": "en",
+                "version": 1,
+                "headline": "Tehran metro <reaches> the north",
+                "body_html": "<p>Line seven opened.</p><p>Riders welcomed it.</p>",
+                "published": "2025-04-29T03:51:53",
+                "provenance": {"method": "machine", "engine": "pseudo"},
+            },
+        )
+    return httpx.Response(404, json={"error": "not found", "reason": "no entry"})
+
+
+@pytest.fixture
+def world() -> SimpleNamespace:
+    event = stored_article()
+    broker, store = FakeBroker(), FakeStore(event)
+    rt = SimpleNamespace(registry=FakeRegistry(), broker=broker, log=logging.getLogger("test"))
+    app = FastAPI()
+    editors = api.install(app, rt, store, IngestSettings(), None)  # type: ignore[arg-type]
+    desk.install(app, editors, transport=httpx.MockTransport(feeds_answer))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test")
+    return SimpleNamespace(client=client, broker=broker, article=event)
+
+
+async def sign_in(client: httpx.AsyncClient, key: str = "tehran-key") -> str:
+    """Sign in; the CSRF token of the session."""
+    resp = await client.post("/desk/login", data={"key": key, "next": "/desk/articles"})
+    assert resp.status_code == 303, resp.text
+    page = await client.get("/desk/compose")
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+async def test_without_a_key_the_pages_ask_to_sign_in(world: SimpleNamespace) -> None:
+    resp = await world.client.get("/desk/articles")
+    assert resp.status_code == 303 and resp.headers["location"] == "/desk/login?next=/desk/articles"
+    login = await world.client.get("/desk/login")
+    assert login.status_code == 200
+    assert '<label for="key">Editor key</label>' in login.text and 'id="key"' in login.text
+    assert "default-src 'self'" in login.headers["content-security-policy"]
+    posted = await world.client.post("/desk/compose", data={"content": "x"})
+    assert posted.status_code == 401 and "sign in with your editor key" in posted.text
+    assert world.broker.sent == []
+
+
+async def test_sign_in_keeps_the_key_in_a_strict_http_only_desk_cookie(
+    world: SimpleNamespace,
+) -> None:
+    wrong = await world.client.post("/desk/login", data={"key": "nope"})
+    assert wrong.status_code == 401
+    assert "this editor key is not valid (unknown or revoked)" in wrong.text
+    ok = await world.client.post("/desk/login", data={"key": "tehran-key", "next": "//evil.test"})
+    assert ok.status_code == 303 and ok.headers["location"] == "/desk/articles"  # no open redirect
+    cookie = ok.headers["set-cookie"]
+    for part in ("desk_key=tehran-key", "HttpOnly", "Path=/desk", "SameSite=strict", "Max-Age="):
+        assert part in cookie, cookie
+    assert "tehran-key" not in ok.headers["location"]
+    listed = await world.client.get("/desk/articles")
+    assert listed.status_code == 200 and "Signed in: desk · tehran" in listed.text
+    out = await world.client.post("/desk/logout", data={"csrf": desk.csrf_token("tehran-key")})
+    assert out.status_code == 303 and 'desk_key=""' in out.headers["set-cookie"]
+
+
+async def test_forms_need_their_token_and_this_site_as_origin(world: SimpleNamespace) -> None:
+    csrf = await sign_in(world.client)
+    form = {"content": "تیتر", "action": "publish"}
+    missing = await world.client.post("/desk/compose", data=form)
+    assert missing.status_code == 403 and "not from this desk" in missing.text
+    elsewhere = await world.client.post(
+        "/desk/compose", data={**form, "csrf": csrf}, headers={"Origin": "https://evil.example"}
+    )
+    assert elsewhere.status_code == 403 and "sent from another site" in elsewhere.text
+    cross = await world.client.post(
+        "/desk/compose", data={**form, "csrf": csrf}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert cross.status_code == 403
+    assert world.broker.sent == []
+
+
+async def test_preview_shows_the_extraction_with_a_jalali_date_and_sends_nothing(
+    world: SimpleNamespace,
+) -> None:
+    csrf = await sign_in(world.client)
+    page = (SAMPLE / "mashhad-metropolis-secretary-general.txt").read_text()
+    resp = await world.client.post(
+        "/desk/compose",
+        data={"csrf": csrf, "content": page, "format": "auto", "action": "preview"},
+        headers={"Origin": "http://desk.test"},
+    )
+    assert resp.status_code == 200, resp.text
+    html = resp.text
+    headline = "دبیرکل متروپلیس: مشهد در حال تبدیل شدن به بازیگر بین المللی است"
+    assert f'<strong class="headline" lang="fa" dir="rtl">{headline}</strong>' in html
+    assert "۹ اردیبهشت ۱۴۰۴، ساعت ۰۷:۲۱" in html  # 1404/02/09 07:21:53 Tehran, as printed
+    assert 'datetime="2025-04-29T03:51:53+00:00" lang="fa" dir="rtl"' in html
+    assert "<code>2212303</code>" in html and "A new article." in html
+    assert '<div class="body" lang="fa" dir="rtl"><p>' in html
+    assert world.broker.sent == []
+
+
+async def test_text_is_escaped_and_a_refusal_keeps_the_form(world: SimpleNamespace) -> None:
+    csrf = await sign_in(world.client)
+    article = '{"headline": "<b>«تیتر»</b> خبر مهم شهرداری تهران", "body_text": "متن خبر"}'
+    resp = await world.client.post(
+        "/desk/compose", data={"csrf": csrf, "content": article, "action": "preview"}
+    )
+    assert resp.status_code == 200, resp.text
+    assert "<b>«تیتر»</b>" not in resp.text
+    assert "&lt;b&gt;«تیتر»&lt;/b&gt; خبر مهم شهرداری تهران" in resp.text
+    bad = await world.client.post(
+        "/desk/compose",
+        data={"csrf": csrf, "content": '{"body_text": "متن"}', "action": "publish"},
+    )
+    assert bad.status_code == 422 and "headline: is required" in bad.text
+    assert "{&#34;body_text&#34;: &#34;متن&#34;}" in bad.text  # still in the text box, escaped
+    assert world.broker.sent == []
+
+
+async def test_publish_sends_the_submission_and_lists_it_as_on_its_way(
+    world: SimpleNamespace,
+) -> None:
+    csrf = await sign_in(world.client)
+    page = (SAMPLE / "gorgan-guangzhou-room.txt").read_bytes()
+    resp = await world.client.post(
+        "/desk/compose",
+        data={"csrf": csrf, "format": "auto", "action": "publish", "subjects": "culture، trade"},
+        files={"file": ("room.txt", page, "text/plain")},
+    )
+    assert resp.status_code == 303, resp.text
+    location = resp.headers["location"]
+    assert location.startswith("/desk/articles?done=submitted&submitted=tehran-")
+    [(topic, sent)] = world.broker.sent
+    assert topic == "articles.submitted" and sent["publisher"] == "tehran"
+    assert sent["raw_text"].startswith(page.decode()[:40]) and sent["subjects"] == [
+        "culture",
+        "trade",
+    ]
+    listed = await world.client.get(location)
+    assert "Sent. Ingest stores it" in listed.text and "data-pending" in listed.text
+
+
+async def test_the_list_shows_each_language_state(world: SimpleNamespace) -> None:
+    await sign_in(world.client)
+    page = (await world.client.get("/desk/articles")).text
+    row = page[page.index(f'data-article="{world.article.article_id}"') :]
+    assert 'lang="fa" dir="rtl">مترو &lt;b&gt;تهران&lt;/b&gt; به شمال رسید</a>' in row
+    assert re.search(r'status-published" data-lang="en">\s*published', row)
+    assert re.search(r'status-pending" data-lang="ar" data-pending>\s*pending', row)
+
+
+async def test_side_by_side_is_rtl_for_persian_and_arabic(world: SimpleNamespace) -> None:
+    await sign_in(world.client)
+    ident = world.article.article_id
+    en = await world.client.get(f"/desk/articles/{ident}/translations/en")
+    assert en.status_code == 200
+    assert '<article class="source-text" lang="fa" dir="rtl">' in en.text
+    assert '<article class="translation-text" lang="en" dir="ltr">' in en.text
+    assert "Tehran metro &lt;reaches&gt; the north" in en.text  # escaped
+    assert "<p>Line seven opened.</p>" in en.text  # the feeds' sanitised HTML, as it is
+    assert "29 April 2025, 07:21 (UTC+03:30)" in en.text  # Gregorian in English
+    assert 'value="Tehran metro &lt;reaches&gt; the north"' in en.text
+    assert "Line seven opened.\n\nRiders welcomed it.</textarea>" in en.text
+    ar = await world.client.get(f"/desk/articles/{ident}/translations/ar")
+    assert "No translation is published yet." in ar.text
+    assert 'name="body" class="tall" required lang="ar" dir="rtl"' in ar.text
+    missing = await world.client.get(f"/desk/articles/{ident}/translations/ru")
+    assert missing.status_code == 404 and "is not translated into &#39;ru&#39;" in missing.text
+
+
+async def test_approving_a_translation_sends_the_human_version(world: SimpleNamespace) -> None:
+    csrf = await sign_in(world.client)
+    ident = world.article.article_id
+    url = f"/desk/articles/{ident}/translations/en"
+    resp = await world.client.post(
+        url,
+        data={"csrf": csrf, "version": "1", "headline": "Metro reaches north", "body": "A.\n\nB."},
+    )
+    assert resp.status_code == 303 and resp.headers["location"] == f"{url}?done=approved"
+    [(topic, sent)] = world.broker.sent
+    assert topic == "translations.submitted"
+    assert (sent["language"], sent["headline"], sent["body_html"]) == (
+        "en",
+        "Metro reaches north",
+        "<p>A.</p><p>B.</p>",
+    )
+    assert sent["translated_by"] == "desk (k_1)"
+    waiting = await world.client.get(f"{url}?done=approved")
+    assert "Your translation was sent" in waiting.text and "data-pending" in waiting.text
+    stale = await world.client.post(
+        url, data={"csrf": csrf, "version": "7", "headline": "x", "body": "y"}
+    )
+    assert stale.status_code == 409 and "version 7 was replaced by version 1" in stale.text
+
+
+async def test_corrections_and_withdrawals_and_scopes(world: SimpleNamespace) -> None:
+    ident = world.article.article_id
+    csrf = await sign_in(world.client, "tehran-submit-only")
+    refused = await world.client.post(
+        f"/desk/articles/{ident}/withdraw", data={"csrf": csrf, "confirm": "yes"}
+    )
+    assert refused.status_code == 403
+    assert "<strong>Not allowed.</strong> key k_2 may not withdraw articles" in refused.text
+    refused = await world.client.post(
+        f"/desk/articles/{ident}/correct", data={"csrf": csrf, "headline": "تیتر", "body": "متن"}
+    )
+    assert refused.status_code == 403 and "may not correct published articles" in refused.text
+    assert world.broker.sent == []
+
+    csrf = await sign_in(world.client)
+    fixed = await world.client.post(
+        f"/desk/articles/{ident}/correct",
+        data={"csrf": csrf, "headline": "مترو تهران به شمال رسید", "body": "متن اصلاح شده."},
+    )
+    assert fixed.status_code == 303 and fixed.headers["location"].endswith("?done=corrected")
+    [(_, sent)] = world.broker.sent
+    assert sent["external_id"] == "9001" and sent["body_text"] == "متن اصلاح شده."
+    unconfirmed = await world.client.post(f"/desk/articles/{ident}/withdraw", data={"csrf": csrf})
+    assert unconfirmed.status_code == 422 and "tick the box" in unconfirmed.text
+    gone = await world.client.post(
+        f"/desk/articles/{ident}/withdraw", data={"csrf": csrf, "confirm": "yes", "reason": "dup"}
+    )
+    assert gone.status_code == 303 and gone.headers["location"].endswith("?done=withdrawn")
+    assert world.broker.sent[-1][1] == {
+        "publisher": "tehran",
+        "withdraw": True,
+        "article_id": ident,
+        "reason": "dup",
+        "schema_version": 1,
+    }
+    other = await world.client.get("/desk/articles/mashhad-0123")
+    assert other.status_code == 404 and "no article &#39;mashhad-0123&#39; of &#39;tehran&#39;" in (
+        other.text
+    )
