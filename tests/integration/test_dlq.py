@@ -33,7 +33,7 @@ async def test_an_unregistered_city_s_articles_are_replayed_once_it_is_registere
     system: System, producer: AIOKafkaProducer, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     city = f"city{uuid.uuid4().hex[:6]}"
-    headline = f"نخستین خبر {city}"
+    headline = f"نخستین خبر شهر تازه {city}"
     article = {"publisher": city, "headline": headline, "body_text": "متن خبر."}
     await send(producer, Topics.SUBMITTED, article)
     await read_topic(

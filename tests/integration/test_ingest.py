@@ -228,7 +228,7 @@ async def test_an_embargoed_article_waits_for_its_time(
         "body_text": "این خبر تا پایان زمان تحریم منتشر نمی‌شود.",
         "embargoed": (utcnow() + timedelta(seconds=6)).isoformat(),
     }
-    free = {"headline": f"خبر آزاد {tag}", "body_text": "این خبر بی‌درنگ منتشر می‌شود."}
+    free = {"headline": f"خبر آزاد منطقهٔ ده {tag}", "body_text": "این خبر بی‌درنگ منتشر می‌شود."}
     assert (await http.post(url, json=held, headers=auth)).status_code == 202
     assert (await http.post(url, json=free, headers=auth)).status_code == 202
     fa_url = system.url("feeds", "/feeds/gorgan/fa.atom")

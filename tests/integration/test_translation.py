@@ -129,7 +129,7 @@ async def test_a_failing_engine_falls_back_to_the_local_model(
 ) -> None:
     engine.failing.add(("fa", "en"))
     tag = uuid.uuid4().hex[:6]  # new text: nothing in the memory
-    aid = await submit(http, system, [f"{tag} {BODY[0]}"], headline=f"خبر {tag}")
+    aid = await submit(http, system, [f"{tag} {BODY[0]}"], headline=f"خبر پارک تازهٔ مشهد {tag}")
     events = await translations(system, aid, have("en", "ar"))
     en, ar = latest(events, "en"), latest(events, "ar")
     assert en["provenance"]["engine"] == "ctranslate2"
