@@ -213,16 +213,25 @@ async def test_glossary_terms_are_applied_and_missing_ones_flagged(
     )
     assert stale.status_code == 409
 
-    engine.forget.add("Metropolis")  # the engine mangles one name
-    aid = await submit(http, system, [f"{BODY[2]} {uuid.uuid4().hex[:6]}"], headline="خبر مشهد")
-    events = await translations(system, aid, have("en"))
-    en = latest(events, "en")
-    sent = engine.texts("fa", "en")
-    assert any("Mashhad" in t for t in sent) and any("Metropolis" in t for t in sent)
-    assert "Mashhad" in en["headline"]
-    assert en["provenance"]["missing_terms"] == ["متروپلیس → Metropolis"]
-    assert en["provenance"]["needs_review"] is True
-    assert en["provenance"]["glossary_version"] == f"mashhad/en@{saved.json()['version']}"
+    try:
+        engine.forget.add("Metropolis")  # the engine mangles one name
+        body = [f"{BODY[2]} {uuid.uuid4().hex[:6]}"]
+        aid = await submit(http, system, body, headline="خبر مشهد")
+        events = await translations(system, aid, have("en"))
+        en = latest(events, "en")
+        sent = engine.texts("fa", "en")
+        assert any("Mashhad" in t for t in sent) and any("Metropolis" in t for t in sent)
+        assert "Mashhad" in en["headline"]
+        assert en["provenance"]["missing_terms"] == ["متروپلیس → Metropolis"]
+        assert en["provenance"]["needs_review"] is True
+        assert en["provenance"]["glossary_version"] == f"mashhad/en@{saved.json()['version']}"
+    finally:  # later tests of the session expect mashhad's glossary as it was
+        restored = await http.put(
+            glossary,
+            json={"terms": current["terms"], "version": saved.json()["version"]},
+            headers=auth,
+        )
+        assert restored.status_code == 200, restored.text
 
 
 async def await_committed(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
