@@ -58,6 +58,8 @@ run: provision
 	  echo "Submitting $$p's sample pages (editor key $(STATE)/keys/$$p.key):"; \
 	  $(PY) -m services.ingest.cli submit deploy/local/samples/$$p --key-file $(STATE)/keys/$$p.key || exit 1; done
 	$(PY) -m shared.registry urls --feeds http://127.0.0.1:8080 --tokens $(STATE)/keys
+	@echo; echo "Editor desk:    http://127.0.0.1:8000/desk  (sign in with the key in $(STATE)/keys/mashhad.key)"
+	@echo "Partner portal: http://127.0.0.1:8080/feeds (previews, OPML; private feeds with $(STATE)/keys/partner-*.token)"
 	@echo; cat $(STATE)/translate.txt
 	@echo; echo "Publish with any Kafka client, for example:"
 	@echo "  echo 'mashhad/hello-1|{\"publisher\":\"mashhad\",\"external_id\":\"hello-1\",\"headline\":\"سلام\",\"body_text\":\"متن\"}' | kcat -P -K'|' -b 127.0.0.1:9092 -t articles.submitted"
