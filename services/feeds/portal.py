@@ -114,13 +114,7 @@ def install(api: FastAPI, feeds: FeedPublisher, server: FeedServer) -> None:
 
     @api.get("/assets/{name}", include_in_schema=False)
     async def asset(name: str) -> Response:
-        if name not in display.ASSETS:
-            return Response("not found", 404, media_type="text/plain")
-        return Response(
-            (display.STATIC / name).read_bytes(),
-            media_type=display.ASSETS[name],
-            headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
-        )
+        return display.asset(name)
 
     @api.post("/preview/partners", include_in_schema=False)
     async def partner_sign_in(request: Request) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -47,24 +48,29 @@ async def browser(stack: System) -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+@asynccontextmanager
+async def desktop_tab(browser: Browser) -> AsyncIterator[Page]:
+    """A tab in a browser context of its own (its own cookies)."""
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    context.set_default_timeout(15_000)
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
 @pytest.fixture(scope="module")
 async def desk(browser: Browser) -> AsyncIterator[Page]:
     """The editor's browser tab (one for the module: the sign-in cookie carries over)."""
-    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
-    context.set_default_timeout(15_000)
-    page = await context.new_page()
-    yield page
-    await context.close()
+    async with desktop_tab(browser) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
 async def partner(browser: Browser) -> AsyncIterator[Page]:
     """A partner city's browser tab."""
-    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
-    context.set_default_timeout(15_000)
-    page = await context.new_page()
-    yield page
-    await context.close()
+    async with desktop_tab(browser) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
