@@ -114,11 +114,8 @@ test-e2e: provision chromium
 screenshots: provision chromium
 	UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest tests/e2e
 
-# The fault suite is left out of the gate until its broker-restart finding is fixed: after a
-# broker restart, one of a service's two consumers of one group occasionally never rejoins
-# (1 run in 8 on 2026-11-22; docs/reliability.md). make test-faults runs it.
 test: provision lint chromium
-	$(VENV)/bin/pytest -m "not faults"
+	$(VENV)/bin/pytest
 
 clean: stop
 	rm -rf var

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from shared import tracing
 from shared.contracts import SUBMISSION_FORMS, DeadLetter, Topics
+from shared.groups import group_id
 from shared.metrics import ServiceMetrics
 from shared.observability import MessageContext, article_context, article_fields
 from shared.settings import InfraSettings, ServiceSettings
@@ -301,10 +302,13 @@ def make_broker(
     return broker, policy
 
 
-def consumer_options(service: str, settings: ServiceSettings) -> dict[str, Any]:
-    """Subscriber options shared by every consumer group."""
+def consumer_options(
+    service: str, settings: ServiceSettings, role: str | None = None
+) -> dict[str, Any]:
+    """Subscriber options; each subscriber of a service has a consumer group of its own
+    (``role`` names all but the main one: :func:`shared.groups.group_id`)."""
     return {
-        "group_id": service,
+        "group_id": group_id(service, role),
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": settings.infra.kafka_max_message_bytes,
         "fetch_max_bytes": settings.infra.kafka_max_message_bytes * 2,

@@ -22,6 +22,10 @@ tests can build several services in one process), served at ``GET /metrics``:
     topics it reads; computed from the broker when ``/metrics`` is scraped, at most every
     ``min_interval`` seconds, with a time limit. A failure leaves the gauge empty and counts
     ``syndication_consumer_lag_errors_total``; ``/metrics`` itself still answers.
+``syndication_consumer_partitions_unowned{group,topic}``
+    Partitions of a topic the service reads that no member of its group is consuming (the group
+    is empty, rebalancing, or settled without them), as the group watch last saw them
+    (:mod:`shared.groups`); ``/healthz`` fails once one stays unowned too long.
 """
 
 from __future__ import annotations
@@ -276,6 +280,12 @@ class ServiceMetrics:
             ["group", "topic", "partition"],
             registry=r,
         )
+        self.unowned = Gauge(
+            f"{PREFIX}_consumer_partitions_unowned",
+            "Partitions of a topic the service reads that no consumer of its group owns.",
+            ["group", "topic"],
+            registry=r,
+        )
         self.lag_errors = Counter(
             f"{PREFIX}_consumer_lag_errors",
             "Failures to read offsets from the broker for the consumer lag.",
@@ -323,6 +333,11 @@ class ServiceMetrics:
             failed = dead + (rest if outcome == RETRIED else 0)
             if failed:
                 self.failed.labels(self.service, topic).inc(failed)
+
+    def record_unowned(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """The group watch's latest answer: (group, topic) -> partitions no consumer owns."""
+        for (group, topic), n in counts.items():
+            self.unowned.labels(group, topic).set(n)
 
     # --- consumer lag -----------------------------------------------------------------------
 

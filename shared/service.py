@@ -23,6 +23,7 @@ from opentelemetry.trace import TracerProvider
 from pymongo import AsyncMongoClient
 
 from shared import tracing
+from shared.groups import GroupWatch, adopt_offsets
 from shared.messaging import DeadLetterPolicy, ensure_topics, make_broker
 from shared.metrics import KafkaLag, ServiceMetrics, subscribed_groups
 from shared.observability import setup_logging
@@ -46,6 +47,7 @@ class Runtime:
     log: logging.Logger
     metrics: ServiceMetrics | None = None  # served at /metrics (shared.metrics)
     tracer_provider: TracerProvider | None = None  # shared.tracing
+    watch: GroupWatch | None = None  # /healthz fails on a stalled consumer group (shared.groups)
 
 
 def build_runtime(name: str, settings: ServiceSettings) -> Runtime:
@@ -59,9 +61,20 @@ def build_runtime(name: str, settings: ServiceSettings) -> Runtime:
         client_id=f"{name}-metrics",
     )
     metrics.topics = lambda: {t for ts in subscribed_groups(broker).values() for t in ts}
+    watch = None
+    if settings.consumer_stall_seconds > 0:
+        watch = GroupWatch(
+            settings.infra.kafka_bootstrap_servers,
+            lambda: subscribed_groups(broker),
+            settings.consumer_stall_seconds,
+            client_id=f"{name}-group-watch",
+            on_check=metrics.record_unowned,
+        )
     client = connect(settings.infra, name)
     db = client[settings.infra.mongodb_database]
-    return Runtime(name, settings, broker, policy, client, db, Registry(db), log, metrics, provider)
+    return Runtime(
+        name, settings, broker, policy, client, db, Registry(db), log, metrics, provider, watch
+    )
 
 
 def build_app(rt: Runtime, collections: Sequence[Collection]) -> FastStream:
@@ -71,6 +84,7 @@ def build_app(rt: Runtime, collections: Sequence[Collection]) -> FastStream:
     @app.on_startup
     async def _prepare() -> None:
         await ensure_topics(rt.settings.infra)
+        await adopt_offsets(rt.settings.infra.kafka_bootstrap_servers, subscribed_groups(rt.broker))
         await ensure_indexes(rt.db, collections)
 
     @app.after_shutdown
@@ -87,8 +101,18 @@ def build_app(rt: Runtime, collections: Sequence[Collection]) -> FastStream:
 def health_router(rt: Runtime) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="The process is alive")
-    async def healthz() -> dict[str, str]:
+    @router.get("/healthz", summary="The process is alive and its consumers are in their groups")
+    async def healthz(response: Response) -> dict[str, Any]:
+        stalled = rt.watch.stalled() if rt.watch is not None else []
+        if stalled:
+            response.status_code = 503
+            return {
+                "status": "stalled",
+                "service": rt.name,
+                "unowned": stalled,
+                "reason": f"no consumer has owned these partitions for over "
+                f"{rt.settings.consumer_stall_seconds:g} s; restarting the replica rejoins",
+            }
         return {"status": "ok", "service": rt.name}
 
     @router.get("/readyz", summary="Broker and database reachable")
@@ -133,9 +157,14 @@ def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await app.start()
         rt.log.info("started", extra={"kafka": rt.settings.infra.kafka_bootstrap_servers})
+        watching = asyncio.create_task(rt.watch.run()) if rt.watch is not None else None
         try:
             yield
         finally:
+            if watching is not None and rt.watch is not None:
+                watching.cancel()
+                await asyncio.gather(watching, return_exceptions=True)
+                await rt.watch.close()
             await app.stop()
             rt.log.info("stopped")
 

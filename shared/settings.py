@@ -52,6 +52,12 @@ class ServiceSettings(BaseSettings):
         default="50/second;1000/minute",
         description="Requests per client address (shared.ratelimit); 'off' to turn it off.",
     )
+    consumer_stall_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="/healthz fails once a partition the service reads has had no consumer in "
+        "its group for this long (longer than a rebalance may take); 0 turns the watch off.",
+    )
     infra: InfraSettings = Field(default_factory=InfraSettings)
 
     @field_validator("rate_limit")

@@ -37,16 +37,22 @@ def entry(
 
 
 def register(rt: Runtime, feeds: FeedPublisher) -> None:
-    options = consumer_options(rt.name, rt.settings)
-
-    @rt.broker.subscriber(Topics.INGESTED, title="articles.ingested (feeds)", **options)
+    @rt.broker.subscriber(
+        Topics.INGESTED,
+        title="articles.ingested (feeds)",
+        **consumer_options(rt.name, rt.settings),
+    )
     async def on_ingested(article: IngestedArticle) -> None:
         with article_context(
             article_id=article.article_id, version=article.version, language=article.language
         ):
             await feeds.add(entry(article, article.language, article.ingested_at, None))
 
-    @rt.broker.subscriber(Topics.TRANSLATED, title="articles.translated", **options)
+    @rt.broker.subscriber(
+        Topics.TRANSLATED,
+        title="articles.translated",
+        **consumer_options(rt.name, rt.settings, role="translations"),
+    )
     async def on_translated(translation: TranslatedArticle) -> None:
         with article_context(
             article_id=translation.article_id,

@@ -169,7 +169,7 @@ def register(rt: Runtime, store: ArticleStore, settings: IngestSettings) -> Inge
     @rt.broker.subscriber(
         Topics.TRANSLATED,
         title="articles.translated (status per language)",
-        **{**consumer_options(rt.name, rt.settings), "group_id": f"{rt.name}-status"},
+        **consumer_options(rt.name, rt.settings, role="status"),
     )
     async def on_translated(event: TranslatedArticle) -> None:
         await store.record_translation(event)

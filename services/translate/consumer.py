@@ -286,7 +286,7 @@ def register(
     @rt.broker.subscriber(
         Topics.HUMAN_TRANSLATIONS,
         title="translations.submitted",
-        **consumer_options(rt.name, rt.settings),
+        **consumer_options(rt.name, rt.settings, role="human"),
     )
     async def on_human(translation: HumanTranslation) -> None:
         await service.human(translation)

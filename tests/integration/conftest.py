@@ -281,7 +281,7 @@ async def await_article(
 
 async def ingest_holders(bootstrap: str) -> tuple[str, int]:
     """The translate group's state and how many members hold ``articles.ingested`` partitions
-    (each replica has a second member, for translations.submitted)."""
+    (one per replica once settled, with enough partitions)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

@@ -23,7 +23,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared import asyncapi
 from shared.contracts import Topics
+from shared.groups import GroupWatch
+from shared.metrics import subscribed_groups
 from tests.conftest import started_infra
 from tests.integration.conftest import System, feed_history, ingest_holders, started_system
 
@@ -158,6 +161,26 @@ def freeze(system: System, name: str) -> Callable[[], Awaitable[None]]:
     return fault
 
 
+async def unowned_after_recovery(bootstrap: str) -> dict[str, dict[str, list[int]]]:
+    """Partitions of any service's groups that no consumer holds, once they settle (60 s at
+    most): a consumer that never rejoined its group after the faults shows here."""
+    groups = {
+        group: topics
+        for service in asyncapi.SERVICES
+        for group, topics in subscribed_groups(asyncapi.broker(service)).items()
+    }
+    watch = GroupWatch(bootstrap, lambda: groups, stall_seconds=0)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            unowned = await watch.check()
+            if not unowned or time.monotonic() > deadline:
+                return unowned
+            await asyncio.sleep(1)  # poll interval while a group settles
+    finally:
+        await watch.close()
+
+
 def append_line(path: Path, line: str) -> None:
     with path.open("a") as out:
         out.write(line + "\n")
@@ -220,6 +243,7 @@ async def test_faults_while_articles_flow_lose_and_duplicate_nothing(
             print(f"[faults] {lang}: {len(got)} of {articles}", flush=True)
             await asyncio.sleep(0.5)  # poll interval while the pipeline catches up
 
+    unowned = await unowned_after_recovery(system.infra.kafka)
     report = {
         "run": stream.run,
         "articles": articles,
@@ -230,9 +254,11 @@ async def test_faults_while_articles_flow_lose_and_duplicate_nothing(
         # not in the feed at its latest version (an older version counts as lost)
         "lost": {lang: len(set(expected[lang]) - set(got)) for lang, got in found.items()},
         "duplicated": {lang: len(got) - len(set(got)) for lang, got in found.items()},
+        "unowned_partitions": unowned,
     }
     if path := os.environ.get("FAULTS_REPORT"):
         await asyncio.to_thread(append_line, Path(path), json.dumps(report, ensure_ascii=False))
     print("\n" + json.dumps(report, ensure_ascii=False, indent=1))
     for lang in LANGUAGES:
         assert sorted(found[lang]) == expected[lang], (lang, report)
+    assert unowned == {}, report

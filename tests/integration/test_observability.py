@@ -21,7 +21,12 @@ from tests.integration.conftest import System, send
 pytestmark = pytest.mark.integration
 
 SERVICES = ("ingest", "translate", "feeds")
-GROUPS = {"ingest": {"ingest", "ingest-status"}, "translate": {"translate"}, "feeds": {"feeds"}}
+GROUPS = {
+    "ingest": {"ingest", "ingest-status"},
+    "translate": {"translate", "translate-human"},
+    "feeds": {"feeds", "feeds-translations"},
+}
+UNOWNED = "syndication_consumer_partitions_unowned"
 PROCESSED = "syndication_messages_processed_total"
 LAG = "syndication_consumer_lag"
 
@@ -106,6 +111,24 @@ async def test_every_service_is_live_ready_and_measured(
                 assert v >= 0 and int(dict(labels)["partition"]) in range(3), (labels, v)
         errors = ("syndication_consumer_lag_errors_total", frozenset({("service", service)}))
         assert samples[errors] == 0
+
+
+async def test_every_partition_a_service_reads_has_a_consumer(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    """The group watch's gauge, for alerts: 0 once each group has settled."""
+    for service in SERVICES:
+        async with asyncio.timeout(60):
+            while True:
+                samples = await scrape(http, system, service)
+                unowned = {
+                    dict(labels)["group"]: v
+                    for (name, labels), v in samples.items()
+                    if name == UNOWNED
+                }
+                if set(unowned) == GROUPS[service] and not any(unowned.values()):
+                    break
+                await asyncio.sleep(0.5)  # the watch looks every 10 s
 
 
 async def test_an_article_is_counted_logged_and_traced_from_http_to_the_feeds(

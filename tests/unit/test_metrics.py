@@ -288,7 +288,9 @@ class Untouchable:
 @pytest.mark.parametrize("path", ["/metrics", "/healthz"])
 async def test_metrics_and_healthz_never_touch_the_database(path: str) -> None:
     metrics = ServiceMetrics("svc", lag=ListLag([Lag("svc", "t", 1, 4)]), topics=lambda: {"t"})
-    rt = SimpleNamespace(name="svc", db=Untouchable(), broker=Untouchable(), metrics=metrics)
+    rt = SimpleNamespace(
+        name="svc", db=Untouchable(), broker=Untouchable(), metrics=metrics, watch=None
+    )
     api = FastAPI()
     api.include_router(health_router(cast(Runtime, rt)))
     transport = httpx.ASGITransport(app=api)
