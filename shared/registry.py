@@ -116,6 +116,45 @@ def new_editor_key(
     return token, digest, key
 
 
+async def create_editor_key(
+    db: Database, publisher: str, name: str, scopes: list[Scope] | None = None
+) -> tuple[str, EditorKey]:
+    """Issue and store a key; returns the key (shown once) and its record."""
+    token, digest, key = new_editor_key(publisher, name, scopes)
+    await db[EDITOR_KEYS.name].insert_one({"_id": digest, **key.model_dump()})
+    return token, key
+
+
+async def editor_keys(db: Database, publisher: str | None = None) -> list[EditorKey]:
+    """Every key (of one publisher, when named), oldest first: records only, never a key."""
+    query = {"publisher": publisher} if publisher else {}
+    cursor = db[EDITOR_KEYS.name].find(query).sort("created_at", 1)
+    return [EditorKey.model_validate(doc) async for doc in cursor]
+
+
+async def revoke_editor_keys(
+    db: Database,
+    *,
+    key_id: str | None = None,
+    publisher: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Revoke the live key ``key_id`` (of ``publisher``, when named), or every live key of
+    ``publisher``; how many were revoked. Services stop accepting a key within
+    ``Registry.ttl`` seconds."""
+    if key_id is None and publisher is None:
+        raise ValueError("name a key or a publisher")
+    query: dict[str, Any] = {"revoked_at": None}
+    if key_id is not None:
+        query["id"] = key_id
+    if publisher is not None:
+        query["publisher"] = publisher
+    result = await db[EDITOR_KEYS.name].update_many(
+        query, {"$set": {"revoked_at": now or utcnow()}}
+    )
+    return int(result.matched_count)
+
+
 class Partner(BaseModel):
     """Who receives feeds: a partner city, a network's office, a news desk.
 
@@ -616,8 +655,7 @@ async def _key_create(db: Database, args: argparse.Namespace) -> None:
     if await Registry(db).publisher(args.publisher) is None:
         raise ValueError(f"unknown publisher {args.publisher!r}: load the registry first")
     scopes = [s.strip() for s in args.scopes.split(",")] if args.scopes else None
-    token, digest, key = new_editor_key(args.publisher, args.name, scopes)
-    await db[EDITOR_KEYS.name].insert_one({"_id": digest, **key.model_dump()})
+    token, key = await create_editor_key(db, args.publisher, args.name, scopes)
     if args.out:
         _write_secret(args.out, token)
         print(
@@ -639,18 +677,13 @@ def _write_secret(path: Path, secret: str) -> None:
 
 
 async def _key_list(db: Database, args: argparse.Namespace) -> None:
-    query = {"publisher": args.publisher} if args.publisher else {}
-    async for doc in db[EDITOR_KEYS.name].find(query).sort("created_at", 1):
-        key = EditorKey.model_validate(doc)
+    for key in await editor_keys(db, args.publisher):
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
         print(f"{key.id}  {key.publisher:12} {key.name:20} {','.join(key.scopes):32} {state}")
 
 
 async def _key_revoke(db: Database, args: argparse.Namespace) -> None:
-    result = await db[EDITOR_KEYS.name].update_many(
-        {"id": args.key_id, "revoked_at": None}, {"$set": {"revoked_at": utcnow()}}
-    )
-    if not result.matched_count:
+    if not await revoke_editor_keys(db, key_id=args.key_id):
         raise ValueError(f"no live key {args.key_id!r}")
     print(f"keys: revoked {args.key_id}; services stop accepting it within seconds")
 

@@ -1,4 +1,5 @@
-"""The registry's admin API, under ``/admin``: publishers, networks, partners, partner tokens.
+"""The registry's admin API, under ``/admin``: publishers and their editor keys, networks,
+partners and their feed tokens.
 
 Every route needs ``Authorization: Bearer <admin token>`` (``FEEDS_ADMIN_TOKEN`` or the file named
 by ``FEEDS_ADMIN_TOKEN_FILE``); without a configured token every route answers 503. Bodies are a
@@ -7,7 +8,8 @@ registry file entry's fields as JSON (``PUT /admin/partners/kazan`` with ``{"nam
 ``{"error": ..., "reason": ...}`` that says what to change.
 
 A change is written to the database and applied to this replica at once; every other replica of
-every service sees it within ``Registry.ttl`` seconds. Secrets never leave except once: a partner
+every service sees it within ``Registry.ttl`` seconds (a revoked editor key: ingest stops
+accepting it within that time). Secrets never leave except once: an editor key or a partner
 token in the answer that creates it.
 """
 
@@ -17,38 +19,44 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from shared.messaging import describe_validation_error
 from shared.registry import (
     DEFAULT_GRACE,
+    EDITOR_KEYS,
     NETWORKS,
     PARTNER_TOKENS,
     PARTNERS,
     PUBLISHERS,
+    EditorKey,
     Network,
     Partner,
     PartnerToken,
     Publisher,
     Registry,
+    Scope,
     TokenState,
     check_network,
     check_partner,
+    create_editor_key,
     create_partner_token,
+    editor_keys,
     partner_tokens,
     revoke_all_partner_tokens,
+    revoke_editor_keys,
     revoke_partner_token,
     rotate_partner_tokens,
 )
 from shared.storage import Collection, Database
 
 #: Collections the admin API writes besides those every service already declares.
-COLLECTIONS = (PARTNERS, PARTNER_TOKENS)
+COLLECTIONS = (PARTNERS, PARTNER_TOKENS, EDITOR_KEYS)
 MAX_BODY_BYTES = 100_000
 MAX_GRACE_DAYS = 365
 NO_STORE = {"Cache-Control": "no-store"}
@@ -97,6 +105,33 @@ RotatedTokens = create_model(
     __base__=IssuedToken,
     previous=(list[TokenView], Field(description="The older tokens, as they now stand.")),  # type: ignore[valid-type]
 )
+KeyView = _view(
+    EditorKey,
+    "KeyView",
+    "What is ever shown of an editor key: its id, name, scopes and dates, never the key.",
+    state=(Literal["live", "revoked"], ...),
+)
+IssuedKey = create_model(
+    "IssuedKey",
+    __base__=KeyView,
+    key=(str, Field(description="The key itself, shown in this answer only.")),
+    detail=(str, ...),
+)
+
+
+class KeyRequest(BaseModel):
+    """A new editor key: who holds it, and what it may do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1, max_length=100, description="Who or what holds it ('desk laptop')."
+    )
+    scopes: list[Scope] | None = Field(
+        default=None, min_length=1, description="Default: every scope."
+    )
+
+
 PartnerView = _view(
     Partner,
     "PartnerView",
@@ -193,6 +228,11 @@ def _entry(model: type[Entry], entry_id: str, data: dict[str, Any]) -> Entry:
 def _token_view(record: PartnerToken, now: datetime) -> dict[str, Any]:
     """What may be shown of a token: never the token, never its digest."""
     return {**record.model_dump(mode="json"), "state": record.state(now)}
+
+
+def _key_view(key: EditorKey) -> dict[str, Any]:
+    """What may be shown of an editor key: never the key, never its digest."""
+    return {**key.model_dump(mode="json"), "state": "revoked" if key.revoked_at else "live"}
 
 
 def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | None) -> None:
@@ -310,8 +350,68 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
                 "still listed",
                 f"publisher {pub_id!r} is listed by {' and '.join(where)}: remove it there first",
             )
+        # Keys first: a publisher registered again under this id must not inherit them.
+        revoked = await revoke_editor_keys(db, publisher=pub_id, now=registry.clock())
         await delete(PUBLISHERS, "publisher", pub_id)
-        return {"deleted": pub_id}
+        return {"deleted": pub_id, "keys_revoked": revoked}
+
+    async def known_publisher(publisher_id: str) -> str:
+        pub = await registry.publisher(_slug(publisher_id))
+        if pub is None:
+            raise AdminRefused(
+                404, "not found", await registry.unknown_publisher_reason(publisher_id)
+            )
+        return pub.id
+
+    @router.get(
+        "/publishers/{publisher_id}/keys",
+        summary="A publisher's editor keys: ids, names, scopes and dates",
+        response_model=list[KeyView],  # type: ignore[valid-type]
+    )
+    async def list_keys(publisher_id: str) -> list[dict[str, Any]]:
+        pub_id = await known_publisher(publisher_id)
+        return [_key_view(k) for k in await editor_keys(db, pub_id)]
+
+    @router.post(
+        "/publishers/{publisher_id}/keys",
+        status_code=201,
+        summary="Issue an editor key for a publisher (the key is in this answer only)",
+        response_model=IssuedKey,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": KeyRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def create_key(publisher_id: str, request: Request) -> dict[str, Any]:
+        pub_id = await known_publisher(publisher_id)
+        try:
+            wanted = KeyRequest.model_validate(await _read(request))
+        except ValidationError as exc:
+            raise AdminRefused(
+                422, "invalid key", f"editor key: {describe_validation_error(exc)}"
+            ) from None
+        key, record = await create_editor_key(db, pub_id, wanted.name, wanted.scopes)
+        return {
+            "key": key,
+            **_key_view(record),
+            "detail": "Shown once: only its SHA-256 is kept. Give it to the editor now; "
+            "to rotate, issue a new key, hand it over, then revoke the old one.",
+        }
+
+    @router.delete(
+        "/publishers/{publisher_id}/keys/{key_id}",
+        summary="Revoke an editor key (every replica refuses it within seconds)",
+    )
+    async def revoke_key(publisher_id: str, key_id: str) -> dict[str, Any]:
+        pub_id = await known_publisher(publisher_id)
+        if not await revoke_editor_keys(db, key_id=key_id, publisher=pub_id, now=registry.clock()):
+            raise AdminRefused(
+                404, "not found", f"no live editor key {key_id!r} of publisher {pub_id!r}"
+            )
+        await fresh()
+        return {"revoked": key_id, "publisher": pub_id}
 
     @router.put(
         "/networks/{network_id}",

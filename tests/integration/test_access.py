@@ -225,6 +225,45 @@ async def test_no_key_or_an_unknown_key_is_401_and_a_revoked_key_stops_working(
     assert tag not in listed.text  # nothing was published with it
 
 
+async def test_editor_keys_rotate_through_the_admin_api_with_no_gap(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    """Issue a new key, hand it over, revoke the old one: the editor is never locked out, the
+    new key has only its scopes, and ingest refuses the old one within its key cache time."""
+    keys, url = (
+        system.url("feeds", "/admin/publishers/tehran/keys"),
+        system.url("ingest", "/articles"),
+    )
+    old = await http.post(keys, json={"name": "old laptop"}, headers=bearer(system.admin_token))
+    new = await http.post(
+        keys, json={"name": "new laptop", "scopes": ["submit"]}, headers=bearer(system.admin_token)
+    )
+    assert old.status_code == new.status_code == 201, (old.text, new.text)
+    old_key, new_key = used(old.json()["key"]), used(new.json()["key"])
+    for key in (old_key, new_key):
+        assert (await http.get(url, headers=bearer(key))).status_code == 200
+    tag = uuid.uuid4().hex[:8]
+    made = await http.post(url, json=article(tag), headers=bearer(new_key))
+    assert made.status_code == 202, made.text
+    withdraw = await http.delete(f"{url}/{made.json()['article_id']}", headers=bearer(new_key))
+    refusal(withdraw, 403, "lacks the 'withdraw' scope")
+
+    gone = await http.delete(f"{keys}/{old.json()['id']}", headers=bearer(system.admin_token))
+    assert gone.status_code == 200, gone.text
+    revoked_at = time.monotonic()
+    async with asyncio.timeout(REGISTRY_TTL + 5):  # ingest's key cache, and a margin
+        while True:
+            assert (await http.get(url, headers=bearer(new_key))).status_code == 200, "no gap"
+            if (await http.get(url, headers=bearer(old_key))).status_code == 401:
+                break
+            await asyncio.sleep(0.1)  # poll interval while waiting for the revocation to apply
+    assert time.monotonic() - revoked_at <= REGISTRY_TTL + 1
+    listed = await http.get(keys, headers=bearer(system.admin_token))
+    states = {k["id"]: k["state"] for k in listed.json()}
+    assert states[old.json()["id"]] == "revoked" and states[new.json()["id"]] == "live"
+    assert old_key not in listed.text and new_key not in listed.text
+
+
 # ---------------------------------------------------------------------- partner feed tokens
 
 

@@ -280,6 +280,9 @@ ADMIN_OPS = [
     ("GET", "/admin/registry"),
     ("PUT", "/admin/publishers/{publisher_id}"),
     ("DELETE", "/admin/publishers/{publisher_id}"),
+    ("GET", "/admin/publishers/{publisher_id}/keys"),
+    ("POST", "/admin/publishers/{publisher_id}/keys"),
+    ("DELETE", "/admin/publishers/{publisher_id}/keys/{key_id}"),
     ("PUT", "/admin/networks/{network_id}"),
     ("DELETE", "/admin/networks/{network_id}"),
     ("PUT", "/admin/partners/{partner_id}"),
@@ -310,6 +313,7 @@ def test_the_admin_api_keeps_to_its_openapi_document(
         "network_id": ids,
         "partner_id": ["kazan", "istanbul", "bonn"],
         "token_id": ["t_000000000000"],
+        "key_id": ["k_0000000000"],
         "grace_days": ["0", "7", "0.5", "365", "366", "-1", "soon"],
     }
     bodies = {
@@ -348,6 +352,14 @@ def test_the_admin_api_keeps_to_its_openapi_document(
                 )
                 if issued.status_code == 201:
                     case.path_parameters = {"partner_id": "kazan", "token_id": issued.json()["id"]}
+            if method == "DELETE" and "{key_id}" in path and data.draw(st.booleans()):
+                issued = httpx.post(  # a key that exists, to be revoked
+                    f"{admin_api}/admin/publishers/gorgan/keys",
+                    headers=ADMIN_AUTH,
+                    json={"name": "fuzz"},
+                )
+                if issued.status_code == 201:
+                    case.path_parameters = {"publisher_id": "gorgan", "key_id": issued.json()["id"]}
             headers = {
                 "admin": ADMIN_AUTH,
                 "none": {},

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.feeds import admin
-from shared.registry import Registry, key_digest, save
+from shared.registry import Registry, editor_keys, key_digest, save
 from tests.unit.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
 
 ADMIN = "s3cret-admin-token"
@@ -191,3 +191,74 @@ async def test_removing_a_partner_revokes_its_tokens(world: SimpleNamespace) -> 
     back = await world.client.put("/admin/partners/istanbul", headers=AUTH, json=istanbul)
     assert back.status_code == 201
     assert await world.registry.partner_for_token(token["token"]) is None  # not inherited
+
+
+async def test_an_editor_key_is_shown_once_scoped_and_listed_by_id_only(
+    world: SimpleNamespace,
+) -> None:
+    c = world.client
+    made = await c.post(
+        "/admin/publishers/Mashhad/keys",
+        headers=AUTH,
+        json={"name": "desk laptop", "scopes": ["submit", "correct"]},
+    )
+    assert made.status_code == 201 and made.headers["cache-control"] == "no-store"
+    key = made.json()["key"]
+    held = await world.registry.editor_key(key)
+    assert held is not None and held.publisher == "mashhad"
+    assert held.scopes == ["submit", "correct"] and made.json()["id"] == held.id
+
+    everything = await c.post("/admin/publishers/mashhad/keys", headers=AUTH, json={"name": "x"})
+    assert everything.json()["scopes"] == ["submit", "correct", "withdraw", "translate"]
+    listing = await c.get("/admin/publishers/mashhad/keys", headers=AUTH)
+    assert [(k["name"], k["state"]) for k in listing.json()] == [
+        ("desk laptop", "live"),
+        ("x", "live"),
+    ]
+    assert key not in listing.text and key_digest(key) not in listing.text
+    assert (await c.get("/admin/publishers/tehran/keys", headers=AUTH)).json() == []
+
+    for body, reason in [
+        ({"name": "x", "scopes": ["publish"]}, "scopes"),
+        ({"name": "x", "scopes": []}, "scopes"),
+        ({"name": ""}, "name"),
+        ({"name": "x", "publisher": "tehran"}, "publisher"),
+        ([], "must be a JSON object"),
+    ]:
+        refused = await c.post("/admin/publishers/mashhad/keys", headers=AUTH, json=body)
+        assert refused.status_code == 422, body
+        assert reason in refused.json()["reason"], body
+    unknown = await c.post("/admin/publishers/atlantis/keys", headers=AUTH, json={"name": "x"})
+    assert unknown.status_code == 404 and "registered publishers" in unknown.json()["reason"]
+    assert len(await editor_keys(world.db, "mashhad")) == 2, "no refused request made a key"
+
+
+async def test_editor_keys_rotate_and_revoke_through_the_api(world: SimpleNamespace) -> None:
+    c, registry = world.client, world.registry
+    old = (await c.post("/admin/publishers/tehran/keys", headers=AUTH, json={"name": "a"})).json()
+    assert await registry.editor_key(old["key"]) is not None  # cached from now on
+    new = (await c.post("/admin/publishers/tehran/keys", headers=AUTH, json={"name": "b"})).json()
+
+    other = await c.delete(f"/admin/publishers/mashhad/keys/{old['id']}", headers=AUTH)
+    assert other.status_code == 404, "a key is revoked only through its own publisher"
+    revoked = await c.delete(f"/admin/publishers/tehran/keys/{old['id']}", headers=AUTH)
+    assert revoked.status_code == 200
+    assert await registry.editor_key(old["key"]) is None  # at once here, despite the cache
+    assert await registry.editor_key(new["key"]) is not None
+    states = {
+        k["id"]: k["state"]
+        for k in (await c.get("/admin/publishers/tehran/keys", headers=AUTH)).json()
+    }
+    assert states == {old["id"]: "revoked", new["id"]: "live"}
+    again = await c.delete(f"/admin/publishers/tehran/keys/{old['id']}", headers=AUTH)
+    assert again.status_code == 404 and "no live editor key" in again.json()["reason"]
+
+
+async def test_removing_a_publisher_revokes_its_editor_keys(world: SimpleNamespace) -> None:
+    c = world.client
+    assert (await c.put("/admin/publishers/yazd", headers=AUTH, json={"name": "Yazd"})).is_success
+    key = (await c.post("/admin/publishers/yazd/keys", headers=AUTH, json={"name": "a"})).json()
+    gone = await c.delete("/admin/publishers/yazd", headers=AUTH)
+    assert gone.status_code == 200 and gone.json()["keys_revoked"] == 1
+    assert (await c.put("/admin/publishers/yazd", headers=AUTH, json={"name": "Yazd"})).is_success
+    assert await world.registry.editor_key(key["key"]) is None  # not inherited
