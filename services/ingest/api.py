@@ -107,6 +107,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: Errors that mean the broker or the database is unreachable: a 503, never the editor's fault.
+OUTAGES: tuple[type[Exception], ...] = (
+    KafkaError,
+    TimeoutError,
+    TransientError,
+    *TRANSIENT_DB_ERRORS,
+)
+
+
 class Refused(Exception):
     def __init__(self, status: int, kind: str, reason: str) -> None:
         super().__init__(reason)
@@ -458,7 +467,7 @@ def install(
         response.headers["Retry-After"] = "5"
         return response
 
-    for outage in (KafkaError, TimeoutError, TransientError, *TRANSIENT_DB_ERRORS):
+    for outage in OUTAGES:
         api.add_exception_handler(outage, unavailable)
 
     async def judge(

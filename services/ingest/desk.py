@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import json
 import re
 from collections.abc import Mapping
@@ -43,7 +44,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.templating import Jinja2Templates
 
-from services.ingest.api import Editors, Refused, TranslationSubmission
+from services.ingest.api import OUTAGES, Editors, Refused, TranslationSubmission
 from services.ingest.text import html_to_text
 from shared import display
 from shared.contracts import LANGUAGE_TAG
@@ -207,6 +208,38 @@ def install(
             headers=HEADERS,
         )
         return response
+
+    # An outage on a desk page: the API's handler decides (503 and Retry-After, or 500) and
+    # logs; the editor gets a desk page saying so instead of the API's JSON.
+    api_handlers = {outage: api.exception_handlers[outage] for outage in OUTAGES}
+
+    async def outage_page(request: Request, exc: Exception) -> Response:
+        handler = next(api_handlers[t] for t in type(exc).__mro__ if t in api_handlers)
+        found = handler(request, exc)
+        answer = await found if inspect.isawaitable(found) else found
+        if request.url.path != PREFIX and not request.url.path.startswith(PREFIX + "/"):
+            return answer
+        unavailable = answer.status_code == 503
+        response = page(
+            request,
+            "desk_outage.html",
+            answer.status_code,
+            problem={
+                "title": "Not sent." if request.method == "POST" else "Not available.",
+                "reason": "The desk cannot reach the broker or the database just now. Try "
+                "again in a few seconds."
+                if unavailable
+                else "An unexpected error; it has been logged.",
+            },
+            posted=request.method == "POST",
+            again=str(request.url) if request.method == "GET" else None,
+        )
+        if retry := answer.headers.get("retry-after"):
+            response.headers["Retry-After"] = retry
+        return response
+
+    for outage in OUTAGES:
+        api.add_exception_handler(outage, outage_page)
 
     def to_login(request: Request) -> Response:
         target = quote(request.url.path, safe="/")

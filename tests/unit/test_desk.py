@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
+from pymongo.errors import AutoReconnect
 
 from services.ingest import api, desk
 from services.ingest.article import Prepared, prepare
@@ -130,7 +132,7 @@ def world() -> SimpleNamespace:
     editors = api.install(app, rt, store, IngestSettings(), None)  # type: ignore[arg-type]
     desk.install(app, editors, transport=httpx.MockTransport(feeds_answer))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test")
-    return SimpleNamespace(client=client, broker=broker, article=event)
+    return SimpleNamespace(client=client, broker=broker, store=store, article=event)
 
 
 async def sign_in(client: httpx.AsyncClient, key: str = "tehran-key") -> str:
@@ -343,3 +345,36 @@ async def test_corrections_and_withdrawals_and_scopes(world: SimpleNamespace) ->
     assert other.status_code == 404 and "no article &#39;mashhad-0123&#39; of &#39;tehran&#39;" in (
         other.text
     )
+
+
+async def test_an_outage_is_a_desk_page_saying_to_try_again(
+    world: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the API's JSON: an editor in a browser gets a page, and the API keeps its JSON."""
+    csrf = await sign_in(world.client)
+
+    async def unreachable(*_: Any, **__: Any) -> None:
+        raise AutoReconnect("database restarting")
+
+    async def broker_down(*_: Any, **__: Any) -> None:
+        raise KafkaConnectionError("broker down")
+
+    monkeypatch.setattr(world.store, "recent", unreachable)
+    listed = await world.client.get("/desk/articles")
+    assert listed.status_code == 503 and listed.headers["retry-after"] == "5"
+    assert listed.headers["content-type"].startswith("text/html")
+    assert (
+        "Not available." in listed.text and "cannot reach the broker or the database" in listed.text
+    )
+    assert 'href="http://desk.test/desk/articles">Try again</a>' in listed.text
+    as_api = await world.client.get("/articles", headers={"Authorization": "Bearer tehran-key"})
+    assert as_api.status_code == 503 and as_api.json()["error"] == "unavailable"
+
+    monkeypatch.setattr(world.broker, "publish", broker_down)
+    sent = await world.client.post(
+        "/desk/compose",
+        data={"csrf": csrf, "format": "auto", "action": "publish"},
+        files={"file": ("room.txt", (SAMPLE / "gorgan-guangzhou-room.txt").read_bytes())},
+    )
+    assert sent.status_code == 503 and "Not sent." in sent.text
+    assert "Your form was not sent" in sent.text and "Try again</a>" not in sent.text
