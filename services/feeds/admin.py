@@ -235,10 +235,17 @@ def _key_view(key: EditorKey) -> dict[str, Any]:
     return {**key.model_dump(mode="json"), "state": "revoked" if key.revoked_at else "live"}
 
 
+def admin_digests(admin_token: str | None) -> list[bytes]:
+    """Every admin token accepted, as SHA-256 digests. Several, separated by commas or white
+    space, rotate the token without a gap: add the new one, roll out, move the clients over,
+    then remove the old one."""
+    tokens = (admin_token or "").replace(",", " ").split()
+    return [hashlib.sha256(t.encode()).digest() for t in dict.fromkeys(tokens)]
+
+
 def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | None) -> None:
-    secret = admin_token.strip() if admin_token else ""
     # Compared as SHA-256 digests: equal lengths, so not even the token's length leaks.
-    expected = hashlib.sha256(secret.encode()).digest() if secret else None
+    expected = admin_digests(admin_token)
 
     @api.exception_handler(AdminRefused)
     async def refused(_: Request, exc: AdminRefused) -> JSONResponse:
@@ -250,7 +257,7 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
         _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],  # documents it
     ) -> None:
         response.headers.update(NO_STORE)
-        if expected is None:
+        if not expected:
             raise AdminRefused(
                 503,
                 "admin API disabled",
@@ -262,8 +269,11 @@ def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | N
             raise AdminRefused(
                 401, "unauthorized", "no admin token: send 'Authorization: Bearer <admin token>'"
             )
-        # Constant-time: how long this takes says nothing about how much of the token was right.
-        if not hmac.compare_digest(hashlib.sha256(given.encode()).digest(), expected):
+        # Constant-time, and every token compared: how long this takes says nothing about how
+        # much of a token was right, nor which one matched.
+        digest = hashlib.sha256(given.encode()).digest()
+        matches = [hmac.compare_digest(digest, token) for token in expected]
+        if not any(matches):
             raise AdminRefused(401, "unauthorized", "this admin token is not valid")
 
     router = APIRouter(

@@ -54,10 +54,13 @@ class FeedsSettings(ServiceSettings):
         default=5.0, gt=0, description="How often due WebSub redeliveries are looked for."
     )
     admin_token: SecretStr | None = Field(
-        default=None, description="Bearer token of the registry admin API (unset: disabled)."
+        default=None,
+        description="Bearer token of the registry admin API (unset: disabled); several, "
+        "comma-separated, are all accepted (to rotate it without a gap).",
     )
     admin_token_file: Path | None = Field(
-        default=None, description="File holding the admin token (a mounted secret)."
+        default=None,
+        description="File holding the admin token (a mounted secret); one token a line.",
     )
 
     def admin_secret(self) -> str | None:

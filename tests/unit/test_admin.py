@@ -262,3 +262,22 @@ async def test_removing_a_publisher_revokes_its_editor_keys(world: SimpleNamespa
     assert gone.status_code == 200 and gone.json()["keys_revoked"] == 1
     assert (await c.put("/admin/publishers/yazd", headers=AUTH, json={"name": "Yazd"})).is_success
     assert await world.registry.editor_key(key["key"]) is None  # not inherited
+
+
+async def test_two_admin_tokens_rotate_the_admin_token_without_a_gap() -> None:
+    """FEEDS_ADMIN_TOKEN (or its file, a token a line) may hold the old and the new token
+    while clients move over."""
+    both = await make(token=f"{ADMIN}, new-admin-token\n")
+    for token in (ADMIN, "new-admin-token"):
+        ok = await both.client.get("/admin/registry", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200, token
+    for wrong in ("new-admin", f"{ADMIN},new-admin-token", ","):
+        refused = await both.client.get(
+            "/admin/registry", headers={"Authorization": f"Bearer {wrong}"}
+        )
+        assert refused.status_code == 401, wrong
+    only_new = await make(token="new-admin-token")
+    old = await only_new.client.get("/admin/registry", headers=AUTH)
+    assert old.status_code == 401 and "not valid" in old.json()["reason"]
+    blank = await make(token=" , \n")
+    assert (await blank.client.get("/admin/registry", headers=AUTH)).status_code == 503
