@@ -149,8 +149,11 @@ def install(api: FastAPI, feeds: FeedPublisher, server: FeedServer) -> None:
         if not same_origin(request):
             return token_form(partner_id, 403, "this form was sent from another site")
         response = RedirectResponse(nav_home, 303, headers=PRIVATE)
-        response.delete_cookie(
-            COOKIE, path=f"/preview/partners/{partner_id}", httponly=True, samesite="strict"
+        response.delete_cookie(  # quoted: the id came from the path, and goes into a header
+            COOKIE,
+            path=f"/preview/partners/{quote(partner_id, safe='')}",
+            httponly=True,
+            samesite="strict",
         )
         return response
 

@@ -236,6 +236,19 @@ async def test_a_private_feed_is_previewed_with_the_partners_token_in_a_scoped_c
     assert wrong_bearer.status_code == 401 and "unknown, revoked or expired" in wrong_bearer.text
 
 
+async def test_signing_out_forgets_the_token_whatever_the_path_holds(w: SimpleNamespace) -> None:
+    """The partner id of the sign-out path goes into the cookie's Path: quoted, so that no id
+    breaks the header (a non-Latin-1 id made it a 500, found by the portal fuzz)."""
+    out = await w.client.post("/preview/partners/kazan/sign-out", headers={"Origin": SITE})
+    assert out.status_code == 303 and out.headers["location"] == f"{SITE}/feeds"
+    cookie = out.headers["set-cookie"]
+    assert "partner_token=" in cookie and "Path=/preview/partners/kazan" in cookie
+    for odd in ("%C4%80", "%D9%85%D8%B4%D9%87%D8%AF", "a%0D%0ASet-Cookie:%20x=1", "a;b"):
+        resp = await w.client.post(f"/preview/partners/{odd}/sign-out", headers={"Origin": SITE})
+        assert resp.status_code == 303, odd
+        assert "\n" not in resp.headers["set-cookie"] and "x=1" not in resp.headers["set-cookie"]
+
+
 async def test_the_entry_as_json_for_the_editor_desk(w: SimpleNamespace) -> None:
     w.store.entries["tehran-1:en"] = {
         "_id": "tehran-1:en",
