@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -63,13 +64,19 @@ def unowned_partitions(
 @dataclass
 class GroupWatch:
     """Asks the broker every ``interval`` seconds which of the service's partitions no consumer
-    owns; a partition unowned for longer than ``stall_seconds`` (longer than a rebalance may
-    take) is a stall. A broker that cannot be asked is no stall: restarting would not help,
-    and ``/readyz`` already reports it."""
+    owns; a partition unowned for longer than ``limit`` (``stall_seconds``, longer than a
+    rebalance may take, plus up to ``jitter`` of it, drawn once per replica) is a stall. A
+    broker that cannot be asked is no stall: restarting would not help, and ``/readyz``
+    already reports it.
+
+    Every replica of a service sees the same group, so without the jitter all of them would
+    fail their liveness probes at once and restart together (for feeds: no one serving feeds
+    meanwhile); with it, the first restart's rebalance usually ends the stall for the rest."""
 
     bootstrap_servers: str
     groups: Callable[[], Mapping[str, Collection[str]]]
     stall_seconds: float
+    jitter: float = 0.5
     interval: float = 10.0
     client_id: str = "group-watch"
     clock: Callable[[], float] = time.monotonic
@@ -77,6 +84,9 @@ class GroupWatch:
     on_check: Callable[[Mapping[tuple[str, str], int]], None] | None = None
     _admin: Any = None
     _warned: float = float("-inf")
+
+    def __post_init__(self) -> None:
+        self.limit = self.stall_seconds * (1 + random.uniform(0, self.jitter))
 
     def observe(self, unowned: Mapping[str, Mapping[str, Collection[int]]]) -> None:
         """Record one answer: group -> topic -> partitions unowned now."""
@@ -99,7 +109,7 @@ class GroupWatch:
     def stalled(self) -> list[str]:
         """``group/topic/partition`` for each partition unowned for too long, oldest first."""
         now = self.clock()
-        late = [(t, key) for key, t in self.since.items() if now - t > self.stall_seconds]
+        late = [(t, key) for key, t in self.since.items() if now - t > self.limit]
         return [f"{g}/{topic}/{p}" for _, (g, topic, p) in sorted(late)]
 
     async def check(self) -> dict[str, dict[str, list[int]]]:

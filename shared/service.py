@@ -103,15 +103,16 @@ def health_router(rt: Runtime) -> APIRouter:
 
     @router.get("/healthz", summary="The process is alive and its consumers are in their groups")
     async def healthz(response: Response) -> dict[str, Any]:
-        stalled = rt.watch.stalled() if rt.watch is not None else []
-        if stalled:
+        watch = rt.watch
+        stalled = watch.stalled() if watch is not None else []
+        if watch is not None and stalled:
             response.status_code = 503
             return {
                 "status": "stalled",
                 "service": rt.name,
                 "unowned": stalled,
                 "reason": f"no consumer has owned these partitions for over "
-                f"{rt.settings.consumer_stall_seconds:g} s; restarting the replica rejoins",
+                f"{watch.limit:.0f} s; restarting the replica rejoins",
             }
         return {"status": "ok", "service": rt.name}
 

@@ -72,6 +72,7 @@ def watch(clock: Clock, seen: list[Mapping[tuple[str, str], int]] | None = None)
         "unused:9092",
         lambda: {"svc": {"a"}, "svc-extra": {"b"}},
         stall_seconds=60,
+        jitter=0,
         clock=clock,
         on_check=seen.append if seen is not None else None,
     )
@@ -163,3 +164,9 @@ async def test_a_broker_that_cannot_be_asked_ends_the_stall(
     await w.step()
     clock.now += 120
     assert w.stalled() == []
+
+
+def test_replicas_wait_different_times_before_they_call_a_stall() -> None:
+    """All replicas see the same stalled group: they must not all fail liveness at once."""
+    limits = {GroupWatch("unused:9092", dict, stall_seconds=300).limit for _ in range(20)}
+    assert len(limits) > 1 and all(300 <= limit <= 450 for limit in limits)
