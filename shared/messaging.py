@@ -312,6 +312,7 @@ def consumer_options(
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": settings.infra.kafka_max_message_bytes,
         "fetch_max_bytes": settings.infra.kafka_max_message_bytes * 2,
+        "max_poll_interval_ms": round(settings.max_poll_interval_seconds * 1000),
     }
 
 

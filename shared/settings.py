@@ -52,6 +52,13 @@ class ServiceSettings(BaseSettings):
         default="50/second;1000/minute",
         description="Requests per client address (shared.ratelimit); 'off' to turn it off.",
     )
+    max_poll_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest a handler may take over one batch before the broker gives its "
+        "partitions to another replica (Kafka's max.poll.interval.ms); the batch is then "
+        "handled again. Raise it for an engine slower than this per batch.",
+    )
     consumer_stall_seconds: float = Field(
         default=300.0,
         ge=0,

@@ -279,20 +279,23 @@ async def await_article(
             await asyncio.sleep(0.1)
 
 
-async def ingest_holders(bootstrap: str) -> tuple[str, int]:
-    """The translate group's state and how many members hold ``articles.ingested`` partitions
-    (one per replica once settled, with enough partitions)."""
+async def holders(
+    bootstrap: str, group_id: str = "translate", topic: str = Topics.INGESTED
+) -> tuple[str, int]:
+    """A group's state and how many of its members hold partitions of ``topic`` (one per
+    replica once settled, with enough partitions); by default translate's of
+    ``articles.ingested``."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        for response in await admin.describe_consumer_groups(["translate"]):
+        for response in await admin.describe_consumer_groups([group_id]):
             for group in response.groups:  # error_code, group_id, state, ..., members
                 holding = 0
                 for member in group[5]:
                     if not member[4]:  # rebalancing: nothing assigned yet
                         continue
                     assignment = ConsumerProtocolMemberAssignment.decode(member[4]).assignment
-                    holding += any(t == Topics.INGESTED and ps for t, ps in assignment)
+                    holding += any(t == topic and ps for t, ps in assignment)
                 return str(group[2]), holding
         return "unknown", 0
     finally:

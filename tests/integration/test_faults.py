@@ -28,7 +28,7 @@ from shared.contracts import Topics
 from shared.groups import GroupWatch
 from shared.metrics import subscribed_groups
 from tests.conftest import started_infra
-from tests.integration.conftest import System, feed_history, ingest_holders, started_system
+from tests.integration.conftest import System, feed_history, holders, started_system
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -36,13 +36,23 @@ PUBLISHER = "gorgan"  # fa, translated into en, ar and ru
 LANGUAGES = ("fa", "en", "ar", "ru")
 PACE = 0.5  # seconds between two submissions: a steady stream until the faults are over
 CORRECT_EVERY = 6  # every sixth article gets a second version at the end
+#: Kafka's max.poll.interval for every consumer of this suite (300 s by default): a handler
+#: waiting longer than this on a hung database loses its partitions.
+POLL_INTERVAL = 10
 
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     with (
         started_infra(tmp_path_factory.mktemp("fault-stack"), None, None) as infra,
-        started_system(infra, tmp_path_factory.mktemp("fault-services")) as system,
+        started_system(
+            infra,
+            tmp_path_factory.mktemp("fault-services"),
+            **{
+                f"{service.upper()}_MAX_POLL_INTERVAL_SECONDS": str(POLL_INTERVAL)
+                for service in ("ingest", "translate", "feeds")
+            },
+        ) as system,
     ):
         yield system
 
@@ -119,11 +129,13 @@ async def entries_of(http: httpx.AsyncClient, system: System, run: str, lang: st
     return [e.title for e in entries.values() if run in e.title]
 
 
-async def evicted(system: System, expected: int) -> None:
-    """Until ``expected`` translate members hold ``articles.ingested`` partitions."""
+async def evicted(
+    system: System, expected: int, group_id: str = "translate", topic: str = Topics.INGESTED
+) -> None:
+    """Until ``expected`` members of the group hold partitions of the topic."""
     async with asyncio.timeout(90):
         while True:
-            if (await ingest_holders(system.infra.kafka))[1] == expected:
+            if (await holders(system.infra.kafka, group_id, topic))[1] == expected:
                 return
             await asyncio.sleep(0.2)  # poll interval while the group changes
 
@@ -181,6 +193,25 @@ async def unowned_after_recovery(bootstrap: str) -> dict[str, dict[str, list[int
         await watch.close()
 
 
+def hang(system: System, server: Any) -> Callable[[], Awaitable[None]]:
+    """SIGSTOP of the database (a hang, not a crash: connections stay open, nothing answers)
+    until ingest, waiting on it in the middle of a submission for longer than its poll
+    interval, has lost its partitions; then SIGCONT. The late handler's commit is refused and
+    the submission handled again."""
+
+    async def fault() -> None:
+        pid = server.process.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await evicted(system, 0, "ingest", Topics.SUBMITTED)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await evicted(system, 1, "ingest", Topics.SUBMITTED)
+
+    return fault
+
+
 def append_line(path: Path, line: str) -> None:
     with path.open("a") as out:
         out.write(line + "\n")
@@ -200,6 +231,7 @@ async def test_faults_while_articles_flow_lose_and_duplicate_nothing(
         ("kill -9 Kafka broker, restart", restart_server(kafka)),
         ("kill -9 FerretDB, restart", restart_server(database)),
         ("SIGSTOP translate until evicted, SIGCONT", freeze(system, "translate")),
+        ("SIGSTOP FerretDB past ingest's poll interval, SIGCONT", hang(system, database)),
     ]
     stream = Stream(system)
     sending = asyncio.create_task(stream.send_all())

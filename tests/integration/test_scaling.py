@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from services.feeds.render import entry_id
 from services.ingest.text import article_id
 from shared.contracts import Topics
-from tests.integration.conftest import System, await_history, ingest_holders, ready, send
+from tests.integration.conftest import System, await_history, holders, ready, send
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ LANGUAGES = ("fa", "en", "ar", "ru")
 async def await_group(bootstrap: str, replicas: int) -> None:
     async with asyncio.timeout(45):
         while True:
-            if await ingest_holders(bootstrap) == ("Stable", replicas):
+            if await holders(bootstrap) == ("Stable", replicas):
                 return
             await asyncio.sleep(0.2)  # poll interval while the group rebalances
 

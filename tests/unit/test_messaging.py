@@ -3,7 +3,15 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
-from shared.messaging import InvalidMessage, is_permanent, is_transient, strict_json_decoder
+from services.translate.settings import TranslateSettings
+from shared.messaging import (
+    InvalidMessage,
+    consumer_options,
+    is_permanent,
+    is_transient,
+    strict_json_decoder,
+)
+from shared.settings import ServiceSettings
 
 
 class Msg:
@@ -37,3 +45,13 @@ def test_outages_are_retried_and_bad_messages_are_not() -> None:
     assert is_transient(AutoReconnect("db restarting")) and not is_permanent(AutoReconnect("x"))
     assert is_permanent(InvalidMessage("bad")) and not is_transient(InvalidMessage("bad"))
     assert not is_transient(KeyError("bug")) and not is_permanent(KeyError("bug"))
+
+
+def test_every_consumer_uses_the_services_poll_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow engine needs a longer max.poll.interval: one setting per service, every group."""
+    monkeypatch.setenv("TRANSLATE_MAX_POLL_INTERVAL_SECONDS", "900")
+    settings = TranslateSettings()
+    for role in (None, "human"):
+        options = consumer_options("translate", settings, role)
+        assert options["max_poll_interval_ms"] == 900_000
+    assert consumer_options("feeds", ServiceSettings())["max_poll_interval_ms"] == 300_000
