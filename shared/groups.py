@@ -38,9 +38,6 @@ MOVED: dict[tuple[str, str], str] = {
     (group_id("translate", "human"), Topics.HUMAN_TRANSLATIONS): "translate",
 }
 
-# A group in one of these states is rebalancing: none of its partitions is being consumed.
-REBALANCING = frozenset({"PreparingRebalance", "CompletingRebalance"})
-
 
 def unowned_partitions(
     state: str,

@@ -32,7 +32,8 @@ import hmac
 import inspect
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -211,10 +212,11 @@ def install(
 
     # An outage on a desk page: the API's handler decides (503 and Retry-After, or 500) and
     # logs; the editor gets a desk page saying so instead of the API's JSON.
-    api_handlers = {outage: api.exception_handlers[outage] for outage in OUTAGES}
-
-    async def outage_page(request: Request, exc: Exception) -> Response:
-        handler = next(api_handlers[t] for t in type(exc).__mro__ if t in api_handlers)
+    async def outage_page(
+        handler: Callable[[Request, Exception], Response | Awaitable[Response]],
+        request: Request,
+        exc: Exception,
+    ) -> Response:
         found = handler(request, exc)
         answer = await found if inspect.isawaitable(found) else found
         if request.url.path != PREFIX and not request.url.path.startswith(PREFIX + "/"):
@@ -239,7 +241,7 @@ def install(
         return response
 
     for outage in OUTAGES:
-        api.add_exception_handler(outage, outage_page)
+        api.add_exception_handler(outage, partial(outage_page, api.exception_handlers[outage]))
 
     def to_login(request: Request) -> Response:
         target = quote(request.url.path, safe="/")
