@@ -4,9 +4,9 @@ Usage (``python -m services.translate.models --help``)::
 
     list                       installed models: family, version, languages, licence, size, state
     verify [NAME ...]          re-check every file against the manifest's SHA-256 digests
-    fetch opus-mt SRC TGT (--release NAME | --url URL) [--sha256 HEX] [--name NAME]
-          [--quantization int8|int16|float16|none] [--force]
-    install DIR [--name NAME] [--force]
+    fetch opus-mt SRC TGT (--release NAME [--sha256 HEX] | --url URL --sha256 HEX) [--name NAME]
+          [--quantization int8|int16|float16|none] [--max-size MIB] [--force]
+    install DIR|ARCHIVE [--name NAME] [--force]
     pick [--registry FILE [--publisher NAME ...]] [--pair SRC-TGT ...] [--env-file FILE] [--json]
                                the engine settings ``make run`` starts translate with
 
@@ -20,7 +20,15 @@ CTranslate2's ``MarianConverter``, which needs neither torch nor transformers. R
 per pair (``opus-2020-01-16``, ``opus+bt-2021-04-14`` ...) and are listed in the pair's README at
 https://github.com/Helsinki-NLP/OPUS-MT-train/tree/master/models, so one has to be named: with
 ``--release`` the URL is ``https://object.pouta.csc.fi/OPUS-MT-models/{src}-{tgt}/{release}.zip``,
-or give the whole ``--url``.
+or give the whole ``--url`` with its ``--sha256`` (an arbitrary address is trusted only for the
+archive it was meant to serve). A download stops at ``--max-size`` whether or not the server
+declares its length, and redirects are followed on the same host only (never down to http).
+
+``install`` takes a converted model folder, or a ``.tar`` (gz, bz2, xz) or ``.zip`` archive of one
+(the manifest at its top or in its one top folder). Only regular files and folders get in: a
+symbolic or hard link, a device, a FIFO, an absolute path or a ``..`` anywhere refuses the whole
+install, so nothing outside the model can be copied in and then vouched for by the digests the
+manifest records. A corrupt or truncated archive is an error message, not a traceback.
 
 M2M100 and NLLB can only be converted by ``ct2-transformers-converter`` (torch + transformers): run
 it on a machine with access to the Hugging Face hub, add a ``cityfeeds-model.json`` next to its
@@ -38,16 +46,22 @@ one before single-pair Marian ones. It prints what it chose and what stays pendi
 from __future__ import annotations
 
 import argparse
+import errno
+import gzip
 import hashlib
 import json
+import lzma
 import os
 import re
 import shutil
+import stat
 import sys
+import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -75,6 +89,10 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _LANG = re.compile(r"[a-z]{2,3}")
 # Extracted archives larger than this are refused (a zip bomb, or not a model release).
 MAX_EXTRACTED_BYTES = 8 << 30
+# Downloads stop past this many MiB unless --max-size says otherwise: OPUS-MT releases are
+# 100-600 MB, the largest (transformer-big) about 1 GB.
+DEFAULT_MAX_DOWNLOAD_MIB = 2048
+MAX_REDIRECTS = 5
 
 
 class CliError(Exception):
@@ -212,82 +230,274 @@ def _move_into_place(built: Path, target: Path, force: bool) -> None:
 
 
 @contextmanager
-def _installing(models: Path, name: str, target: Path, force: bool) -> Iterator[tuple[Path, Path]]:
-    """Yield (work folder, folder to build the model in). When the caller is done, the model is
-    loaded once and moved into place atomically; the work folder goes in every case."""
+def _work_folder(models: Path, name: str) -> Iterator[Path]:
+    """A hidden work folder beside the models, removed in every case (errors and Ctrl-C too), so
+    a failed install leaves nothing behind."""
     work = _stage(models, name)
     try:
-        built = work / "model"
-        yield work, built
-        _prove_loads(built)
-        _move_into_place(built, target, force)
+        yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _finish(built: Path, target: Path, force: bool) -> None:
+    """Load the model once, then move it into place atomically."""
+    _prove_loads(built)
+    _move_into_place(built, target, force)
+
+
+# --- what gets in: only regular files and folders ------------------------------------------------
+
+# What a damaged or truncated archive raises while it is read (gzip's error is an OSError).
+_ARCHIVE_ERRORS: tuple[type[Exception], ...] = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    gzip.BadGzipFile,
+)
+_SPECIAL_KINDS = {
+    stat.S_IFLNK: "symbolic link",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFIFO: "named pipe (FIFO)",
+    stat.S_IFSOCK: "socket",
+}
+# Open an entry as it is: a link is an error (ELOOP), a FIFO does not block.
+_OPEN_ENTRY = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is, in words; None for a regular file or a folder."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return _SPECIAL_KINDS.get(stat.S_IFMT(mode), "special file")
+
+
+def _refused(what: str, kind: str) -> CliError:
+    return CliError(f"{what} is a {kind}: only regular files and folders are installed, refusing")
+
+
+def _check_member_path(name: str, root: Path) -> None:
+    """Refuse a member that is absolute or climbs out of ``root``, instead of quietly stripping
+    the path as extraction filters do: such an archive was not made to hold a model."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if (
+        name.startswith(("/", "\\"))
+        or ".." in parts
+        or re.match(r"[A-Za-z]:", name)
+        or not (root / name).resolve().is_relative_to(root)
+    ):
+        raise CliError(f"archive member {name!r} points outside the model folder: refusing")
+
+
+def _check_total(total: int) -> None:
+    if total > MAX_EXTRACTED_BYTES:
+        raise CliError(f"archive would extract to {_human(total)}: refusing")
+
+
+def _tar_kind(member: tarfile.TarInfo) -> str | None:
+    if member.isreg() or member.isdir():
+        return None
+    if member.islnk():
+        return "hard link"
+    if member.issym():
+        return "symbolic link"
+    if member.ischr():
+        return "character device"
+    if member.isblk():
+        return "block device"
+    return "named pipe (FIFO)" if member.isfifo() else "special member"
+
+
+def _extract_tar(archive: Path, dest: Path) -> None:
+    """Every member is checked before anything is written; tarfile's ``data`` filter (Python
+    3.11.4 and later) then guards the writing as well."""
+    root = dest.resolve()
+    with tarfile.open(archive) as tf:
+        members = tf.getmembers()  # reads the whole archive: a truncated one fails here
+        for member in members:
+            _check_member_path(member.name, root)
+            if (kind := _tar_kind(member)) is not None:
+                raise _refused(f"archive member {member.name!r}", kind)
+        _check_total(sum(m.size for m in members))
+        if hasattr(tarfile, "data_filter"):
+            tf.extractall(dest, members=members, filter="data")
+        else:  # Python 3.11.0-3.11.3: the members were vetted above
+            tf.extractall(dest, members=members)
+
+
+def _extract_zip(archive: Path, dest: Path) -> None:
+    """zipfile writes every member as a plain file; a member marked as a link or a device is
+    still refused, since it was not meant to hold a model file."""
+    root = dest.resolve()
+    with zipfile.ZipFile(archive) as zf:
+        members = zf.infolist()
+        for member in members:
+            _check_member_path(member.filename, root)
+            mode = member.external_attr >> 16  # 0 in archives made off Unix: no type recorded
+            if stat.S_IFMT(mode) and (kind := _kind(mode)) is not None:
+                raise _refused(f"archive member {member.filename!r}", kind)
+        _check_total(sum(m.file_size for m in members))
+        zf.extractall(dest)
+
+
+def _extract(archive: Path, dest: Path, *, tar: bool = True) -> None:
+    """Extract a zip (or, with ``tar``, a tar archive, compressed or not) into ``dest``."""
+    try:
+        if zipfile.is_zipfile(archive):
+            _extract_zip(archive, dest)
+        elif tar and tarfile.is_tarfile(archive):
+            _extract_tar(archive, dest)
+        elif tar:
+            raise CliError(f"{archive} is neither a folder nor a tar or zip archive (or damaged)")
+        else:
+            raise CliError("the download is not a zip archive")
+    except _ARCHIVE_ERRORS as e:
+        raise CliError(
+            f"the archive {archive.name} is corrupt or truncated: {e.__class__.__name__}: {e}"
+        ) from None
+
+
+def _open_entry(dir_fd: int, name: str, shown: PurePosixPath) -> int:
+    """Open ``name`` in the folder ``dir_fd`` without following a link. Its type is checked
+    before it is opened (opening a device can act on it) and again on the descriptor by the
+    caller, so an entry swapped for a link or a device meanwhile is refused as well."""
+    kind = _kind(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    if kind is not None:
+        raise _refused(str(shown), kind)
+    try:
+        return os.open(name, _OPEN_ENTRY, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _refused(str(shown), "symbolic link") from None
+        raise
+
+
+def _copy_entries(dir_fd: int, rel: PurePosixPath, dest: Path) -> None:
+    dest.mkdir()
+    with os.scandir(dir_fd) as entries:
+        names = sorted(entry.name for entry in entries)
+    for name in names:
+        shown = rel / name
+        fd = _open_entry(dir_fd, name, shown)
+        try:
+            st = os.fstat(fd)
+            if (kind := _kind(st.st_mode)) is not None:
+                raise _refused(str(shown), kind)
+            if stat.S_ISDIR(st.st_mode):
+                _copy_entries(fd, shown, dest / name)
+            elif st.st_nlink > 1:
+                raise CliError(
+                    f"{shown} has {st.st_nlink} hard links, so it may be a file from outside the "
+                    "folder: refusing (install a plain copy, cp -r, of the folder)"
+                )
+            else:
+                with os.fdopen(os.dup(fd), "rb") as src, (dest / name).open("xb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        finally:
+            os.close(fd)
+
+
+def _copy_folder(source: Path, dest: Path) -> None:
+    """Copy a model folder, taking only regular files and folders (a link, device or FIFO
+    anywhere refuses the copy). The folder named may itself be a link: the operator chose it."""
+    fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _copy_entries(fd, PurePosixPath(), dest)
+    except CliError as e:
+        raise CliError(f"{source}: {e}") from None
+    finally:
+        os.close(fd)
 
 
 # --- fetch ---------------------------------------------------------------------------------------
 
 
-def _download(url: str, dest: Path, *, timeout: float = 30.0) -> str:
-    """Stream ``url`` into ``dest`` and return its SHA-256; the size must match Content-Length."""
+def _same_host(origin: httpx.URL) -> Callable[[httpx.Request], None]:
+    """A request hook run on every hop: a redirect must stay on the host the operator named and
+    never go from https to http."""
+
+    def check(request: httpx.Request) -> None:
+        url = request.url
+        if url.host != origin.host or (origin.scheme == "https" and url.scheme != "https"):
+            raise CliError(
+                f"refusing the redirect from {origin} to {url}: another host, or https to "
+                "http (to trust it, pass that URL with --url and --sha256)"
+            )
+
+    return check
+
+
+def _expected_length(response: httpx.Response, url: str, max_bytes: int) -> int | None:
+    """The declared length, refused at once when it is over the limit."""
+    if response.status_code != 200:
+        raise CliError(
+            f"download failed: HTTP {response.status_code} {response.reason_phrase} for {url}"
+        )
+    length = response.headers.get("content-length")
+    expected = int(length) if length and length.isdigit() else None
+    if expected is not None and expected > max_bytes:
+        raise CliError(
+            f"{url} is {_human(expected)}, more than the {_human(max_bytes)} limit "
+            "(--max-size MIB raises it)"
+        )
+    return expected
+
+
+def _progress() -> Callable[[int, int | None], None]:
+    """A progress line on a terminal, at most twice a second; nothing otherwise."""
+    last = time.monotonic()
+
+    def report(received: int, expected: int | None) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if sys.stderr.isatty() and now - last >= 0.5:
+            last = now
+            total = f" / {_human(expected)}" if expected is not None else ""
+            print(f"\rdownloading {_human(received)}{total}", end="", file=sys.stderr)
+
+    return report
+
+
+def _download(url: str, dest: Path, *, max_bytes: int, timeout: float = 30.0) -> str:
+    """Stream ``url`` into ``dest`` and return its SHA-256. The size must match Content-Length
+    and stay within ``max_bytes``, counted on the bytes received: a server need not declare it."""
     digest = hashlib.sha256()
     received = 0
-    started = last_report = time.monotonic()
-    progress = sys.stderr.isatty()
+    started = time.monotonic()
+    report = _progress()
+    client = httpx.Client(
+        timeout=timeout,
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        event_hooks={"request": [_same_host(httpx.URL(url))]},
+    )
     try:
-        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code != 200:
-                raise CliError(
-                    f"download failed: HTTP {response.status_code} "
-                    f"{response.reason_phrase} for {url}"
-                )
-            length = response.headers.get("content-length")
-            expected = int(length) if length and length.isdigit() else None
-            total = f" / {_human(expected)}" if expected is not None else ""
+        with client, client.stream("GET", url) as response:
+            expected = _expected_length(response, url, max_bytes)
             with dest.open("wb") as out:
                 for chunk in response.iter_bytes(1 << 20):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise CliError(
+                            f"download stopped: {url} sent more than the {_human(max_bytes)} "
+                            "limit (--max-size MIB raises it)"
+                        )
                     out.write(chunk)
                     digest.update(chunk)
-                    received += len(chunk)
-                    now = time.monotonic()
-                    if progress and now - last_report >= 0.5:
-                        last_report = now
-                        print(f"\rdownloading {_human(received)}{total}", end="", file=sys.stderr)
+                    report(received, expected)
     except httpx.HTTPError as e:
         raise CliError(f"download failed: {e.__class__.__name__}: {e} ({url})") from None
-    if progress:
+    if sys.stderr.isatty():
         print(file=sys.stderr)
     if expected is not None and received != expected:
         raise CliError(f"download truncated: got {received} of {expected} bytes from {url}")
     elapsed = time.monotonic() - started
     print(f"downloaded {_human(received)} in {elapsed:.1f} s from {url}", file=sys.stderr)
     return digest.hexdigest()
-
-
-def _extract(archive: Path, dest: Path) -> None:
-    """Extract a zip, refusing members that would land outside ``dest`` or are links."""
-    if not zipfile.is_zipfile(archive):
-        raise CliError("the download is not a zip archive")
-    root = dest.resolve()
-    with zipfile.ZipFile(archive) as zf:
-        members = zf.infolist()
-        total = sum(m.file_size for m in members)
-        if total > MAX_EXTRACTED_BYTES:
-            raise CliError(f"archive would extract to {_human(total)}: refusing")
-        for member in members:
-            name = member.filename
-            parts = PurePosixPath(name.replace("\\", "/")).parts
-            target = (dest / name).resolve()
-            if (
-                name.startswith(("/", "\\"))
-                or ".." in parts
-                or re.match(r"[A-Za-z]:", name)
-                or not target.is_relative_to(root)
-            ):
-                raise CliError(f"archive member {name!r} points outside the model folder: refusing")
-            if (member.external_attr >> 16) & 0o170000 == 0o120000:
-                raise CliError(f"archive member {name!r} is a symbolic link: refusing")
-        zf.extractall(dest)
 
 
 def _one(files: list[Path], what: str, prefer: str | None = None) -> Path:
@@ -329,6 +539,51 @@ def _convert(npz: Path, vocabs: list[Path], out: Path, quantization: str) -> Non
         raise CliError(f"conversion failed: {e.__class__.__name__}: {e}") from None
 
 
+def _release_url(
+    src: str, tgt: str, url: str | None, release: str | None, sha256: str | None
+) -> str:
+    """The archive URL to fetch. An arbitrary ``--url`` needs the digest the operator expects;
+    ``--release`` names an archive on the OPUS-MT host over https, where one is optional."""
+    for lang in (src, tgt):
+        if not _LANG.fullmatch(lang):
+            raise CliError(f"invalid language code {lang!r}: expected 2 or 3 lowercase letters")
+    if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256.lower()):
+        raise CliError("--sha256 must be 64 hex digits")
+    if url is not None:
+        if sha256 is None:
+            raise CliError(
+                "--url needs --sha256 HEX: an archive from an arbitrary address is installed "
+                "only when it is the one you expect (sha256sum FILE prints the digest)"
+            )
+        try:
+            scheme = httpx.URL(url).scheme
+        except httpx.InvalidURL as e:
+            raise CliError(f"invalid --url {url!r}: {e}") from None
+        if scheme not in ("http", "https"):
+            raise CliError(f"--url must be an http(s) URL, not {url!r}")
+        return url
+    if release is None:
+        raise CliError(
+            f"no default release for {src}-{tgt}: pass --release (see the pair's README at "
+            f"https://github.com/Helsinki-NLP/OPUS-MT-train/tree/master/models/{src}-{tgt}) "
+            "or --url with --sha256"
+        )
+    return OPUS_MT_URL.format(src=src, tgt=tgt, release=_check_name(release))
+
+
+def _build_marian(extracted: Path, built: Path, quantization: str) -> None:
+    """Convert an extracted OPUS-MT release into ``built`` (the manifest is the caller's)."""
+    npz, vocabs, source_spm, target_spm = _marian_files(extracted)
+    _convert(npz, vocabs, built, quantization)
+    shutil.copyfile(source_spm, built / "source.spm")
+    shutil.copyfile(target_spm, built / "target.spm")
+    # CC-BY asks for attribution: keep the release's README and LICENSE with the weights.
+    for extra in ("README.md", "LICENSE"):
+        found = [f for f in extracted.rglob(extra) if f.is_file()]
+        if found:
+            shutil.copyfile(found[0], built / extra)
+
+
 def cmd_fetch_opus_mt(
     models: Path,
     src: str,
@@ -340,44 +595,27 @@ def cmd_fetch_opus_mt(
     sha256: str | None,
     quantization: str,
     force: bool,
+    max_bytes: int = DEFAULT_MAX_DOWNLOAD_MIB << 20,
 ) -> int:
     """Download, check, convert and install an OPUS-MT release as ``<models>/<name>``."""
-    for lang in (src, tgt):
-        if not _LANG.fullmatch(lang):
-            raise CliError(f"invalid language code {lang!r}: expected 2 or 3 lowercase letters")
-    if url is None:
-        if release is None:
-            raise CliError(
-                f"no default release for {src}-{tgt}: pass --release (see the pair's README at "
-                f"https://github.com/Helsinki-NLP/OPUS-MT-train/tree/master/models/{src}-{tgt}) "
-                "or --url"
-            )
-        url = OPUS_MT_URL.format(src=src, tgt=tgt, release=_check_name(release))
+    url = _release_url(src, tgt, url, release, sha256)
     version = PurePosixPath(httpx.URL(url).path).name.removesuffix(".zip") or "unknown"
     name = _check_name(name or f"opus-mt-{src}-{tgt}")
-    if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256.lower()):
-        raise CliError("--sha256 must be 64 hex digits")
     target = models / name
     _refuse_existing(target, force)  # before downloading hundreds of megabytes
 
-    with _installing(models, name, target, force) as (work, built):
+    with _work_folder(models, name) as work:
         archive = work / "download.zip"
-        actual = _download(url, archive)
+        actual = _download(url, archive, max_bytes=max_bytes)
         if sha256 is not None and actual != sha256.lower():
             raise CliError(f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}")
+        print(f"sha256 {actual} (pin it with --sha256)", file=sys.stderr)
         extracted = work / "archive"
         extracted.mkdir()
-        _extract(archive, extracted)
+        _extract(archive, extracted, tar=False)
         archive.unlink()
-        npz, vocabs, source_spm, target_spm = _marian_files(extracted)
-        _convert(npz, vocabs, built, quantization)
-        shutil.copyfile(source_spm, built / "source.spm")
-        shutil.copyfile(target_spm, built / "target.spm")
-        # CC-BY asks for attribution: keep the release's README and LICENSE with the weights.
-        for extra in ("README.md", "LICENSE"):
-            found = [f for f in extracted.rglob(extra) if f.is_file()]
-            if found:
-                shutil.copyfile(found[0], built / extra)
+        built = work / "model"
+        _build_marian(extracted, built, quantization)
         ModelManifest(
             name=name,
             family="marian",
@@ -388,6 +626,7 @@ def cmd_fetch_opus_mt(
             sentencepiece=SentencePieceFiles(source="source.spm", target="target.spm"),
             sha256=digest_files(built),
         ).save(built)
+        _finish(built, target, force)
     print(f"installed {name} ({src}>{tgt}, {version}, {_human(_size(target))}) in {target}")
     return 0
 
@@ -395,19 +634,47 @@ def cmd_fetch_opus_mt(
 # --- install -------------------------------------------------------------------------------------
 
 
+def _unpack(source: Path, work: Path) -> Path:
+    """The model folder to install: ``source`` copied, or extracted, into ``work``."""
+    if source.is_dir():
+        built = work / "model"
+        _copy_folder(source, built)
+        return built
+    if not source.is_file():
+        raise CliError(f"not a model directory: {source} does not exist")
+    extracted = work / "archive"
+    extracted.mkdir()
+    _extract(source, extracted)
+    if (extracted / MANIFEST_NAME).is_file():
+        return extracted
+    tops = list(extracted.iterdir())
+    if len(tops) == 1 and (tops[0] / MANIFEST_NAME).is_file():
+        return tops[0]
+    raise CliError(f"{source} holds no {MANIFEST_NAME}, at its top or in its one top folder")
+
+
 def cmd_install(models: Path, source: Path, *, name: str | None, force: bool) -> int:
-    """Copy a converted model directory in, after checking it; digests are added if absent."""
-    manifest = ModelManifest.load(source)
-    problems = verify(source)
-    if problems:
-        raise CliError(f"{source} does not verify: {'; '.join(problems)}")
-    name = _check_name(name or manifest.name)
-    target = models / name
-    _refuse_existing(target, force)
-    with _installing(models, name, target, force) as (_, built):
-        shutil.copytree(source, built, symlinks=False)
+    """Install a converted model from a folder or an archive of one; digests are added if absent.
+
+    What is checked, digested and loaded is the staged copy, never ``source``, so the source
+    cannot change between the check and the copy."""
+    if name is not None:
+        _refuse_existing(models / _check_name(name), force)
+    with _work_folder(models, name or "install") as work:
+        built = _unpack(source, work)
+        try:
+            manifest = ModelManifest.load(built)
+        except ModelDirectoryError as e:
+            raise CliError(str(e).replace(str(built), str(source))) from None
+        problems = verify(built)
+        if problems:
+            raise CliError(f"{source} does not verify: {'; '.join(problems)}")
+        name = _check_name(name or manifest.name)
+        target = models / name
+        _refuse_existing(target, force)
         if not manifest.sha256:
             manifest.model_copy(update={"sha256": digest_files(built)}).save(built)
+        _finish(built, target, force)
     print(f"installed {name} ({manifest.family}, {manifest.version}) in {target}")
     return 0
 
@@ -665,6 +932,12 @@ def cmd_pick(
 # --- command line --------------------------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m services.translate.models",
@@ -686,8 +959,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_fetch.add_argument("src", metavar="SRC", help="source language, e.g. fa")
     p_fetch.add_argument("tgt", metavar="TGT", help="target language, e.g. en")
     p_fetch.add_argument("--release", help="OPUS-MT release name, e.g. opus-2020-01-16")
-    p_fetch.add_argument("--url", help="archive URL (overrides --release)")
+    p_fetch.add_argument("--url", help="archive URL (overrides --release; needs --sha256)")
     p_fetch.add_argument("--sha256", help="expected SHA-256 of the archive")
+    p_fetch.add_argument(
+        "--max-size",
+        type=_positive_int,
+        default=DEFAULT_MAX_DOWNLOAD_MIB,
+        metavar="MIB",
+        help=f"stop a download past this many MiB (default {DEFAULT_MAX_DOWNLOAD_MIB})",
+    )
     p_fetch.add_argument("--name", help="installed name (default: opus-mt-SRC-TGT)")
     p_fetch.add_argument(
         "--quantization",
@@ -697,8 +977,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_fetch.add_argument("--force", action="store_true", help="replace an existing model")
 
-    p_install = sub.add_parser("install", help="install an already converted model directory")
-    p_install.add_argument("directory", type=Path, metavar="DIR")
+    p_install = sub.add_parser(
+        "install",
+        help="install an already converted model: a folder, or a .tar(.gz|.bz2|.xz) or .zip of one",
+    )
+    p_install.add_argument("directory", type=Path, metavar="DIR|ARCHIVE")
     p_install.add_argument("--name", help="installed name (default: the manifest's name)")
     p_install.add_argument("--force", action="store_true", help="replace an existing model")
 
@@ -753,6 +1036,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sha256=args.sha256,
                 quantization=args.quantization,
                 force=args.force,
+                max_bytes=args.max_size << 20,
             )
         if args.command == "install":
             return cmd_install(models, args.directory, name=args.name, force=args.force)

@@ -82,6 +82,14 @@ def _run(models: Path, *argv: str) -> int:
     return cli.main(["--models", str(models), *argv])
 
 
+def _fetch(models: Path, url: str, sha256: str) -> int:
+    return _run(models, "fetch", "opus-mt", "fa", "en", "--url", url, "--sha256", sha256)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _release_url(base: str) -> str:
     return f"{base}/fa-en/{RELEASE}.zip"
 
@@ -95,8 +103,8 @@ async def test_fetch_list_translate_verify(
 ) -> None:
     base, root = served
     digest = hashlib.sha256((root / "fa-en" / f"{RELEASE}.zip").read_bytes()).hexdigest()
-    fetch = ("fetch", "opus-mt", "fa", "en", "--url", _release_url(base))
-    assert _run(models, *fetch, "--sha256", digest) == 0
+    fetch = ("fetch", "opus-mt", "fa", "en", "--url", _release_url(base), "--sha256", digest)
+    assert _run(models, *fetch) == 0
     installed = models / "opus-mt-fa-en"
     assert sorted(p.name for p in models.iterdir()) == ["opus-mt-fa-en"]  # no staging left
 
@@ -161,8 +169,8 @@ def test_wrong_sha256_installs_nothing(
     served: tuple[str, Path], models: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, _ = served
-    fetch = ("fetch", "opus-mt", "fa", "en", "--url", _release_url(base))
-    assert _run(models, *fetch, "--sha256", "0" * 64) == 1
+    fetch = ("fetch", "opus-mt", "fa", "en", "--url", _release_url(base), "--sha256", "0" * 64)
+    assert _run(models, *fetch) == 1
     assert "sha256 mismatch" in capsys.readouterr().err
     assert _nothing_installed(models)
 
@@ -171,14 +179,14 @@ def test_http_404_is_readable(
     served: tuple[str, Path], models: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, _ = served
-    assert _run(models, "fetch", "opus-mt", "fa", "en", "--url", f"{base}/nope.zip") == 1
+    assert _fetch(models, f"{base}/nope.zip", "0" * 64) == 1
     err = capsys.readouterr().err
     assert "HTTP 404" in err and "nope.zip" in err
     assert _nothing_installed(models)
 
 
 def test_connection_refused_is_readable(models: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(models, "fetch", "opus-mt", "fa", "en", "--url", "http://127.0.0.1:9/x.zip") == 1
+    assert _fetch(models, "http://127.0.0.1:9/x.zip", "0" * 64) == 1
     assert "download failed" in capsys.readouterr().err
     assert _nothing_installed(models)
 
@@ -186,8 +194,8 @@ def test_connection_refused_is_readable(models: Path, capsys: pytest.CaptureFixt
 def test_path_escaping_the_folder_is_refused(
     served: tuple[str, Path], models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base, _ = served
-    assert _run(models, "fetch", "opus-mt", "fa", "en", "--url", f"{base}/evil.zip") == 1
+    base, root = served
+    assert _fetch(models, f"{base}/evil.zip", _sha256(root / "evil.zip")) == 1
     assert "'../evil'" in capsys.readouterr().err
     assert _nothing_installed(models)
     assert not list(tmp_path.rglob("evil"))
@@ -196,8 +204,8 @@ def test_path_escaping_the_folder_is_refused(
 def test_not_a_zip_is_refused(
     served: tuple[str, Path], models: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base, _ = served
-    assert _run(models, "fetch", "opus-mt", "fa", "en", "--url", f"{base}/not-a-zip.zip") == 1
+    base, root = served
+    assert _fetch(models, f"{base}/not-a-zip.zip", _sha256(root / "not-a-zip.zip")) == 1
     assert "not a zip archive" in capsys.readouterr().err
     assert _nothing_installed(models)
 
