@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.translate import model_files
 from services.translate import models as cli
 from services.translate.ct2 import MANIFEST_NAME, ModelManifest
 from tests.support.tiny_models import build_tiny_marian, build_tiny_marian_sources
@@ -268,7 +269,7 @@ def test_archive_larger_than_the_limit_is_refused(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(cli, "MAX_EXTRACTED_BYTES", 64 * 1024)
+    monkeypatch.setattr(model_files, "MAX_EXTRACTED_BYTES", 64 * 1024)
     archive = _tar(tmp_path / "tiny.tar", converted, mode="w")
     assert _run(models, "install", str(archive)) == 1
     assert "would extract to" in capsys.readouterr().err
@@ -445,12 +446,12 @@ def test_url_must_be_http(url: str, models: Path, capsys: pytest.CaptureFixture[
     ],
 )
 def test_every_redirect_hop_stays_on_the_host_over_https(hop: str, allowed: bool) -> None:
-    check = cli._same_host(httpx.URL("https://models.example/a.zip"))
+    check = model_files.same_host(httpx.URL("https://models.example/a.zip"))
     request = httpx.Request("GET", hop)
     if allowed:
         check(request)
     else:
-        with pytest.raises(cli.CliError, match="refusing the redirect"):
+        with pytest.raises(model_files.CliError, match="refusing the redirect"):
             check(request)
 
 
