@@ -22,7 +22,8 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.trace import TracerProvider
 from pymongo import AsyncMongoClient
 
-from shared import tracing
+from shared import display, tracing
+from shared.bodylimit import limits_of
 from shared.groups import GroupWatch, adopt_offsets
 from shared.messaging import DeadLetterPolicy, ensure_topics, make_broker
 from shared.metrics import KafkaLag, ServiceMetrics, subscribed_groups
@@ -152,7 +153,9 @@ FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False}
 
 
 def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
-    """A FastAPI app whose lifespan runs the FastStream app; add the service's routes to it."""
+    """A FastAPI app whose lifespan runs the FastStream app; add the service's routes to it.
+    Every route's body is limited (shared.bodylimit); routes that take uploads say so in
+    ``shared.bodylimit.limits_of(api)`` as they are installed."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -172,7 +175,10 @@ def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
     fastapi_options.setdefault("telemetry", FASTAPI_TELEMETRY)
     api = FastAPI(lifespan=lifespan, **fastapi_options)
     api.state.metrics = rt.metrics  # serve() counts rate-limited requests there
+    # Every HTML page, error pages included, carries the strict CSP (issue 18, finding 8).
+    api.add_middleware(display.PageHeaders, docs=(api.docs_url, api.redoc_url))
     api.include_router(health_router(rt))
+    limits_of(api)  # every route's body limited, before any parsing (shared.bodylimit)
     if rt.tracer_provider is not None:
         api.add_middleware(tracing.TraceRequests, tracer_provider=rt.tracer_provider)
     return api

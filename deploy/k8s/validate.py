@@ -30,6 +30,10 @@ What is checked:
 * KEDA: a kafka trigger on the consumer group the service really uses (its name) and a topic it
   consumes, bootstrapServers equal to the service's KAFKA_BOOTSTRAP_SERVERS, and
   maxReplicaCount at most TOPIC_PARTITIONS (a replica past the partition count idles).
+* The Ingress routes only public paths: no path it routes (Exact, Prefix, or
+  ImplementationSpecific read as a bare prefix) reaches the probes, ``/metrics``, the admin API
+  or the API documents (``INTERNAL_PATHS``), there is no defaultBackend, its backends exist, and
+  a rule serves FEEDS_PUBLIC_URL's host.
 * docker-compose.yml parses and has kafka, mongo, a one-shot registry loader and the three
   services, each built from the Dockerfile with its own SERVICE argument, with a healthcheck and
   40 s to stop; translate publishes no host port (so ``--scale`` works); its variables exist.
@@ -53,6 +57,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -70,6 +75,16 @@ SERVICES = ("ingest", "translate", "feeds")
 RUN_AS_USER = 10001
 MIN_GRACE_SECONDS = 35  # shared/service.py drains for 30 s
 HEALTH_PATH, READY_PATH, METRICS_PATH = "/healthz", "/readyz", "/metrics"
+#: For the cluster (probes, Prometheus) and operators (kubectl port-forward), never the Ingress.
+INTERNAL_PATHS = (
+    HEALTH_PATH,
+    READY_PATH,
+    METRICS_PATH,
+    "/admin",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+)
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Read by libraries rather than the settings classes: the OpenTelemetry SDK (shared/tracing.py)
@@ -1045,6 +1060,67 @@ def registry_problems(bundle: Bundle) -> list[Problem]:
     return problems
 
 
+def routes_path(path: str, path_type: str, target: str) -> bool:
+    """Whether an Ingress path sends requests for ``target`` to its backend. Prefix matches whole
+    path elements; ImplementationSpecific is read as a bare prefix (a controller may treat it
+    as a regular expression), the cautious reading."""
+    if path_type == "Exact":
+        return target == path
+    base = path.rstrip("/")
+    if path_type == "Prefix":
+        return base == "" or target == base or target.startswith(base + "/")
+    return target.startswith(base)
+
+
+def _service_port(svc: Manifest, port: Mapping[str, Any]) -> bool:
+    wanted = port.get("name", port.get("number"))
+    return any(wanted in (p.get("name"), p.get("port")) for p in svc.spec.get("ports") or [])
+
+
+def ingress_problems(bundle: Bundle) -> list[Problem]:
+    """Only public paths reach the services from outside (see the module docstring)."""
+    problems = []
+    hosts: set[str] = set()
+    for ing in bundle.of_kind("Ingress"):
+        if ing.spec.get("defaultBackend"):
+            problems.append(
+                Problem(ing.where, "defaultBackend sends every other path (/metrics, /admin, ...) "
+                        "to a service: route the public paths only")
+            )  # fmt: skip
+        for rule in ing.spec.get("rules") or []:
+            hosts.add(str(rule.get("host", "")))
+            for p in (rule.get("http") or {}).get("paths") or []:
+                path, kind = str(p.get("path", "/")), str(p.get("pathType", ""))
+                problems += [
+                    Problem(ing.where, f"{kind} {path} routes {internal}, which is for the "
+                            "cluster or operators only (kubectl port-forward)")
+                    for internal in INTERNAL_PATHS
+                    if routes_path(path, kind, internal)
+                ]  # fmt: skip
+                backend = (p.get("backend") or {}).get("service") or {}
+                svc = bundle.find("Service", str(backend.get("name")))
+                if svc is None:
+                    problems.append(
+                        Problem(
+                            ing.where, f"{path}: backend Service {backend.get('name')} not found"
+                        )
+                    )
+                elif not _service_port(svc, backend.get("port") or {}):
+                    problems.append(
+                        Problem(
+                            ing.where, f"{path}: {backend.get('port')} is no port of {svc.where}"
+                        )
+                    )
+    config = bundle.find("ConfigMap", "city-syndication")
+    public = _data_keys(config).get("FEEDS_PUBLIC_URL") if config else None
+    host = urlsplit(public).hostname if public else None
+    if host and bundle.of_kind("Ingress") and host not in hosts:
+        problems.append(
+            Problem("ingress", f"no Ingress rule routes FEEDS_PUBLIC_URL's host {host}")
+        )
+    return problems
+
+
 def k8s_problems(directory: Path, facts: CodeFacts, version: str) -> tuple[list[Problem], int]:
     bundle, problems = load_bundle(directory)
     if bundle is None:
@@ -1055,7 +1131,8 @@ def k8s_problems(directory: Path, facts: CodeFacts, version: str) -> tuple[list[
     problems += reference_problems(bundle)
     problems += keda_problems(bundle, facts, effective)
     problems += registry_problems(bundle)
-    for kind in ("Namespace", "Deployment", "Service", "ScaledObject"):
+    problems += ingress_problems(bundle)
+    for kind in ("Namespace", "Deployment", "Service", "ScaledObject", "Ingress"):
         if not bundle.of_kind(kind):
             problems.append(Problem(directory.name, f"no {kind}"))
     deployed = {

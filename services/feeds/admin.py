@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from shared.bodylimit import limits_of
 from shared.messaging import describe_validation_error
 from shared.registry import (
     DEFAULT_GRACE,
@@ -57,7 +58,7 @@ from shared.storage import Collection, Database
 
 #: Collections the admin API writes besides those every service already declares.
 COLLECTIONS = (PARTNERS, PARTNER_TOKENS, EDITOR_KEYS)
-MAX_BODY_BYTES = 100_000
+MAX_BODY_BYTES = 100_000  # a registry entry; far more than any needs
 MAX_GRACE_DAYS = 365
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -186,13 +187,9 @@ def _slug(entry_id: str) -> str:
 
 
 async def _read(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, refusals readable."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise AdminRefused(413, "payload too large", f"the limit is {MAX_BODY_BYTES} bytes")
+    """The request body as a JSON object, refusals readable (its size was limited as it
+    streamed in: :func:`install`)."""
     raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise AdminRefused(413, "payload too large", f"the limit is {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(raw.decode("utf-8")) if raw else None
     except UnicodeDecodeError:
@@ -235,17 +232,53 @@ def _key_view(key: EditorKey) -> dict[str, Any]:
     return {**key.model_dump(mode="json"), "state": "revoked" if key.revoked_at else "live"}
 
 
+#: Placeholders that ship in this repository (deploy/k8s/secret.yaml, the compose default of
+#: earlier releases) or that people type for one: anyone can read or guess them.
+PLACEHOLDERS = frozenset({"change-me", "changeme", "local-only-admin-token-change-me"})
+PLACEHOLDER_WORDS = ("changeme", "replaceme", "placeholder", "example")
+MIN_TOKEN_CHARS = 32
+MIN_DISTINCT_CHARS = 8
+
+
+class WeakAdminToken(ValueError):
+    """A configured admin token anyone could know or guess: the feeds service will not start."""
+
+
+def weakness(token: str) -> str | None:
+    """Why ``token`` must not open the admin API, or None. Never quotes the token itself."""
+    folded = "".join(c for c in token.lower() if c.isalnum())
+    if token.lower() in PLACEHOLDERS or any(word in folded for word in PLACEHOLDER_WORDS):
+        return "is a known placeholder"
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"is {len(token)} characters; at least {MIN_TOKEN_CHARS} are needed"
+    if len(set(token)) < MIN_DISTINCT_CHARS:
+        return f"repeats too few characters ({len(set(token))} distinct)"
+    return None
+
+
 def admin_digests(admin_token: str | None) -> list[bytes]:
     """Every admin token accepted, as SHA-256 digests. Several, separated by commas or white
     space, rotate the token without a gap: add the new one, roll out, move the clients over,
-    then remove the old one."""
-    tokens = (admin_token or "").replace(",", " ").split()
-    return [hashlib.sha256(t.encode()).digest() for t in dict.fromkeys(tokens)]
+    then remove the old one. :class:`WeakAdminToken` if any is a placeholder or too weak."""
+    tokens = list(dict.fromkeys((admin_token or "").replace(",", " ").split()))
+    for n, token in enumerate(tokens, 1):
+        if (why := weakness(token)) is not None:
+            which = f" (token {n} of {len(tokens)})" if len(tokens) > 1 else ""
+            raise WeakAdminToken(
+                f"refusing to start: the admin token in FEEDS_ADMIN_TOKEN or "
+                f"FEEDS_ADMIN_TOKEN_FILE{which} {why}; put a random one there "
+                "(openssl rand -hex 32), or set neither to disable the admin API"
+            )
+    return [hashlib.sha256(t.encode()).digest() for t in tokens]
 
 
 def install(api: FastAPI, registry: Registry, db: Database, admin_token: str | None) -> None:
+    """The admin routes; :class:`WeakAdminToken` (the service does not start) for a placeholder
+    or guessable token."""
     # Compared as SHA-256 digests: equal lengths, so not even the token's length leaks.
     expected = admin_digests(admin_token)
+    # Every body cut at MAX_BODY_BYTES as it streams in, before it is read or parsed.
+    limits_of(api).allow("PUT,POST", "/admin/{rest:path}", MAX_BODY_BYTES)
 
     @api.exception_handler(AdminRefused)
     async def refused(_: Request, exc: AdminRefused) -> JSONResponse:

@@ -3,18 +3,25 @@ tokens from issue through rotation to revocation (in-memory database behind it).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 
 from services.feeds import admin
 from shared.registry import Registry, editor_keys, key_digest, save
 from tests.unit.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
 
-ADMIN = "s3cret-admin-token"
+ADMIN = "s3cret-admin-token-5f0c9a7e2b8d41c6"
+NEW = "new-admin-token-9b1e6d3a7c2f4e08"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 
 
@@ -267,17 +274,91 @@ async def test_removing_a_publisher_revokes_its_editor_keys(world: SimpleNamespa
 async def test_two_admin_tokens_rotate_the_admin_token_without_a_gap() -> None:
     """FEEDS_ADMIN_TOKEN (or its file, a token a line) may hold the old and the new token
     while clients move over."""
-    both = await make(token=f"{ADMIN}, new-admin-token\n")
-    for token in (ADMIN, "new-admin-token"):
+    both = await make(token=f"{ADMIN}, {NEW}\n")
+    for token in (ADMIN, NEW):
         ok = await both.client.get("/admin/registry", headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200, token
-    for wrong in ("new-admin", f"{ADMIN},new-admin-token", ","):
+    for wrong in ("new-admin", f"{ADMIN},{NEW}", ","):
         refused = await both.client.get(
             "/admin/registry", headers={"Authorization": f"Bearer {wrong}"}
         )
         assert refused.status_code == 401, wrong
-    only_new = await make(token="new-admin-token")
+    only_new = await make(token=NEW)
     old = await only_new.client.get("/admin/registry", headers=AUTH)
     assert old.status_code == 401 and "not valid" in old.json()["reason"]
     blank = await make(token=" , \n")
     assert (await blank.client.get("/admin/registry", headers=AUTH)).status_code == 503
+
+
+async def test_a_body_over_the_limit_is_cut_as_it_streams(world: SimpleNamespace) -> None:
+    """Chunked (no Content-Length) and declared alike, before a byte is parsed."""
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while sent < 10 * admin.MAX_BODY_BYTES:
+            sent += 10_000
+            yield b"x" * 10_000
+
+    path = "/admin/partners/bonn"
+    chunked = await world.client.put(path, headers=AUTH, content=endless())
+    declared = await world.client.put(path, headers=AUTH, content=b"x" * 200_000)
+    for resp in (chunked, declared):
+        assert resp.status_code == 413
+        assert f"the limit is {admin.MAX_BODY_BYTES} bytes" in resp.json()["reason"]
+    assert sent <= admin.MAX_BODY_BYTES + 10_000
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def shipped_placeholders() -> list[str]:
+    """The admin tokens the deployment files ship: the Kubernetes Secret's placeholder."""
+    docs = yaml.safe_load_all((ROOT / "deploy/k8s/secret.yaml").read_text("utf-8"))
+    secret = next(d for d in docs if d and d["kind"] == "Secret")
+    return [secret["stringData"]["FEEDS_ADMIN_TOKEN"], "local-only-admin-token-change-me"]
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        *[(shipped, "placeholder") for shipped in shipped_placeholders()],
+        ("changeme-changeme-changeme-changeme", "placeholder"),
+        ("please-replace-me-with-a-real-token-0001", "placeholder"),
+        ("9f8e7d6c5b4a3928", "16 characters; at least 32"),
+        ("a" * 40, "repeats"),
+        (f"{ADMIN}, CHANGE-ME", "token 2 of 2"),  # each of several, when rotating
+    ],
+)
+async def test_a_placeholder_or_weak_admin_token_refuses_to_start(token: str, why: str) -> None:
+    """Anyone can read a placeholder in the repository, and guess a short token: the service
+    must not start with one (the admin API would open to it)."""
+    with pytest.raises(admin.WeakAdminToken, match=why) as refused:
+        await make(token=token)
+    message = str(refused.value)
+    assert "FEEDS_ADMIN_TOKEN" in message and "openssl rand -hex 32" in message
+    assert "9f8e7d6c5b4a3928" not in message  # a real (if weak) token is never repeated
+
+
+def test_the_feeds_process_refuses_to_start_with_the_placeholder(tmp_path: Path) -> None:
+    """As ops see it: the process exits at once, saying why (before touching Kafka or the DB)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(shipped_placeholders()[0] + "\n")
+    env = {
+        **os.environ,
+        "FEEDS_ADMIN_TOKEN_FILE": str(token_file),
+        "FEEDS_HTTP_PORT": "1",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "MONGODB_URI": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "services.feeds"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode != 0
+    assert "is a known placeholder" in result.stderr, result.stderr[-2000:]

@@ -144,8 +144,47 @@ def _registry_with_unknown_member(docs: Docs) -> None:
     )
 
 
+def _route(path: str, path_type: str = "Prefix", rule: int = 0) -> Callable[[Docs], None]:
+    """Add a path to an Ingress rule, to the service that rule already routes to."""
+
+    def change(docs: Docs) -> None:
+        paths = find(docs, "Ingress")["spec"]["rules"][rule]["http"]["paths"]
+        paths.append({**paths[0], "path": path, "pathType": path_type})
+
+    return change
+
+
+def _default_backend(docs: Docs) -> None:
+    ingress = find(docs, "Ingress")
+    ingress["spec"]["defaultBackend"] = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+
+
 CTR = "spec.template.spec.containers.0"
 BROKEN_MANIFESTS = {
+    "ingress routes the metrics": ("ingress.yaml", _route("/metrics"), "routes /metrics"),
+    "ingress routes everything": ("ingress.yaml", _route("/"), "routes /readyz"),
+    "ingress routes the admin API": ("ingress.yaml", _route("/admin"), "routes /admin"),
+    "ingress routes the editors' docs": (
+        "ingress.yaml",
+        _route("/openapi.json", "Exact", rule=1),
+        "routes /openapi.json",
+    ),
+    "ingress routes probes by regex": (
+        "ingress.yaml",
+        _route("/health", "ImplementationSpecific"),
+        "routes /healthz",
+    ),
+    "ingress default backend": ("ingress.yaml", _default_backend, "defaultBackend"),
+    "ingress to a missing service": (
+        "ingress.yaml",
+        _set("spec.rules.0.http.paths.0.backend.service.name", "feedz", "Ingress"),
+        "backend Service feedz not found",
+    ),
+    "ingress not at the public URL": (
+        "ingress.yaml",
+        _set("spec.rules.0.host", "news.example.org", "Ingress"),
+        "no Ingress rule routes FEEDS_PUBLIC_URL's host feeds.example.org",
+    ),
     "container may run as root": ("ingest.yaml", _drop_non_root, "runAsNonRoot is not true"),
     "root uid": (
         "feeds.yaml",
@@ -348,6 +387,26 @@ def test_a_broken_manifest_is_reported(case: str, tree: Path, facts: v.CodeFacts
     edit(k8s / filename, change)
     problems, _ = v.k8s_problems(k8s, facts, v.KUBERNETES_VERSION)
     assert expected in messages(problems)
+
+
+def test_the_ingress_exposes_only_public_paths() -> None:
+    """Probes and metrics are for the cluster, the admin API and the API documents for operators
+    (kubectl port-forward): no path the Ingress routes reaches them, on any host."""
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy/k8s/ingress.yaml").read_text("utf-8"))]
+    ingress = find([d for d in docs if d], "Ingress")
+    assert "defaultBackend" not in ingress["spec"]
+    routes = [
+        (p["path"], p["pathType"])
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    ]
+    internal = ["/healthz", "/readyz", "/metrics", "/admin", "/admin/registry", "/docs", "/redoc",
+                "/openapi.json", "/"]  # fmt: skip
+    for path in internal:
+        assert not [r for r in routes if v.routes_path(*r, path)], path
+    public = ["/feeds/mashhad/fa.atom", "/feeds.opml", "/websub", "/desk/login", "/articles"]
+    for path in public:
+        assert [r for r in routes if v.routes_path(*r, path)], path
 
 
 def test_a_manifest_left_out_of_the_kustomization_is_reported(
