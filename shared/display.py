@@ -9,13 +9,20 @@ the services' own dependency, so nothing here imports it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jdatetime  # type: ignore[import-untyped]
+from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -36,6 +43,27 @@ def asset(name: str) -> Response:
         media_type=ASSETS[name],
         headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
     )
+
+
+#: Whitespace and control characters: browsers drop some of them inside a scheme
+#: (``java\tscript:``) and around a URL, so a URL that holds any is not trusted to be what it
+#: looks like.
+_URL_JUNK = re.compile(r"[\x00-\x20\x7f-\x9f]")
+HTTP_SCHEMES = frozenset({"http", "https"})
+
+
+def http_url(value: object) -> str | None:
+    """``value`` if it is an absolute ``http(s)://`` URL with a host, else None: the one kind of
+    URL a page or a feed may turn into a link (never ``javascript:``, ``data:`` or ``//host``)."""
+    if not isinstance(value, str) or _URL_JUNK.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in HTTP_SCHEMES or not parts.hostname:
+        return None
+    return value
 
 
 RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur", "ps", "ckb", "yi", "dv"})
@@ -61,6 +89,88 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+#: FastAPI's own API pages (``/docs``, ``/redoc``) load Swagger UI or ReDoc from their CDN and
+#: start them with one inline script of FastAPI's own making: allowed by its hash (see
+#: :func:`docs_policy`), never by ``'unsafe-inline'``. Styles may be inline there (both inject
+#: them); nothing of ours or of an editor's is on those pages.
+DOCS_POLICY = (
+    "default-src 'none'; script-src {sources}; "
+    "style-src https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.jsdelivr.net; connect-src 'self'; worker-src blob:; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'none'"
+)
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
+
+
+def docs_policy(page: bytes) -> str:
+    """The CSP of one of FastAPI's API pages: its inline scripts allowed by their SHA-256."""
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(page)
+    ]
+    return DOCS_POLICY.format(sources=" ".join(["https://cdn.jsdelivr.net", *hashes]))
+
+
+class PageHeaders:
+    """ASGI middleware: every HTML response of the service carries :data:`PAGE_HEADERS` (a
+    strict CSP among them), whichever route or error handler made it, unless it set a CSP of
+    its own; FastAPI's API pages (``docs``: their paths) get :func:`docs_policy` instead."""
+
+    def __init__(self, app: ASGIApp, docs: Iterable[str | None] = ()) -> None:
+        self.app = app
+        self.docs = frozenset(path for path in docs if path)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope.get("path") in self.docs:
+            await self._docs(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if _is_html(headers) and "content-security-policy" not in headers:
+                    for name, value in PAGE_HEADERS.items():
+                        headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An API page is small and made by FastAPI: held whole, to hash its inline script."""
+        start: Message | None = None
+        body: list[bytes] = []
+
+        async def held(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            body.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            page = b"".join(body)
+            headers = MutableHeaders(scope=start)
+            if _is_html(headers):
+                headers["Content-Security-Policy"] = docs_policy(page)
+                for name, value in PAGE_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(start)
+            await send({"type": "http.response.body", "body": page})
+
+        await self.app(scope, receive, held)
+
+
+def _is_html(headers: MutableHeaders) -> bool:
+    return headers.get("content-type", "").lower().startswith("text/html")
+
+
 JALALI_MONTHS = (
     "فروردین",
     "اردیبهشت",
@@ -191,4 +301,5 @@ FILTERS = {
     "iso": iso,
     "date_language": date_language,
     "persian_digits": persian_digits,
+    "http_url": http_url,
 }

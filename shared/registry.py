@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pymongo import IndexModel
 
 from shared.contracts import LanguageTag, PublisherId, utcnow
+from shared.display import http_url
 from shared.settings import InfraSettings
 from shared.storage import Collection, Database, connect
 
@@ -60,6 +61,14 @@ class Publisher(BaseModel):
     timezone: str = "Asia/Tehran"
     site: str | None = None
     translate_to: list[LanguageTag] = Field(default_factory=list)
+
+    @field_validator("site")
+    @classmethod
+    def _http_site(cls, value: str | None) -> str | None:
+        """The site is a link on the public directory and in the OPML: http(s) only."""
+        if value is not None and http_url(value) is None:
+            raise ValueError(f"must be an http:// or https:// URL, not {value[:80]!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -462,11 +471,25 @@ def _parse(model: type[Entry], doc: dict[str, Any]) -> Entry | None:
     try:
         return model(id=entry_id, **doc)
     except (ValidationError, TypeError) as exc:
+        if _only_the_site(model, exc):  # a bad link must not take the publisher's feeds away
+            log.error(
+                "registry entry's site dropped: not an http(s) URL",
+                extra={"kind": model.__name__, "id": entry_id},
+            )
+            return model(id=entry_id, **{**doc, "site": None})
         log.error(
             "registry entry skipped: it does not validate",
             extra={"kind": model.__name__, "id": entry_id, "error": str(exc)},
         )
         return None
+
+
+def _only_the_site(model: type[Entry], exc: Exception) -> bool:
+    return (
+        model is Publisher
+        and isinstance(exc, ValidationError)
+        and {e["loc"] for e in exc.errors()} == {("site",)}
+    )
 
 
 class Registry:
@@ -524,7 +547,10 @@ class Registry:
     async def editor_key(self, token: str) -> EditorKey | None:
         """The live key for this token, or None (unknown or revoked). Cached for ``ttl`` seconds,
         so a revocation takes effect everywhere within that time."""
-        digest = key_digest(token)
+        return await self.editor_key_for_digest(key_digest(token))
+
+    async def editor_key_for_digest(self, digest: str) -> EditorKey | None:
+        """:meth:`editor_key` by the key's SHA-256 (what the editor desk's sessions keep)."""
         cached = self._keys.get(digest)
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 
 from lxml import etree  # type: ignore[import-untyped]
 
 from services.feeds import pages
 from services.feeds.render import FORMATS, LANGUAGE_NAMES, MEDIA_TYPES, Format, scrub
+from shared.display import http_url
 
 KINDS = {"publisher": "Publishers", "network": "Networks", "partner": "Partners"}
 FORMAT_NAMES = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
@@ -43,7 +44,9 @@ def _ordered(feeds: Sequence[Listing]) -> list[Listing]:
     def order(f: Listing) -> tuple[int, str, str, str]:
         return rank.get(f.kind, len(rank)), f.kind, f.key, f.language
 
-    return sorted(scrub(tuple(feeds)), key=order)
+    # A publisher's site is the registry's word: a link only when it is http(s) (issue 18, 8).
+    linkable = (replace(f, html=http_url(f.html)) for f in scrub(tuple(feeds)))
+    return sorted(linkable, key=order)
 
 
 def render_opml(title: str, feeds: Sequence[Listing], fmt: Format = "atom") -> bytes:

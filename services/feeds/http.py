@@ -21,7 +21,6 @@ routes, which give the same answers through the same :class:`FeedServer`.
 
 from __future__ import annotations
 
-import html
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -36,11 +35,12 @@ from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPBearer
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.feeds import pages
 from services.feeds.admin import ErrorBody
 from services.feeds.cache import Document, DocumentCache, Header, TTLCache, forget_on_write
 from services.feeds.directory import Listing, render_directory, render_opml
-from services.feeds.publishing import EAGER, LANGUAGE_NAMES, FeedPublisher, FeedRef, Kind
-from services.feeds.render import FORMATS, MEDIA_TYPES, Format, is_rtl
+from services.feeds.publishing import EAGER, FeedPublisher, FeedRef, Kind
+from services.feeds.render import FORMATS, MEDIA_TYPES, Format
 from services.feeds.store import Rendered
 from services.feeds.websub import CREDENTIAL
 from shared.registry import key_digest
@@ -521,38 +521,15 @@ def _preview(feeds: FeedPublisher, feed: FeedRef) -> str:
 
 
 def _entry_html(feeds: FeedPublisher, entry: dict[str, Any], others: dict[str, str]) -> str:
+    """The entry's page (services/feeds/templates/entry.html), linking its other languages."""
     lang = entry["language"]
-    direction = "rtl" if is_rtl(lang) else "ltr"
-    esc = html.escape
-    links = "".join(
-        f'<li><a href="{esc(feeds.permalink(entry["article_id"], o))}" hreflang="{esc(o)}" '
-        f'lang="{esc(o)}">{esc(LANGUAGE_NAMES.get(o, o))}</a></li>'
+    links = [
+        (o, feeds.permalink(entry["article_id"], o))
         for o, status in sorted(others.items())
         if o != lang and status == "active"
-    )
-    prov = entry.get("provenance") or {}
-    note = ""
-    if prov:
-        method = "Human translation" if prov.get("method") == "human" else "Machine translation"
-        engine = " ".join(str(prov[k]) for k in ("engine", "model") if prov.get(k))
-        detail = f"{method}: {engine}" if engine else method
-        note = f'<p class="provenance" lang="en" dir="ltr">{esc(detail)}</p>'
-    source = (
-        f'<p lang="en" dir="ltr"><a href="{esc(entry["url"])}">Original</a></p>'
-        if entry.get("url")
-        else ""
-    )
-    return (
-        f'<!doctype html><html lang="{esc(lang)}" dir="{direction}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(entry['headline'])}</title>"
-        f'<link rel="canonical" href="{esc(feeds.permalink(entry["article_id"], lang))}">'
-        "<style>body{font:1.05rem/1.6 system-ui,sans-serif;max-width:42rem;margin:auto;"
-        "padding:1rem;color:#111}a{color:#0645ad}.provenance{color:#444;font-size:.9rem}</style>"
-        f"</head><body><main><article><h1>{esc(entry['headline'])}</h1>"
-        f"<div>{entry['body_html']}</div></article>{note}{source}"
-        f'<nav aria-label="Other languages"><ul>{links}</ul></nav></main></body></html>'
-    )
+    ]
+    canonical = feeds.permalink(entry["article_id"], lang)
+    return pages.entry_page(entry, canonical, links, f"{feeds.public_url}/feeds")
 
 
 def private_topics(

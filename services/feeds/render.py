@@ -31,6 +31,8 @@ from typing import Any, Literal, TypeVar, cast
 from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped]
 
+from shared.display import http_url
+
 Format = Literal["atom", "rss", "json"]
 FORMATS: tuple[Format, ...] = ("atom", "rss", "json")
 MEDIA_TYPES: dict[str, str] = {
@@ -176,6 +178,14 @@ def content_html(entry: Entry) -> str:
     return f'<div dir="{direction}" lang="{lang}">{entry.body_html}</div>'
 
 
+def rss_text(text: str) -> str:
+    """A title for RSS. RSS 2.0 never says whether a title is text or HTML, and many readers
+    (feedparser among them) decode it as HTML when it looks like some: a title holding ``<`` or
+    ``>`` is sent HTML-escaped, so a reader that decodes it twice still shows the text as the
+    editor wrote it, never a tag. Atom (``type="text"``) and JSON Feed carry the text as is."""
+    return html.escape(text, quote=False) if "<" in text or ">" in text else text
+
+
 def rfc3339(when: datetime) -> str:
     return _utc(when).isoformat()
 
@@ -204,8 +214,27 @@ def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def linkable(feed: Feed) -> Feed:
+    """The feed with every link that is not http(s) left out (an entry's page, its original,
+    its other languages, images, tombstones, the hub and the feed's page): whatever reached the
+    stored entries, a reader is never handed a ``javascript:`` or ``data:`` link."""
+    entries = tuple(
+        replace(
+            e,
+            link=http_url(e.link),
+            source_url=http_url(e.source_url),
+            alternates=tuple(a for a in e.alternates if http_url(a.url)),
+            images=tuple(i for i in e.images if http_url(i.url)),
+        )
+        for e in feed.entries
+    )
+    tombstones = tuple(replace(t, link=http_url(t.link)) for t in feed.tombstones)
+    links = replace(feed.links, hub=http_url(feed.links.hub), html=http_url(feed.links.html))
+    return replace(feed, entries=entries, tombstones=tombstones, links=links)
+
+
 def render(feed: Feed, fmt: Format) -> bytes:
-    feed = scrub(feed)
+    feed = linkable(scrub(feed))
     if fmt == "json":
         return _render_json(feed)
     if fmt not in ("atom", "rss"):
@@ -214,7 +243,7 @@ def render(feed: Feed, fmt: Format) -> bytes:
     fg.register_extension("cs", _FeedExtension, _EntryExtension)
     fg.cs.feed, fg.cs.fmt = feed, fmt
     fg.id(feed_id(feed.kind, feed.key, feed.language))
-    fg.title(feed.title)
+    fg.title(rss_text(feed.title) if fmt == "rss" else feed.title)
     fg.author({"name": feed.author})
     fg.language(feed.language)
     fg.link(_feed_links(feed, fmt))
@@ -226,7 +255,8 @@ def render(feed: Feed, fmt: Format) -> bytes:
         fe = fg.add_entry(order="append")
         fe.cs.entry, fe.cs.feed = e, feed
         fe.id(entry_id(e.article_id, e.language))  # also the RSS guid, isPermaLink="false"
-        fe.title(e.headline or e.article_id)
+        title = e.headline or e.article_id
+        fe.title(rss_text(title) if fmt == "rss" else title)
         fe.content(content_html(e), type="html")
         fe.published(e.published)
         fe.updated(e.updated)

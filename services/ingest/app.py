@@ -11,6 +11,7 @@ import contextlib
 from fastapi import FastAPI
 
 from services.ingest import api, consumer, desk
+from services.ingest.sessions import SESSIONS
 from services.ingest.settings import IngestSettings
 from services.ingest.store import COLLECTIONS, ArticleStore
 from shared.glossary import GlossaryStore
@@ -23,7 +24,7 @@ def create(settings: IngestSettings | None = None) -> FastAPI:
     rt = build_runtime("ingest", settings)
     store = ArticleStore(rt.db)
     ingest = consumer.register(rt, store, settings)
-    stream = build_app(rt, (*COLLECTIONS, PUBLISHERS, NETWORKS, EDITOR_KEYS))
+    stream = build_app(rt, (*COLLECTIONS, SESSIONS, PUBLISHERS, NETWORKS, EDITOR_KEYS))
     tasks: list[asyncio.Task[None]] = []
 
     @stream.after_startup

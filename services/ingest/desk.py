@@ -7,16 +7,20 @@ translation (it becomes the human, reviewed version), corrects or withdraws an a
 operation is one of :class:`services.ingest.api.Editors`, the same the JSON API calls, so a page
 and an API client are judged, refused and published alike.
 
-**How an editor signs in.** With the editor key the API takes: pasted into the sign-in form
-once, then kept in the ``desk_key`` cookie: ``HttpOnly`` (no script can read it),
+**How an editor signs in.** With the editor key the API takes, pasted into the sign-in form
+once. That opens a server-side session (:mod:`services.ingest.sessions`): the browser keeps only
+a random session id, in the ``desk_session`` cookie: ``HttpOnly`` (no script can read it),
 ``SameSite=Strict`` (no other site's page makes the browser send it), ``Path=/desk`` (no other
-route of the service receives it), ``Secure`` when the desk is reached over HTTPS, for 12
-hours. Each request looks the key up again through the registry, so a revoked key stops working
-within the registry's cache time. Forms that change something are guarded against cross-site
-requests twice over: each carries a token (an HMAC of a fixed label keyed with the editor's
-key, which another site cannot compute), and the request's ``Origin`` (else ``Referer``), when
-the browser sends one, must name this host. The key never appears in a URL, a page or a log
-line (uvicorn's access log is off; traces carry only the path).
+route of the service receives it), ``Secure`` when the desk is reached over HTTPS. The session
+ends on signing out (on the server: a copy of the cookie stops working too), after
+``INGEST_DESK_SESSION_IDLE_MINUTES`` without a request, ``INGEST_DESK_SESSION_MAX_HOURS`` after
+signing in, or when the key is revoked (each request looks the key up again through the
+registry, within its cache time). Forms that change something are guarded against cross-site
+requests twice over: each carries a token (an HMAC of a fixed label keyed with the session id,
+which another site cannot compute, and which dies with the session), and the request's
+``Origin`` (else ``Referer``), when the browser sends one, must name this host. Neither the key
+nor the session id appears in a URL, a page or a log line (uvicorn's access log is off; traces
+carry only the path).
 
 **Where the translation beside the source comes from.** From the feeds service: the entry
 partners receive, read over HTTP (``GET {INGEST_FEEDS_URL}/entries/{article}/{lang}.json``),
@@ -33,6 +37,7 @@ import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -46,16 +51,17 @@ from starlette.datastructures import UploadFile
 from starlette.templating import Jinja2Templates
 
 from services.ingest.api import OUTAGES, Editors, Refused, TranslationSubmission
+from services.ingest.sessions import SESSIONS, DeskSessions, Lifetimes
 from services.ingest.text import html_to_text
 from shared import display
+from shared.bodylimit import DEFAULT_MAX_BYTES, limits_of
 from shared.contracts import LANGUAGE_TAG
 from shared.messaging import describe_validation_error
 from shared.registry import EditorKey
 
 PREFIX = "/desk"
-COOKIE = "desk_key"
-SESSION_SECONDS = 12 * 3600
-CSRF_LABEL = b"city-syndication desk csrf v1"
+COOKIE = "desk_session"
+CSRF_LABEL = b"city-syndication desk csrf v2"
 HEADERS = {**display.PAGE_HEADERS, "Cache-Control": "no-store"}
 FORMATS = {
     "html": "text/html",
@@ -88,9 +94,21 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def csrf_token(key_token: str) -> str:
-    """The token a desk form carries: only who holds the editor key can compute it."""
-    return hmac.new(key_token.encode(), CSRF_LABEL, hashlib.sha256).hexdigest()[:40]
+def csrf_token(session_id: str) -> str:
+    """The token a desk form carries: only who holds the session's id can compute it, and it
+    dies with the session."""
+    return hmac.new(session_id.encode(), CSRF_LABEL, hashlib.sha256).hexdigest()[:40]
+
+
+def sessions_of(editors: Editors) -> DeskSessions:
+    """The desk's sessions in the ingest database, with the lifetimes its settings give."""
+    settings = editors.settings
+    lifetimes = Lifetimes(
+        idle=timedelta(minutes=settings.desk_session_idle_minutes),
+        absolute=timedelta(hours=settings.desk_session_max_hours),
+    )
+    registry = editors.rt.registry
+    return DeskSessions(editors.rt.db[SESSIONS.name], lifetimes, registry.editor_key_for_digest)
 
 
 def same_origin(request: Request) -> bool:
@@ -147,24 +165,30 @@ def safe_next(value: str | None) -> str:
 
 
 def install(
-    api: FastAPI, editors: Editors, transport: httpx.AsyncBaseTransport | None = None
+    api: FastAPI,
+    editors: Editors,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sessions: DeskSessions | None = None,
 ) -> None:
     """The desk's routes on the ingest service's app (``transport``: how to reach the feeds
-    service, for tests)."""
+    service, and ``sessions``: where sign-ins are kept, for tests)."""
+    sessions = sessions or sessions_of(editors)
     rt = editors.rt
     store = editors.store
     limit = editors.limit
+    # The forms that carry a page or an article take the submission limit and room for their
+    # other fields; sign-in, sign-out and withdrawal keep the small default (shared.bodylimit).
+    limits = limits_of(api)
+    for upload in ("/compose", "/articles/{article_id}/correct",
+                   "/articles/{article_id}/translations/{language}"):  # fmt: skip
+        limits.allow("POST", PREFIX + upload, limit + DEFAULT_MAX_BYTES)
     feeds_url = editors.settings.feeds_url.rstrip("/")
     pages = templates()
 
     async def signed_in(request: Request) -> tuple[EditorKey, str] | None:
-        token = request.cookies.get(COOKIE)
-        if not token:
-            return None
-        try:
-            return await editors.editor(token), token
-        except Refused:
-            return None
+        """The key and the session id of a live session (see :mod:`services.ingest.sessions`)."""
+        found = await sessions.resume(request.cookies.get(COOKIE))
+        return (found.key, found.id) if found else None
 
     async def zone_of(key: EditorKey) -> str:
         publisher = await rt.registry.publisher(key.publisher)
@@ -203,6 +227,8 @@ def install(
                 "editor": key,
                 "csrf": csrf_token(session[1]) if session else "",
                 "notice": NOTICES.get(done or ""),
+                "session_idle": f"{sessions.lifetimes.idle.total_seconds() / 60:g}",
+                "session_max": f"{sessions.lifetimes.absolute.total_seconds() / 3600:g}",
                 **context,
             },
             status_code=status,
@@ -291,12 +317,13 @@ def install(
                 problem=problem_of(exc),
                 next=safe_next(request.query_params.get("next")),
             )
+        opened = await sessions.open(text_of(form, "key"), key)
         rt.log.info("desk sign-in", extra={"key_id": key.id, "publisher": key.publisher})
         response = RedirectResponse(safe_next(text_of(form, "next")), 303, headers=HEADERS)
         response.set_cookie(
             COOKIE,
-            text_of(form, "key"),
-            max_age=SESSION_SECONDS,
+            opened.id,
+            max_age=int(sessions.lifetimes.absolute.total_seconds()),
             path=PREFIX,
             httponly=True,
             samesite="strict",
@@ -312,6 +339,7 @@ def install(
             await checked_form(request, session)
         except Refused as exc:
             return page(request, "desk_login.html", exc.status, problem=problem_of(exc))
+        await sessions.end(session[1] if session else None)  # over for every copy of the cookie
         response = RedirectResponse(f"{PREFIX}/login?done=signed-out", 303, headers=HEADERS)
         response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
         return response

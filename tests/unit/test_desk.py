@@ -1,12 +1,13 @@
-"""The editor desk's pages without infrastructure: signing in, refusals, CSRF, escaping, RTL
-attributes and Jalali dates, over the same :class:`Editors` the JSON API uses (fakes behind it;
-the feeds service answered by a mock transport)."""
+"""The editor desk's pages without infrastructure: signing in (server-side sessions with an idle
+and an absolute lifetime, on an injected clock), refusals, CSRF, escaping, RTL attributes and
+Jalali dates, over the same :class:`Editors` the JSON API uses (fakes behind it; the feeds
+service answered by a mock transport)."""
 
 from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,9 +20,10 @@ from pymongo.errors import AutoReconnect
 
 from services.ingest import api, desk
 from services.ingest.article import Prepared, prepare
+from services.ingest.sessions import DeskSessions, Lifetimes, session_digest
 from services.ingest.settings import IngestSettings
 from shared.contracts import IngestedArticle, SubmittedArticle
-from shared.registry import EditorKey, Publisher
+from shared.registry import EditorKey, Publisher, key_digest
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "samples"
 TEHRAN = Publisher(id="tehran", name="Tehran", translate_to=["en", "ar"])
@@ -33,8 +35,15 @@ T0 = datetime(2025, 4, 29, 3, 51, 53, tzinfo=UTC)
 
 
 class FakeRegistry:
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+
     async def editor_key(self, token: str) -> EditorKey | None:
-        return KEYS.get(token)
+        return await self.editor_key_for_digest(key_digest(token))
+
+    async def editor_key_for_digest(self, digest: str) -> EditorKey | None:
+        found = {key_digest(t): k for t, k in KEYS.items() if t not in self.revoked}
+        return found.get(digest)
 
     async def publisher(self, publisher_id: str) -> Publisher | None:
         return TEHRAN if publisher_id == "tehran" else None
@@ -44,6 +53,42 @@ class FakeRegistry:
 
     async def unknown_publisher_reason(self, publisher_id: str) -> str:
         return f"unknown publisher {publisher_id!r}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FakeSessions:
+    """The ``desk_sessions`` collection in memory: point reads only, as FerretDB indexes."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    async def find_one(self, query: dict[str, Any]) -> dict[str, Any] | None:
+        assert set(query) == {"_id"}, query
+        doc = self.docs.get(query["_id"])
+        return dict(doc) if doc else None
+
+    async def insert_one(self, doc: dict[str, Any]) -> None:
+        assert doc["_id"] not in self.docs
+        self.docs[doc["_id"]] = dict(doc)
+
+    async def update_one(self, query: dict[str, Any], change: dict[str, Any]) -> None:
+        if query["_id"] in self.docs:
+            self.docs[query["_id"]].update(change["$set"])
+
+    async def delete_one(self, query: dict[str, Any]) -> None:
+        self.docs.pop(query["_id"], None)
+
+    async def delete_many(self, query: dict[str, Any]) -> None:
+        before = query["expires_at"]["$lt"]
+        for ident in [i for i, d in self.docs.items() if d["expires_at"] < before]:
+            del self.docs[ident]
 
 
 class FakeBroker:
@@ -74,6 +119,9 @@ class FakeStore:
 
     async def exists(self, article_id: str) -> bool:
         return article_id == self.event.article_id
+
+    async def latest(self, article_id: str) -> IngestedArticle | None:
+        return self.event if article_id == self.event.article_id else None
 
     async def recent(self, publisher: str, limit: int) -> list[dict[str, Any]]:
         return [self.head] if publisher == "tehran" else []
@@ -127,12 +175,23 @@ def feeds_answer(request: httpx.Request) -> httpx.Response:
 def world() -> SimpleNamespace:
     event = stored_article()
     broker, store = FakeBroker(), FakeStore(event)
-    rt = SimpleNamespace(registry=FakeRegistry(), broker=broker, log=logging.getLogger("test"))
+    registry, clock, stored = FakeRegistry(), Clock(), FakeSessions()
+    rt = SimpleNamespace(registry=registry, broker=broker, log=logging.getLogger("test"))
     app = FastAPI()
     editors = api.install(app, rt, store, IngestSettings(), None)  # type: ignore[arg-type]
-    desk.install(app, editors, transport=httpx.MockTransport(feeds_answer))
+    lifetimes = Lifetimes(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
+    sessions = DeskSessions(stored, lifetimes, registry.editor_key_for_digest, clock)  # type: ignore[arg-type]
+    desk.install(app, editors, transport=httpx.MockTransport(feeds_answer), sessions=sessions)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test")
-    return SimpleNamespace(client=client, broker=broker, store=store, article=event)
+    return SimpleNamespace(
+        client=client,
+        broker=broker,
+        store=store,
+        article=event,
+        clock=clock,
+        sessions=stored,
+        registry=registry,
+    )
 
 
 async def sign_in(client: httpx.AsyncClient, key: str = "tehran-key") -> str:
@@ -152,12 +211,13 @@ async def test_without_a_key_the_pages_ask_to_sign_in(world: SimpleNamespace) ->
     assert login.status_code == 200
     assert '<label for="key">Editor key</label>' in login.text and 'id="key"' in login.text
     assert "default-src 'self'" in login.headers["content-security-policy"]
+    assert "after 30 minutes\nwithout using the desk, or 12 hours after signing in" in login.text
     posted = await world.client.post("/desk/compose", data={"content": "x"})
     assert posted.status_code == 401 and "sign in with your editor key" in posted.text
     assert world.broker.sent == []
 
 
-async def test_sign_in_keeps_the_key_in_a_strict_http_only_desk_cookie(
+async def test_sign_in_keeps_a_session_id_not_the_key_in_a_strict_http_only_desk_cookie(
     world: SimpleNamespace,
 ) -> None:
     wrong = await world.client.post("/desk/login", data={"key": "nope"})
@@ -166,13 +226,75 @@ async def test_sign_in_keeps_the_key_in_a_strict_http_only_desk_cookie(
     ok = await world.client.post("/desk/login", data={"key": "tehran-key", "next": "//evil.test"})
     assert ok.status_code == 303 and ok.headers["location"] == "/desk/articles"  # no open redirect
     cookie = ok.headers["set-cookie"]
-    for part in ("desk_key=tehran-key", "HttpOnly", "Path=/desk", "SameSite=strict", "Max-Age="):
+    for part in ("desk_session=", "HttpOnly", "Path=/desk", "SameSite=strict", "Max-Age=43200"):
         assert part in cookie, cookie
-    assert "tehran-key" not in ok.headers["location"]
+    assert "tehran-key" not in cookie and "tehran-key" not in ok.headers["location"]
+    session_id = ok.cookies["desk_session"]
+    [stored] = world.sessions.docs.values()  # only the id's digest, and the key's
+    assert stored["_id"] == session_digest(session_id) and stored["key"] == key_digest("tehran-key")
+    assert session_id not in repr(stored) and "tehran-key" not in repr(stored)
     listed = await world.client.get("/desk/articles")
     assert listed.status_code == 200 and "Signed in: desk · tehran" in listed.text
-    out = await world.client.post("/desk/logout", data={"csrf": desk.csrf_token("tehran-key")})
-    assert out.status_code == 303 and 'desk_key=""' in out.headers["set-cookie"]
+    csrf = await sign_in(world.client)  # a second sign-in: a session of its own
+    assert len(world.sessions.docs) == 2
+    out = await world.client.post("/desk/logout", data={"csrf": csrf})
+    assert out.status_code == 303 and 'desk_session=""' in out.headers["set-cookie"]
+    assert len(world.sessions.docs) == 1  # that one ended on the server
+
+
+async def test_a_copy_of_the_cookie_stops_working_once_signed_out(world: SimpleNamespace) -> None:
+    csrf = await sign_in(world.client)
+    copied = dict(world.client.cookies)
+    out = await world.client.post("/desk/logout", data={"csrf": csrf})
+    assert out.status_code == 303
+    world.client.cookies.update(copied)  # a thief replays what they copied
+    again = await world.client.get("/desk/articles")
+    assert again.status_code == 303 and again.headers["location"].startswith("/desk/login")
+
+
+async def test_an_idle_session_ends_after_its_idle_lifetime(world: SimpleNamespace) -> None:
+    await sign_in(world.client)
+    for _ in range(3):  # each request within 30 minutes of the last keeps it alive
+        world.clock.now += timedelta(minutes=29)
+        assert (await world.client.get("/desk/articles")).status_code == 200
+    world.clock.now += timedelta(minutes=30)
+    idle = await world.client.get("/desk/articles")
+    assert idle.status_code == 303 and idle.headers["location"].startswith("/desk/login")
+    assert world.sessions.docs == {}  # deleted, not only refused
+
+
+async def test_a_session_ends_at_its_absolute_lifetime_however_active(
+    world: SimpleNamespace,
+) -> None:
+    await sign_in(world.client)
+    start = world.clock.now
+    while world.clock.now < start + timedelta(hours=12) - timedelta(minutes=20):
+        world.clock.now += timedelta(minutes=20)
+        assert (await world.client.get("/desk/articles")).status_code == 200
+    world.clock.now = start + timedelta(hours=12)
+    assert (await world.client.get("/desk/articles")).status_code == 303
+    await sign_in(world.client)  # the next sign-in sweeps what expired unseen
+    world.clock.now += timedelta(hours=13)
+    await sign_in(world.client)
+    assert len(world.sessions.docs) == 1
+
+
+async def test_revoking_the_key_ends_its_sessions(world: SimpleNamespace) -> None:
+    await sign_in(world.client)
+    assert (await world.client.get("/desk/articles")).status_code == 200
+    world.registry.revoked.add("tehran-key")
+    assert (await world.client.get("/desk/articles")).status_code == 303
+    assert world.sessions.docs == {}
+
+
+async def test_the_csrf_token_belongs_to_the_session_not_the_key(world: SimpleNamespace) -> None:
+    first = await sign_in(world.client)
+    second = await sign_in(world.client)  # the same key, signed in again
+    assert first != second
+    stale = await world.client.post(
+        "/desk/compose", data={"csrf": first, "content": "تیتر", "action": "preview"}
+    )
+    assert stale.status_code == 403 and "not from this desk" in stale.text
 
 
 async def test_forms_need_their_token_and_this_site_as_origin(world: SimpleNamespace) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from shared import display
 
@@ -54,3 +57,58 @@ def test_direction_and_names_by_language() -> None:
     assert display.language_name("fa", native=True) == "فارسی"
     assert display.language_name("xx") == "xx"
     assert display.date_language("fa-IR") == "fa" and display.date_language("ar") == "en"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        " https://x.example/",
+        "java\tscript:alert(1)",
+        "https://x.example/\n",
+        "data:text/html,x",
+        "//evil.example/",
+        "/relative",
+        "http://",
+        "https://[::1",
+        None,
+        42,
+    ],
+)
+def test_only_absolute_http_urls_may_become_links(url: object) -> None:
+    assert display.http_url(url) is None
+
+
+def test_http_urls_are_kept_as_written() -> None:
+    for url in ("https://www.mashhad.ir", "HTTP://Tehran.ir/a?b=1#c", "http://127.0.0.1:8080/x"):
+        assert display.http_url(url) == url
+
+
+async def test_every_html_answer_gets_the_strict_policy_and_api_pages_theirs() -> None:
+    """The middleware every service runs (shared/service.py): whichever route or error handler
+    made an HTML page, it leaves with the CSP; JSON is left alone; FastAPI's /docs gets a policy
+    that allows its one inline script by hash, and still no 'unsafe-inline' script."""
+    app = FastAPI()
+
+    @app.get("/page")
+    async def page() -> HTMLResponse:
+        return HTMLResponse("<p>hi</p>", status_code=404)
+
+    @app.get("/data")
+    async def data() -> JSONResponse:
+        return JSONResponse({"a": 1})
+
+    app.add_middleware(display.PageHeaders, docs=(app.docs_url, app.redoc_url))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        html_page = await client.get("/page")
+        strict = display.PAGE_HEADERS["Content-Security-Policy"]
+        assert html_page.headers["content-security-policy"] == strict
+        assert "content-security-policy" not in (await client.get("/data")).headers
+        docs = await client.get("/docs")
+    policy = docs.headers["content-security-policy"]
+    script_src = next(p for p in policy.split(";") if p.strip().startswith("script-src"))
+    assert "'unsafe-inline'" not in script_src and "'sha256-" in script_src
+    assert docs.text.count("<script>") == 1
+    assert policy == display.docs_policy(docs.content)

@@ -6,6 +6,7 @@ are rendered by the real renderer; a store in memory stands in for the database.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -271,3 +272,60 @@ async def test_the_entry_as_json_for_the_editor_desk(w: SimpleNamespace) -> None
     assert (await w.client.get("/entries/tehran-1/ar.json")).status_code == 404
     w.store.entries["tehran-1:en"]["status"] = "withdrawn"
     assert (await w.client.get("/entries/tehran-1/en.json")).status_code == 410
+
+
+async def test_the_entry_page_links_only_an_http_original_and_runs_nothing_inline(
+    w: SimpleNamespace,
+) -> None:
+    """Issue 18, finding 8: what reached the stored entry (anything that can write to Kafka or
+    the database) is never a ``javascript:`` link; the page has no inline style or script, so
+    the strict CSP every page carries holds."""
+    base = {
+        "_id": "tehran-1:fa",
+        "article_id": "tehran-1",
+        "language": "fa",
+        "version": 1,
+        "status": "active",
+        "headline": "مترو <تهران>",
+        "body_html": "<p>خط هفت.</p>",
+        "published": PUBLISHED,
+    }
+    w.store.entries["tehran-1:fa"] = {**base, "url": "javascript:alert(1)"}
+    page = await w.client.get("/entries/tehran-1/fa")
+    assert page.status_code == 200
+    assert "javascript:" not in page.text and "Original" not in page.text
+    assert "<style" not in page.text and "<script" not in page.text
+    assert "مترو &lt;تهران&gt;" in page.text
+    assert '<article class="entry-page" lang="fa" dir="rtl">' in page.text
+    w.store.entries["tehran-1:fa"] = {**base, "url": "https://www.tehran.ir/news/1"}
+    page = await w.client.get("/entries/tehran-1/fa")
+    assert 'href="https://www.tehran.ir/news/1">Original</a>' in page.text
+
+
+async def test_a_preview_links_nothing_but_http_even_from_an_old_stored_document(
+    w: SimpleNamespace,
+) -> None:
+    """A feed document rendered before links were checked is served as stored: the preview
+    page still turns no ``javascript:`` URL into a link."""
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Tehran (fa)",
+        "items": [
+            {
+                "id": "x",
+                "url": "javascript:alert(1)",
+                "external_url": "javascript:alert(2)",
+                "title": "تیتر",
+                "content_html": "<p>متن</p>",
+                "language": "fa",
+            }
+        ],
+    }
+    body = json.dumps(doc).encode()
+    atom = w.store.docs["publisher/tehran/fa.atom"].etag  # stored beside its Atom document
+    await w.store.save_rendered(
+        "publisher/tehran/fa.json", 1, body, "application/feed+json", PUBLISHED, atom
+    )
+    page = await w.client.get("/preview/feeds/tehran/fa")
+    assert page.status_code == 200 and "تیتر" in page.text
+    assert "javascript:" not in page.text and "Original" not in page.text

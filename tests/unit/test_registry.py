@@ -189,6 +189,48 @@ def test_an_unknown_time_zone_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    "site",
+    [
+        "javascript:alert(1)",
+        " JavaScript:alert(1)",
+        "java\tscript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "//evil.example/",
+        "ftp://files.example/",
+        "http://",
+        "mashhad.ir",
+    ],
+)
+def test_a_publisher_site_that_is_not_an_http_url_is_refused(site: str) -> None:
+    """Finding 8: the site becomes a link on /feeds and in the OPML; only http(s) may."""
+    with pytest.raises(ValidationError) as refused:
+        RegistryFile.model_validate({"publishers": {"evil": {"name": "E", "site": site}}}).parsed()
+    [error] = refused.value.errors()
+    assert error["loc"] == ("site",) and "must be an http:// or https:// URL" in error["msg"]
+    with pytest.raises(ValidationError, match="must be an http:// or https:// URL"):
+        Publisher(id="evil", name="E", site=site)
+
+
+def test_an_http_site_is_kept_as_written() -> None:
+    for site in ("https://www.mashhad.ir", "http://tehran.ir/fa/news?x=1"):
+        assert Publisher(id="p", name="P", site=site).site == site
+
+
+async def test_a_stored_publisher_with_a_bad_site_keeps_its_feeds_but_loses_the_link(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Written to the database by hand (or before sites were checked): the publisher stays,
+    only the link goes, and the log says so."""
+    db, registry = await world()
+    db["publishers"].docs["tehran"]["site"] = "javascript:alert(1)"
+    await registry.refresh(force=True)
+    tehran = await registry.publisher("tehran")
+    assert tehran is not None and tehran.site is None
+    assert "site dropped" in caplog.text
+
+
+@pytest.mark.parametrize(
     ("partner", "reason"),
     [
         (

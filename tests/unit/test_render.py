@@ -2,6 +2,7 @@
 gets wrong put right (entry link attributes, RSS hub and archive links, per-entry language)."""
 
 import dataclasses
+import html
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -308,7 +309,9 @@ def test_rss_items_link_their_own_page_and_the_other_languages() -> None:
 
 
 def test_without_a_permalink_alternates_still_skip_the_own_language() -> None:
-    entry = make_entry("en", link=None, alternates=(Alternate("en", "x"), Alternate("fa", "y")))
+    entry = make_entry(
+        "en", link=None, alternates=(Alternate("en", f"{SITE}/x"), Alternate("fa", f"{SITE}/y"))
+    )
     root = tree(render(make_feed("publisher", "en", entry), "atom"))
     hreflangs = [ln.get("hreflang") for ln in root.findall("a:entry/a:link", NS)]
     assert hreflangs == ["fa", None]  # the via link has none
@@ -712,3 +715,68 @@ def test_an_empty_directory_still_links_the_opml() -> None:
     page = render_directory("Feeds", [], "https://x.example/feeds.opml")
     assert 'href="https://x.example/feeds.opml"' in page and "No feeds yet." in page
     assert tree(render_opml("Feeds", [])).findall("body/outline") == []
+
+
+# ---- only http(s) links, and headlines that never become markup (issue 18: 8, 11c) -----------
+
+HOSTILE_URLS = ("javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,x", "//evil.example")
+
+
+def test_a_javascript_site_is_never_a_link_in_the_directory_or_the_opml() -> None:
+    listings = [
+        Listing("publisher", "evil", "Evil", "en", f"{SITE}/feeds/evil/en", url)
+        for url in HOSTILE_URLS
+    ]
+    page = render_directory("Feeds", listings, f"{SITE}/feeds.opml")
+    parser = _Page()
+    parser.feed(page)
+    ours = (f"{SITE}/", "/assets/", "#main")
+    assert parser.hrefs and all(h.startswith(ours) for h in parser.hrefs), parser.hrefs
+    assert "Web page" not in page
+    outlines = tree(render_opml("Feeds", listings)).findall("body/outline")
+    assert len(outlines) == len(listings) and all(o.get("htmlUrl") is None for o in outlines)
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_a_feed_carries_no_link_that_is_not_http(url: str) -> None:
+    """Entry links, the original's URL, other languages, images and tombstones: whatever reached
+    the stored entry (anything that can write to Kafka or the database) is dropped at render."""
+    entry = make_entry(
+        "en",
+        link=url,
+        source_url=url,
+        alternates=(Alternate("fa", url),),
+        images=(Image(url, caption="c", type="image/png"),),
+    )
+    feed = make_feed(
+        "publisher",
+        "en",
+        entry,
+        tombstones=(Tombstone("mashhad-2", "en", PUBLISHED, link=url),),
+    )
+    for fmt in FORMATS:
+        raw = render(feed, fmt)
+        assert url.strip().encode() not in raw, (fmt, raw)
+        if fmt != "json":
+            tree(raw)  # still well-formed
+
+
+MARKUP_HEADLINES = ("<script>alert(1)</script>", "<b>x</b>", "AT&T <i>now</i> & then")
+
+
+@pytest.mark.parametrize("headline", MARKUP_HEADLINES)
+def test_a_headline_with_angle_brackets_is_text_in_every_format(headline: str) -> None:
+    """Readers that decode an RSS title as HTML (feedparser among them) must show the headline
+    as written, not render it: it is sent so that decoding it twice still gives text."""
+    feed = make_feed("publisher", "en", make_entry("en", headline=headline))
+    for fmt in ("atom", "rss"):
+        parsed = feedparser.parse(render(feed, fmt))
+        title = parsed.entries[0].title_detail
+        if title.type == "text/html":
+            assert "<" not in title.value, (fmt, title.value)  # no tag in what is HTML
+            assert html.unescape(title.value) == headline, fmt
+        else:
+            assert title.type == "text/plain" and title.value == headline, fmt
+    item = json_feed(render(feed, "json"))["items"][0]
+    assert item["title"] == headline  # JSON Feed's title is plain text by definition
+    assert headline not in item["content_html"]
