@@ -95,6 +95,31 @@ PUBLISHED_HELP = (
 )
 
 
+#: Years an editor's date may fall in. Outside them a date is a typo or a probe, and the far ends
+#: overflow when moved to UTC (year 1 at +03:30); the years themselves can never overflow.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2099
+
+
+def in_sane_range(value: datetime) -> datetime:
+    """``value`` if its year is from EARLIEST_YEAR to LATEST_YEAR; ValueError saying so otherwise.
+    Checked on the year, so it is safe for naive and aware times alike."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(
+            f"{value.isoformat()} is out of range: dates must fall in the years "
+            f"{EARLIEST_YEAR} to {LATEST_YEAR}"
+        )
+    return value
+
+
+def _sane_if_datetime(value: object) -> object:
+    return in_sane_range(value) if isinstance(value, datetime) else value
+
+
+#: An editor's date: a datetime in the sane range, or text read later (dates.py checks it then).
+EditorDate = Annotated[datetime | str | None, AfterValidator(_sane_if_datetime)]
+
+
 class PubStatus(StrEnum):
     """IPTC publication status; ``withheld`` and ``canceled`` take the article out of every feed."""
 
@@ -155,7 +180,7 @@ class SubmittedArticle(Submission):
     external_id: Annotated[str | None, StringConstraints(max_length=200)] = Field(
         default=None, description="The source's own id or news code; it identifies the article."
     )
-    published: datetime | str | None = Field(
+    published: EditorDate = Field(
         default=None,
         union_mode="left_to_right",
         description=PUBLISHED_HELP,
@@ -169,7 +194,7 @@ class SubmittedArticle(Submission):
     pubstatus: PubStatus = Field(
         default=PubStatus.USABLE, description="`canceled` or `withheld` withdraws the article."
     )
-    embargoed: AwareDatetime | None = Field(
+    embargoed: Annotated[AwareDatetime, AfterValidator(in_sane_range)] | None = Field(
         default=None, description="Not published anywhere before this time (ISO 8601 with offset)."
     )
 
@@ -200,7 +225,7 @@ class SubmittedPage(Submission):
     external_id: Annotated[str | None, StringConstraints(max_length=200)] = Field(
         default=None, description="Overrides the news code found on the page."
     )
-    published: datetime | str | None = Field(
+    published: EditorDate = Field(
         default=None,
         union_mode="left_to_right",
         description=f"Overrides the date found on the page. {PUBLISHED_HELP}",

@@ -8,9 +8,11 @@ one Persian normaliser; the id and the de-duplication use its search form.
 from __future__ import annotations
 
 import html
+import re
+import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +39,41 @@ class Rejected(ValueError):
     """The input cannot become an article; ``str()`` tells the editor why."""
 
 
+#: How far after its receipt an article's publication time may lie (clock skew, a zone mix-up);
+#: later is a mistake, and would pin the article to the top of every feed until then.
+FUTURE_TOLERANCE = timedelta(days=1)
+#: Article ids are "<publisher>-<20 hex digits>": the hash has a fixed length, so the publisher
+#: part is exact even though publisher ids may contain "-" ("tehran" and "tehran-north").
+_ARTICLE_ID = re.compile(r"(?P<publisher>[a-z0-9][a-z0-9_-]{0,62})-[0-9a-f]{20}")
+
+
+def owner_of(article_id: str) -> str | None:
+    """The publisher an article id belongs to, or None for a string that is no article id."""
+    m = _ARTICLE_ID.fullmatch(article_id)
+    return m.group("publisher") if m else None
+
+
+def not_owned(article_id: str, publisher: str) -> Rejected:
+    return Rejected(f"article {article_id!r} is not one of {publisher!r}'s articles")
+
+
+def external_key(external_id: str) -> str:
+    """What makes two external ids the same id: the same characters once Unicode compatibility
+    forms, digit scripts (a page prints "۱۳۱۴۴۱۵", a CMS sends "1314415"), Arabic yeh/kaf,
+    invisible format characters and runs of whitespace are folded. Case and punctuation count:
+    "AB-7" and "ab 7" are different articles."""
+    text = unicodedata.normalize("NFKC", external_id).translate(_ARABIC_LETTERS)
+    chars = (
+        str(unicodedata.decimal(ch)) if unicodedata.category(ch) == "Nd" else ch
+        for ch in text
+        if unicodedata.category(ch) != "Cf"
+    )
+    return " ".join("".join(chars).split())
+
+
+_ARABIC_LETTERS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک"})
+
+
 @dataclass(frozen=True)
 class Prepared:
     """One version's content, ready to store: ``content`` holds the IngestedArticle fields."""
@@ -50,13 +87,24 @@ class Prepared:
     def withdrawn(self) -> bool:
         return bool(self.content["status"] == ArticleStatus.WITHDRAWN)
 
+    @property
+    def publisher(self) -> str:
+        return str(self.content["publisher"])
+
+    @property
+    def external_id(self) -> str | None:
+        value = self.content["external_id"]
+        return str(value) if value else None
+
 
 @dataclass(frozen=True)
 class WithdrawalRequest:
-    """Withdraw the latest version of an article (its content is in the store, not here)."""
+    """Withdraw the latest version of an article (its content is in the store, not here), on
+    behalf of ``publisher``, who must own it."""
 
     article_id: str
     reason: str | None = None
+    publisher: str = field(kw_only=True)
 
 
 Change = Prepared | WithdrawalRequest
@@ -65,10 +113,7 @@ Change = Prepared | WithdrawalRequest
 def prepare(sub: AnySubmission, publisher: Publisher, received_at: datetime) -> Change:
     """Validate and clean a submission; raises :class:`Rejected` with a reason for a person."""
     if isinstance(sub, Withdrawal):
-        ident = sub.article_id or text.article_id(publisher.id, sub.external_id, "", "")
-        if not ident.startswith(f"{publisher.id}-"):  # ids are "<publisher>-<hash>"
-            raise Rejected(f"article {ident!r} is not one of {publisher.id!r}'s articles")
-        return WithdrawalRequest(ident, sub.reason)
+        return _withdrawal(sub, publisher)
     if isinstance(sub, SubmittedNinjs):
         try:
             sub = ninjs.to_article(sub.ninjs, publisher.id)
@@ -78,6 +123,21 @@ def prepare(sub: AnySubmission, publisher: Publisher, received_at: datetime) -> 
     if isinstance(sub, SubmittedPage):
         return _page(sub, publisher, received_at)
     return _article(sub, publisher, received_at, form="article")
+
+
+def _withdrawal(sub: Withdrawal, publisher: Publisher) -> WithdrawalRequest:
+    """Only the publisher's own articles, by the exact owner in the id (the store checks the
+    stored owner again). A string that is no article id names no article at all."""
+    ident = sub.article_id or text.article_id(publisher.id, sub.external_id, "", "")
+    owner = owner_of(ident)
+    if owner is None and ident.startswith(f"{publisher.id}-"):
+        raise Rejected(
+            f"there is no article {ident!r} to withdraw (article ids are the publisher id, "
+            "'-' and 20 hexadecimal digits)"
+        )
+    if owner != publisher.id:
+        raise not_owned(ident, publisher.id)
+    return WithdrawalRequest(ident, sub.reason, publisher=publisher.id)
 
 
 def _reason(exc: Exception) -> str:
@@ -150,8 +210,8 @@ def _page(sub: SubmittedPage, publisher: Publisher, received_at: datetime) -> Pr
     )
     if sub.published is not None:
         published, source = _published(sub.published, publisher, received_at)
-    elif page.published is not None:
-        published, source = page.published, DateSource.PAGE
+    elif page.published is not None and page.published <= received_at + FUTURE_TOLERANCE:
+        published, source = page.published, DateSource.PAGE  # a later one is no publication date
     else:
         published, source = received_at.astimezone(UTC), DateSource.SUBMISSION_TIME
     content = _content(
@@ -177,17 +237,25 @@ def _published(
     value: datetime | str | None, publisher: Publisher, received_at: datetime
 ) -> tuple[datetime, DateSource]:
     """The editor's time in UTC (naive times and printed dates are the publisher's local time);
-    without one, the time ingest received the article."""
+    without one, the time ingest received the article. The contract and parse_date keep the
+    year sane; here it may not lie more than FUTURE_TOLERANCE after the receipt."""
     if value is None:
         return received_at.astimezone(UTC), DateSource.SUBMISSION_TIME
     if isinstance(value, str):
         try:
-            return parse_date(value, publisher.timezone), DateSource.EDITOR
+            when = parse_date(value, publisher.timezone)
         except DateError as exc:
             raise Rejected(f"published: {exc}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(publisher.timezone))
-    return value.astimezone(UTC), DateSource.EDITOR
+    else:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(publisher.timezone))
+        when = value.astimezone(UTC)
+    if when > received_at + FUTURE_TOLERANCE:
+        raise Rejected(
+            f"published: {when.isoformat()} is in the future: more than {FUTURE_TOLERANCE} "
+            f"after ingest received the article ({received_at.astimezone(UTC).isoformat()})"
+        )
+    return when, DateSource.EDITOR
 
 
 def _content(

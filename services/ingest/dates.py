@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jdatetime  # type: ignore[import-untyped]
 from persiantools.digits import ar_to_fa, fa_to_en
 
+from shared.contracts import EARLIEST_YEAR, LATEST_YEAR
+
 # Month names in order, in the Persian spelling (Arabic-letter variants are folded first).
 from shared.display import GREGORIAN_MONTHS, JALALI_MONTHS
 
@@ -146,7 +148,8 @@ def parse_date(text: str, timezone: str = "Asia/Tehran") -> datetime:
 
     Jalali when the year is below 1700 (or the month is a Jalali name), Gregorian otherwise.
     A time with no offset is local time in `timezone` (zoneinfo knows Iran's DST history); no
-    time means midnight local. Raises DateError saying why the date cannot be read.
+    time means midnight local. Raises DateError saying why the date cannot be read, also for a
+    date outside the years shared.contracts allows (Jalali year 1 is 622 AD, 1699 is 2320).
     """
     zone = _zone(timezone)
     found = _find(text)
@@ -165,6 +168,10 @@ def parse_date(text: str, timezone: str = "Asia/Tehran") -> datetime:
         if jalali:
             date = jdatetime.date(year, month, day).togregorian()
             year, month, day = date.year, date.month, date.day
+        if not EARLIEST_YEAR <= year <= LATEST_YEAR:  # before any arithmetic can overflow
+            raise ValueError(
+                f"out of range: dates must fall in the years {EARLIEST_YEAR} to {LATEST_YEAR}"
+            )
         hour, minute, second = (_latin(g) if g else 0 for g in m.group("hour", "minute", "second"))
         offset = m.group("offset")
         tz = _offset(offset) if offset else zone

@@ -182,6 +182,16 @@ class ArticleStore:
         first = await self.versions.find_one({"_id": version_id(article_id, 1)}, {"_id": 1})
         return first is not None
 
+    async def latest(self, article_id: str) -> IngestedArticle | None:
+        """The newest stored version of an article, or None. Versions are stored before the
+        head, so the search starts at the head's count and goes on while there are more."""
+        head = await self._find(self.articles, article_id)
+        number = head["version"] if head else 0
+        doc = await self._find(self.versions, version_id(article_id, number)) if number else None
+        while newer := await self._find(self.versions, version_id(article_id, number + 1)):
+            doc, number = newer, number + 1
+        return IngestedArticle.model_validate(doc["event"]) if doc else None
+
     async def recent(self, publisher: str, limit: int) -> list[Document]:
         """The publisher's articles, the most recently changed first (heads only)."""
         cursor = (

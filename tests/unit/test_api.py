@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,7 +14,10 @@ from fastapi import FastAPI
 
 from services.ingest import api
 from services.ingest.settings import IngestSettings
+from shared.contracts import DateSource, IngestedArticle
 from shared.registry import EditorKey, Publisher
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 KEYS = {
     "tehran-key": EditorKey(id="k_1", publisher="tehran", name="desk"),
@@ -46,6 +50,17 @@ class FakeStore:
 
     async def exists(self, article_id: str) -> bool:
         return article_id in self.known
+
+    async def latest(self, article_id: str) -> IngestedArticle | None:
+        """A stored version 1 of tehran's article 42 for the known ids."""
+        if article_id not in self.known:
+            return None
+        return IngestedArticle(
+            article_id=article_id, version=1, publisher="tehran", language="fa",
+            headline="تیتر", body_html="<p>متن</p>", body_text="متن", external_id="42",
+            published=T0, published_source=DateSource.EDITOR, content_hash="stored",
+            ingested_at=T0,
+        )  # fmt: skip
 
 
 @pytest.fixture

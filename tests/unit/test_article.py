@@ -2,6 +2,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from services.ingest.article import Prepared, Rejected, WithdrawalRequest, prepare
 from shared.contracts import SubmittedArticle, SubmittedPage, Withdrawal
@@ -90,3 +93,85 @@ def test_a_publisher_cannot_withdraw_another_publishers_article() -> None:
             MASHHAD,
             RECEIVED,
         )
+
+
+# ------------------------------------------------------------- ownership and dates (issue 18)
+
+TEHRAN = Publisher(id="tehran", name="Tehran")
+TEHRAN_NORTH = Publisher(id="tehran-north", name="Tehran North")
+
+
+def test_a_publisher_cannot_withdraw_the_articles_of_one_whose_id_extends_its_own() -> None:
+    """Publisher ids may contain '-': "tehran-north-…" must not count as one of tehran's."""
+    theirs = prepare(sub(publisher="tehran-north", external_id="9"), TEHRAN_NORTH, RECEIVED)
+    assert theirs.article_id.startswith("tehran-north-")
+    gone = Withdrawal(publisher="tehran", withdraw=True, article_id=theirs.article_id)
+    with pytest.raises(Rejected, match="is not one of 'tehran''s articles"):
+        prepare(gone, TEHRAN, RECEIVED)
+    own = Withdrawal(publisher="tehran-north", withdraw=True, article_id=theirs.article_id)
+    request = prepare(own, TEHRAN_NORTH, RECEIVED)
+    assert isinstance(request, WithdrawalRequest) and request.publisher == "tehran-north"
+
+
+@pytest.mark.parametrize(
+    "published",
+    [
+        "0001-01-01T00:00:00",  # an OverflowError (HTTP 500) in the publisher's zone
+        "0001-01-01T00:00:00+00:00",
+        "9999-12-31T23:59:59-12:00",
+        "1899-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+        "0001/01/01",  # Jalali year 1 is 622 AD
+        "۱۶۹۹/۰۱/۰۱",  # Jalali 1699 is 2320 AD
+        "1 فروردین 0001",
+    ],
+)
+def test_a_date_outside_the_sane_range_is_rejected_with_a_reason(published: str) -> None:
+    with pytest.raises((Rejected, ValueError), match="out of range") as caught:
+        prepare(sub(published=published), MASHHAD, RECEIVED)
+    assert "1900" in str(caught.value)
+
+
+def test_a_publication_time_more_than_a_day_after_receipt_is_rejected() -> None:
+    ok = prepare(sub(published="2026-01-02T11:00:00Z"), MASHHAD, RECEIVED)  # clock skew is fine
+    assert ok.content["published"] == datetime(2026, 1, 2, 11, tzinfo=UTC)
+    with pytest.raises(Rejected, match="in the future"):
+        prepare(sub(published="2026-01-03T12:00:01Z"), MASHHAD, RECEIVED)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    when=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.none()
+    ),
+    offset_minutes=st.one_of(st.none(), st.integers(min_value=-23 * 60, max_value=23 * 60)),
+)
+def test_any_iso_date_is_either_in_range_or_a_reason_never_a_crash(
+    when: datetime, offset_minutes: int | None
+) -> None:
+    iso = when.isoformat()
+    if offset_minutes is not None:
+        sign = "-" if offset_minutes < 0 else "+"
+        iso += f"{sign}{abs(offset_minutes) // 60:02d}:{abs(offset_minutes) % 60:02d}"
+    for payload in ({"published": iso}, {"embargoed": f"{when.isoformat()}+00:00"}):
+        try:
+            p = prepare(sub(**payload), MASHHAD, RECEIVED)
+        except (Rejected, ValidationError):
+            continue
+        assert isinstance(p, Prepared)
+        assert (
+            datetime(1899, 12, 31, tzinfo=UTC) <= p.content["published"] <= RECEIVED.replace(day=2)
+        )
+
+
+def test_a_string_that_is_no_article_id_names_no_article() -> None:
+    for ident, said in [
+        ("tehran-nothing", "there is no article 'tehran-nothing' to withdraw"),
+        ("tehran-north-nothing", "there is no article 'tehran-north-nothing'"),
+        ("mashhad-0123", "is not one of 'tehran''s articles"),
+        ("tehran-north-" + "0" * 20, "is not one of 'tehran''s articles"),
+    ]:
+        with pytest.raises(Rejected, match=said):
+            prepare(
+                Withdrawal(publisher="tehran", withdraw=True, article_id=ident), TEHRAN, RECEIVED
+            )

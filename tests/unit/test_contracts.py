@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.contracts import SubmittedArticle, Topics
+from shared.contracts import SubmittedArticle, SubmittedPage, Topics
 from shared.messaging import describe_validation_error
 
 
@@ -56,3 +56,28 @@ def test_invalid_input_is_explained(payload: dict[str, object], reason: str) -> 
     with pytest.raises(ValidationError) as err:
         SubmittedArticle.model_validate(payload)
     assert reason in describe_validation_error(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("published", "0001-01-01T00:00:00"),
+        ("published", "9999-12-31T23:59:59-12:00"),
+        ("embargoed", "9999-12-31T23:59:59-12:00"),
+        ("embargoed", "0001-01-01T00:00:00+14:00"),
+    ],
+)
+def test_a_date_outside_the_sane_range_is_explained(field: str, value: str) -> None:
+    """Such dates overflow on the way to UTC (a 500 before): the contract refuses them."""
+    payload = {"publisher": "mashhad", "headline": "x", "body_text": "y", field: value}
+    with pytest.raises(ValidationError) as err:
+        SubmittedArticle.model_validate(payload)
+    said = describe_validation_error(err.value)
+    assert field in said and "out of range" in said and "1900" in said, said
+
+
+def test_a_page_date_outside_the_sane_range_is_explained() -> None:
+    with pytest.raises(ValidationError, match="out of range"):
+        SubmittedPage.model_validate(
+            {"publisher": "mashhad", "raw_text": "x", "published": "0001-01-01T00:00:00"}
+        )

@@ -150,7 +150,7 @@ def test_date_like_text_only_ever_raises_date_error(text: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    year=st.integers(1300, 1500),
+    year=st.integers(1300, 1477),  # 1478/10/11 is 2100, out of range
     month=st.integers(1, 12),
     day=st.integers(1, 29),
     hour=st.integers(0, 23),
@@ -162,3 +162,35 @@ def test_month_names_and_numbers_agree(
     named = f"{day} {JALALI_MONTHS[month - 1]} {year} - {hour}:{minute:02}".translate(FA_DIGITS)
     numeric = f"{year}/{month:02}/{day:02} {hour:02}:{minute:02}"
     assert parse_date(named) == parse_date(numeric)
+
+
+# ------------------------------------------------------------------ the sane range (issue 18)
+
+
+@pytest.mark.parametrize(
+    "printed",
+    ["0001/01/01", "۰۰۰۱/۰۱/۰۱", "1 فروردین 0001", "1699/12/29", "9999-12-31", "1899-12-31"],
+)
+def test_a_date_outside_1900_to_2099_is_an_error_with_a_reason(printed: str) -> None:
+    with pytest.raises(DateError, match="out of range"):
+        parse_date(printed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    year=st.integers(min_value=1, max_value=9999),
+    month=st.integers(min_value=1, max_value=12),
+    day=st.integers(min_value=1, max_value=31),
+    persian=st.booleans(),
+)
+def test_any_printed_date_is_in_range_or_a_date_error(
+    year: int, month: int, day: int, persian: bool
+) -> None:
+    printed = f"{year:04d}/{month:02d}/{day:02d} 23:59"
+    if persian:
+        printed = printed.translate(FA_DIGITS)
+    try:
+        when = parse_date(printed)
+    except DateError:
+        return
+    assert utc(1899, 12, 31) <= when <= utc(2100, 1, 1)
