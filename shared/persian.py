@@ -52,6 +52,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Iterator
 
 NORMALISER_VERSION: str = "1"
 """Bump whenever the output of :func:`normalise` changes (translation memory keys on it)."""
@@ -191,6 +192,21 @@ def _search_char(ch: str) -> str:
     return ch
 
 
+class _SearchChars(dict[int, str]):
+    """:func:`_search_char` as a ``str.translate`` table, each code point worked out once: the
+    per-character Python call was most of the cost of extracting a long page."""
+
+    def __missing__(self, code: int) -> str:
+        value = _search_char(chr(code))
+        if len(self) < _SEARCH_CHARS_KEPT:
+            self[code] = value
+        return value
+
+
+_SEARCH_CHARS_KEPT = 65_536  # every script a page uses, without growing on all of Unicode
+_SEARCH_CHARS = _SearchChars()
+
+
 def search_form(text: str) -> str:
     """A form for fingerprints, de-duplication and search, never displayed.
 
@@ -200,12 +216,14 @@ def search_form(text: str) -> str:
     """
     text = unicodedata.normalize("NFKC", normalise(text)).casefold()
     # NFD splits letters from their marks (أ = ا + hamza above) so dropping marks folds them.
-    text = unicodedata.normalize("NFD", text).translate(_SEARCH_TABLE)
-    text = "".join(_search_char(ch) for ch in text)
+    text = unicodedata.normalize("NFD", text).translate(_SEARCH_TABLE).translate(_SEARCH_CHARS)
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-_TAG = re.compile(r"<!--.*?-->|<[A-Za-z/!?](?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.DOTALL)
+# A tag stops at the next "<" outside quotes, and a comment's end is looked for once, so an
+# unclosed "<" or "<!--" costs one step, not a scan of the rest of the fragment (issue 18).
+_TAG = re.compile(r"<!--|<[A-Za-z/!?](?:[^<>\"']|\"[^\"]*\"|'[^']*')*>")
+_TAG_NOT_COMMENT = re.compile(r"<[A-Za-z/!?](?:[^<>\"']|\"[^\"]*\"|'[^']*')*>")
 
 
 def _normalise_text_node(segment: str) -> str:
@@ -223,9 +241,27 @@ def normalise_html(fragment: str) -> str:
     """
     out: list[str] = []
     pos = 0
-    for m in _TAG.finditer(fragment):
-        out.append(_normalise_text_node(fragment[pos : m.start()]))
-        out.append(m.group())
-        pos = m.end()
+    for start, end in _tags(fragment):
+        out.append(_normalise_text_node(fragment[pos:start]))
+        out.append(fragment[start:end])
+        pos = end
     out.append(_normalise_text_node(fragment[pos:]))
     return "".join(out)
+
+
+def _tags(fragment: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each tag and comment, in order, in one pass over the fragment."""
+    last_close = fragment.rfind("-->")
+    pos = 0
+    while m := _TAG.search(fragment, pos):
+        start, end = m.start(), m.end()
+        if m.group() == "<!--":
+            if last_close >= end:  # closed: it ends at the first "-->"
+                end = fragment.index("-->", end) + 3
+            elif other := _TAG_NOT_COMMENT.match(fragment, start):
+                end = other.end()  # never closed: "<!...>" as any other markup
+            else:
+                pos = start + 1  # never closed, no ">": text
+                continue
+        yield start, end
+        pos = end

@@ -16,12 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.ingest.article import Prepared, Rejected, WithdrawalRequest, prepare
+from services.ingest.article import Prepared, Rejected, WithdrawalRequest
+from services.ingest.preparing import preparer
 from services.ingest.settings import IngestSettings
 from services.ingest.store import ArticleStore
 from services.ingest.text import paragraphs, paragraphs_to_html, sanitise_html
+from services.ingest.versions import SCOPES_HEADER, conflict, needed_scope
+from shared.bodylimit import limits_of
 from shared.contracts import (
     SUBMISSION,
     AnySubmission,
@@ -29,9 +31,7 @@ from shared.contracts import (
     HumanTranslation,
     IngestedArticle,
     LanguageTag,
-    PubStatus,
     SubmissionMessage,
-    SubmittedArticle,
     Topics,
     Withdrawal,
     utcnow,
@@ -102,6 +102,15 @@ class ErrorBody(BaseModel):
     reason: str
 
 
+#: The routes that take a whole submission (up to INGEST_MAX_SUBMISSION_BYTES); every other route
+#: takes shared.bodylimit's small default.
+UPLOADS = (
+    ("POST", "/articles"),
+    ("POST", "/articles/preview"),
+    ("PUT", "/articles/{article_id}/translations/{language}"),
+    ("PUT", "/glossary/{language}"),
+)
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
 }
@@ -127,28 +136,9 @@ def error(status: int, kind: str, reason: str) -> JSONResponse:
     return JSONResponse({"error": kind, "reason": reason}, status_code=status, headers=headers)
 
 
-class BodyLimit:
-    """Refuse a declared oversized body before reading it (413 with a JSON reason)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length and length.isdigit() and int(length) > self.max_bytes:
-                await too_large(int(length), self.max_bytes)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def too_large(size: int, limit: int) -> JSONResponse:
-    return error(413, "payload too large", f"the body is {size} bytes; the limit is {limit} bytes")
-
-
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, stopping as soon as it passes the limit (chunked uploads declare no length)."""
+    """The body, stopping as soon as it passes the limit (belt and braces: shared.bodylimit has
+    already cut the stream at the route's limit, UPLOADS)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -182,6 +172,15 @@ async def editor_for(rt: Runtime, token: str | None) -> EditorKey:
 
 async def editor(rt: Runtime, request: Request) -> EditorKey:
     return await editor_for(rt, request_token(request))
+
+
+#: What each scope lets an editor do, as a refusal names it.
+SCOPE_ACTIONS: dict[KeyScope, str] = {
+    "submit": "submit articles",
+    "correct": "correct published articles",
+    "withdraw": "withdraw articles",
+    "translate": "submit translations",
+}
 
 
 def require(key: EditorKey, scope: KeyScope, what: str) -> None:
@@ -244,6 +243,7 @@ class Editors:
         self.settings = settings
         self.glossaries = glossaries
         self.limit = settings.max_submission_bytes
+        self.preparer = preparer(settings)  # off the event loop, within a time budget
 
     async def editor(self, token: str | None) -> EditorKey:
         return await editor_for(self.rt, token)
@@ -257,17 +257,20 @@ class Editors:
             publisher = await self.rt.registry.publisher(key.publisher)
             if publisher is None:
                 raise InvalidMessage(await self.rt.registry.unknown_publisher_reason(key.publisher))
-            return sub, prepare(sub, publisher, utcnow())
+            return sub, await self.preparer.prepare(sub, publisher, utcnow())
         except ValidationError as exc:
             raise Refused(422, "invalid article", describe_validation_error(exc)) from None
         except (InvalidMessage, Rejected) as exc:
             raise Refused(422, "invalid article", str(exc)) from None
 
-    async def accept(self, change: Prepared | WithdrawalRequest, sub: AnySubmission) -> Accepted:
+    async def accept(
+        self, change: Prepared | WithdrawalRequest, sub: AnySubmission, key: EditorKey
+    ) -> Accepted:
         await self.rt.broker.publish(
             sub.model_dump(mode="json", exclude_none=True),
             topic=Topics.SUBMITTED,
             key=change.article_id.encode(),
+            headers={SCOPES_HEADER: ",".join(key.scopes)},  # the consumer checks them again
         )
         if isinstance(change, WithdrawalRequest):
             return Accepted(article_id=change.article_id, form=sub.form, status="withdrawing")
@@ -284,17 +287,17 @@ class Editors:
     async def submit(
         self, key: EditorKey, sub: AnySubmission, change: Prepared | WithdrawalRequest
     ) -> Accepted:
-        """Publish a judged submission, if the key's scopes allow what it does."""
-        withdrawing = isinstance(change, WithdrawalRequest) or (
-            isinstance(sub, SubmittedArticle) and sub.pubstatus is not PubStatus.USABLE
-        )
-        if withdrawing:
-            require(key, "withdraw", "withdraw articles")
-        elif await self.store.exists(change.article_id):
-            require(key, "correct", "correct published articles")
-        else:
-            require(key, "submit", "submit articles")
-        return await self.accept(change, sub)
+        """Publish a judged submission if the key may do what it does to the stored article:
+        judged on the prepared change, whatever form it came in (a ninjs ``canceled`` is a
+        withdrawal). The consumer judges it again, on the article as it is by then."""
+        latest = await self.store.latest(change.article_id)
+        if latest and (problem := conflict(latest.publisher, latest.external_id, change)):
+            if latest.publisher != key.publisher:
+                raise Refused(422, "invalid article", str(problem))
+            raise Refused(409, "external id conflict", str(problem))
+        need = needed_scope(change, latest.content_hash if latest else None)
+        require(key, need, SCOPE_ACTIONS[need])
+        return await self.accept(change, sub, key)
 
     @staticmethod
     def preview(sub: AnySubmission, change: Prepared | WithdrawalRequest) -> dict[str, Any]:
@@ -308,7 +311,9 @@ class Editors:
         sub = Withdrawal(
             publisher=key.publisher, withdraw=True, article_id=article_id, reason=reason
         )
-        return await self.accept(WithdrawalRequest(article_id, reason), sub)
+        return await self.accept(
+            WithdrawalRequest(article_id, reason, publisher=key.publisher), sub, key
+        )
 
     async def recent(self, key: EditorKey, limit: int) -> list[dict[str, Any]]:
         """The key's publisher's articles, the most recently changed first, each with its
@@ -444,7 +449,9 @@ def install(
 ) -> Editors:
     """The JSON API's routes; the :class:`Editors` they use, for the desk's pages."""
     limit = settings.max_submission_bytes
-    api.add_middleware(BodyLimit, max_bytes=limit)
+    limits = limits_of(api)  # cut on the bytes streamed, before any parsing
+    for method, path in UPLOADS:
+        limits.allow(method, path, limit)
     editors = Editors(rt, store, settings, glossaries)
 
     @api.exception_handler(Refused)

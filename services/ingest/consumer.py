@@ -19,10 +19,11 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.publisher import DefaultPublisher
 from pydantic import ValidationError
 
-from services.ingest.article import Change, Rejected, WithdrawalRequest, prepare
+from services.ingest.article import Change, Rejected, WithdrawalRequest
+from services.ingest.preparing import preparer
 from services.ingest.settings import IngestSettings
 from services.ingest.store import ArticleStore, VersionClash
-from services.ingest.versions import Head, apply
+from services.ingest.versions import SCOPES_HEADER, Head, apply
 from shared.contracts import SUBMISSION, IngestedArticle, Topics, TranslatedArticle, utcnow
 from shared.messaging import (
     InvalidMessage,
@@ -37,6 +38,16 @@ from shared.observability import article_context
 from shared.service import Runtime
 
 
+def sent_with(record: ConsumerRecord[bytes, bytes]) -> frozenset[str] | None:
+    """The scopes of the editor key that sent ``record`` through the HTTP API (which names them
+    in a header), or None for a message from a Kafka client: the API's own scope check may have
+    run before the article it changes was stored, so :func:`apply` checks them again."""
+    for name, value in record.headers or ():
+        if name == SCOPES_HEADER:
+            return frozenset(s for s in (value or b"").decode("utf-8", "replace").split(",") if s)
+    return None
+
+
 class Ingest:
     def __init__(
         self, rt: Runtime, store: ArticleStore, settings: IngestSettings, out: DefaultPublisher
@@ -45,6 +56,7 @@ class Ingest:
         self.store = store
         self.max_bytes = settings.max_submission_bytes
         self.out = out
+        self.preparer = preparer(settings)  # off the event loop, within a time budget
 
     async def change(self, record: ConsumerRecord[bytes, bytes]) -> Change:
         """What one record asks for; raises InvalidMessage with the reason when it is bad."""
@@ -61,22 +73,24 @@ class Ingest:
             raise InvalidMessage(reason)
         received = datetime.fromtimestamp(record.timestamp / 1000, UTC)
         try:
-            return prepare(submission, publisher, received)
+            return await self.preparer.prepare(submission, publisher, received)
         except Rejected as exc:
             raise InvalidMessage(str(exc)) from None
 
     async def batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         bad: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
         changes: list[tuple[ConsumerRecord[bytes, bytes], Change]] = []
-        for record in records:
-            try:
-                changes.append((record, await self.change(record)))
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                if not is_permanent(exc):
-                    self.rt.log.exception("unexpected error; the record goes to the DLQ")
-                bad.append((record, exc))
+        # Side by side: each is prepared in a worker process (services.ingest.preparing).
+        outcomes = await asyncio.gather(*map(self.change, records), return_exceptions=True)
+        for record, outcome in zip(records, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                changes.append((record, outcome))
+                continue
+            if is_transient(outcome) or not isinstance(outcome, Exception):
+                raise outcome
+            if not is_permanent(outcome):
+                self.rt.log.error("unexpected error; the record goes to the DLQ", exc_info=outcome)
+            bad.append((record, outcome))
         try:
             new, announced, refused = await self.store_changes(changes, adopt=False)
         except VersionClash:
@@ -108,7 +122,9 @@ class Ingest:
         for record, change in changes:
             head = heads[change.article_id]
             try:
-                event = apply(head, change, record.partition, record.offset, now)
+                event = apply(
+                    head, change, record.partition, record.offset, now, allowed=sent_with(record)
+                )
             except Rejected as exc:
                 refused.append((record, InvalidMessage(str(exc))))
                 continue

@@ -49,8 +49,14 @@ _HTTP_URL = re.compile(r"^https?://\S+$")
 _MEDIA_TYPE = re.compile(r"^image/[a-z0-9.+-]+$")
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _PICTURE_TYPES = {"picture", "image"}
-_BODY_ELEMENT = re.compile(r"<body\b[^>]*>(.*?)(?:</body\s*>|\Z)", re.IGNORECASE | re.DOTALL)
-_HEAD_ELEMENT = re.compile(r"<head\b.*?</head\s*>", re.IGNORECASE | re.DOTALL)
+# Every pattern that starts at "<" stops at the next "<": each character is read a bounded
+# number of times, whatever the input (a "<" rescanning the rest of the text, for every "<" in
+# it, took minutes on a crafted document: issue 18).
+_BODY_START = re.compile(r"<body\b[^<>]*>", re.IGNORECASE)
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_HEAD_START = re.compile(r"<head\b", re.IGNORECASE)
+_HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
 
 
 class NinjsError(ValueError):
@@ -107,13 +113,28 @@ def _body_content(value: str) -> str:
 
     The sanitiser keeps the text of elements it drops, so a ``<title>`` would leak into the body.
     """
-    if m := _BODY_ELEMENT.search(value):
-        return m.group(1)
-    return _HEAD_ELEMENT.sub("", value)
+    if start := _BODY_START.search(value):
+        end = _BODY_END.search(value, start.end())
+        return value[start.end() : end.start() if end else len(value)]
+    return _without_head(value)
+
+
+def _without_head(value: str) -> str:
+    """Every ``<head>…</head>`` removed, in one pass: once a head is not closed, none after it
+    is, so the search stops there instead of looking again from every later ``<head``."""
+    kept: list[str] = []
+    pos = 0
+    while (start := _HEAD_START.search(value, pos)) and (
+        end := _HEAD_END.search(value, start.end())
+    ):
+        kept.append(value[pos : start.start()])
+        pos = end.end()
+    kept.append(value[pos:])
+    return "".join(kept)
 
 
 def _html_to_plain(value: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", value)).split())
+    return " ".join(html.unescape(_TAG.sub(" ", value)).split())
 
 
 def _objects(doc: Mapping[str, Any], key: str, path: str) -> list[tuple[str, Mapping[str, Any]]]:

@@ -27,3 +27,26 @@ class IngestSettings(ServiceSettings):
         description="The feeds service, where the editor desk reads the published translations "
         "it shows beside their source (GET /entries/{article}/{language}.json).",
     )
+    desk_session_idle_minutes: float = Field(
+        default=30,
+        gt=0,
+        description="An editor desk session ends after this long without a request.",
+    )
+    desk_session_max_hours: float = Field(
+        default=12,
+        gt=0,
+        description="An editor desk session ends this long after signing in, however active.",
+    )
+    prepare_budget_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest a submission may take to prepare (extract, sanitise, normalise); "
+        "past it the preparation is stopped and the submission refused (422, or the DLQ). "
+        "Ordinary articles take milliseconds.",
+    )
+    prepare_workers: int = Field(
+        default=2,
+        gt=0,
+        description="Worker processes preparing submissions side by side, off the event loop "
+        "(each about 100 MB of memory).",
+    )

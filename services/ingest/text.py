@@ -54,6 +54,8 @@ ALLOWED_ATTRIBUTES = {
 
 _SPACE = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+#: Stops at the next "<": an unclosed "<" is text, found without rescanning the rest (issue 18).
+_TAG = re.compile(r"<[^<>]+>")
 
 
 def paragraphs(text: str) -> list[str]:
@@ -84,7 +86,7 @@ def sanitise_html(fragment: str) -> str:
 def html_to_text(fragment: str) -> str:
     """Plain text of sanitised HTML, one paragraph per block element."""
     blocks = re.sub(r"(?i)</(p|h[1-6]|li|blockquote|figcaption|tr)>|<br\s*/?>", "\n\n", fragment)
-    text = html.unescape(re.sub(r"<[^>]+>", "", blocks))
+    text = html.unescape(_TAG.sub("", blocks))
     return "\n\n".join(paragraphs(text))
 
 

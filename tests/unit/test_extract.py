@@ -6,6 +6,13 @@ import trafilatura
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.crafted_page import (
+    CRAFTED_HEADLINE,
+    crafted_html_page,
+    crafted_paragraphs,
+    crafted_text_page,
+)
+from services.ingest import extract
 from services.ingest.extract import Block, ExtractionError, Page, from_html, from_text
 from services.ingest.text import fingerprint_form
 
@@ -360,3 +367,63 @@ def test_arbitrary_html_only_raises_value_errors(text: str) -> None:
         from_html(f"<html><body><h1>تیتر</h1>{text}</body></html>")
     except ValueError:
         pass
+
+
+# Crafted pages: the work per page is bounded -------------------------------------------------
+
+
+def test_paragraphs_sharing_their_start_are_compared_a_bounded_number_of_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The review's page (issue 18): 400 paragraphs alike at the start, none a duplicate. Each
+    is compared with a bounded number of others, not with every other one (80,000 pairs)."""
+    calls: list[int] = []
+    compare = extract._same_paragraph
+
+    def counted(a: str, b: str) -> bool:
+        calls.append(1)
+        return compare(a, b)
+
+    monkeypatch.setattr(extract, "_same_paragraph", counted)
+    p = from_text(crafted_text_page(400))
+    assert p.headline == CRAFTED_HEADLINE
+    assert [b.text for b in p.blocks] == crafted_paragraphs(400)
+    assert len(calls) <= 400 * 8
+
+
+def test_a_truncated_copy_is_still_found_among_many_paragraphs_alike() -> None:
+    paras = crafted_paragraphs(30)
+    lead = paras[0]
+    truncated = lead[: len(lead) * 2 // 3].replace("گفت", "گفتت", 1)  # cut, one letter wrong
+    p = from_text("\n".join([CRAFTED_HEADLINE, truncated, *paras]))
+    assert [b.text for b in p.blocks] == paras
+
+
+def test_a_crafted_html_page_keeps_each_paragraph_once() -> None:
+    p = from_html(crafted_html_page(400))
+    assert [b.text for b in p.blocks] == crafted_paragraphs(400)
+
+
+def test_a_page_larger_than_extraction_reads_is_refused_with_the_reason() -> None:
+    with pytest.raises(ExtractionError, match="characters; extraction reads at most"):
+        from_text("تیتر خبر\n" + "متن خبر است. " * (extract.MAX_PAGE_CHARS // 10))
+    with pytest.raises(ExtractionError, match="characters; extraction reads at most"):
+        from_html("<h1>تیتر</h1><p>" + "متن خبر است. " * (extract.MAX_PAGE_CHARS // 10))
+
+
+def test_a_page_with_more_lines_than_any_article_is_refused_with_the_reason() -> None:
+    lines = [f"بند شماره {i} از متن خبر است." for i in range(extract.MAX_BLOCKS + 1)]
+    with pytest.raises(ExtractionError, match="blocks of text; an article has at most"):
+        from_text("\n".join(["تیتر خبر", *lines]))
+
+
+def test_many_headlines_and_a_long_title_are_read_once() -> None:
+    """Each <h1> was compared with the whole <title> in its comparison form, made again for
+    every <h1>: many of them and a long title multiplied into minutes."""
+    title = "تیتر " * 40_000
+    h1s = "".join(f"<h1>عنوان {i}</h1>" for i in range(2_000))
+    page_html = (
+        f"<html><head><title>{title}</title></head><body>{h1s}<p>متن خبر است.</p></body></html>"
+    )
+    p = from_html(page_html)
+    assert p.headline == "عنوان 0"

@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.ingest.ninjs import NinjsError, to_article
+from bench.crafted_page import crafted_ninjs
+from services.ingest.ninjs import NinjsError, _body_content, _html_to_plain, to_article
 from shared.contracts import Image, PubStatus
 
 TEHRAN = timezone(timedelta(hours=3, minutes=30))
@@ -348,3 +349,33 @@ def test_a_whole_html_document_is_cut_to_its_body() -> None:
     assert to_article(_doc(bodies=..., body_html=page), "mashhad").body_html == (
         "<article><p>متن</p></article>"
     )
+
+
+# Crafted markup: one pass over the text, whatever its shape (issue 18) -----------------------
+# Each of these made a regex rescan the rest of the text from every "<": minutes of CPU.
+
+
+def test_unclosed_tags_in_a_headline_are_text() -> None:
+    crafted = "<" * 400_000 + "تیتر"
+    assert _html_to_plain(crafted) == crafted
+    assert _html_to_plain("<b>تیتر</b> <i>خبر") == "تیتر خبر"
+    assert _html_to_plain("a < b <i>c</i>") == "a < b c"
+
+
+def test_unclosed_body_and_head_tags_leave_the_body_as_it_is() -> None:
+    bodies = "<body " * 200_000
+    assert _body_content(bodies) == bodies
+    heads = "<head>" * 100_000 + "<p>متن.</p>"
+    assert _body_content(heads) == heads
+    assert _body_content("<HEAD><title>t</title></head >" * 3 + "<p>متن</p>") == "<p>متن</p>"
+    assert _body_content('<body class="x">\n<p>متن</p></BODY>بعد') == "\n<p>متن</p>"
+    assert _body_content("<body><p>متن</p>") == "<p>متن</p>"
+
+
+def test_a_crafted_ninjs_document_is_read_and_refused_for_its_headline() -> None:
+    doc = crafted_ninjs(60_000)
+    with pytest.raises(ValidationError, match="headline"):
+        to_article(doc, "mashhad")  # 60,000 "<" and a word: too long for a headline
+    article = to_article({**doc, "headlines": [{"value": "تیتر"}]}, "mashhad")
+    assert article.external_id == "crafted-60000"
+    assert article.body_html is not None and article.body_html.endswith("<p>متن.</p>")

@@ -292,3 +292,19 @@ def test_the_fast_path_changes_nothing_the_full_normaliser_would_change(text: st
 
     for strip in (True, False):
         assert normalise(text, strip=strip) == _normalise(text, strip=strip)
+
+
+@pytest.mark.parametrize(
+    "crafted",
+    ["<a" * 100_000, '<a"' * 60_000, "<!--" * 60_000, "<a '" * 50_000, "-->" + "<!--" * 60_000],
+)
+def test_normalise_html_reads_unclosed_tags_and_comments_as_text_in_one_pass(
+    crafted: str,
+) -> None:
+    """Each "<" used to rescan the rest of the fragment for its ">" (issue 18): minutes."""
+    assert normalise_html(crafted) == html.escape(crafted, quote=False)
+
+
+def test_normalise_html_leaves_comments_and_quoted_brackets_alone() -> None:
+    fragment = '<!-- a > ك --><p title="a > ك">ك</p><!--x-->'
+    assert normalise_html(fragment) == '<!-- a > ك --><p title="a > ك">ک</p><!--x-->'

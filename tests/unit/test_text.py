@@ -100,3 +100,10 @@ def test_a_headline_in_another_script_is_refused_with_a_reason(
 ) -> None:
     reason = text.wrong_script(headline, language)
     assert reason is not None and said in reason and language in reason
+
+
+def test_html_to_text_reads_unclosed_tags_as_text_in_one_pass() -> None:
+    """Every "<" used to rescan the rest of the text for a ">" (issue 18): minutes of CPU."""
+    crafted = "<a" * 400_000
+    assert text.html_to_text(crafted) == crafted
+    assert text.html_to_text("<p>a < b</p><p>c</p>") == "a < b\n\nc"
