@@ -9,9 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import re
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +21,7 @@ import httpx
 import pytest
 
 from shared.registry import key_digest
-from tests.integration.conftest import System, await_article, await_feed
+from tests.integration.conftest import System, await_article, await_feed, registry_cli
 from tests.support.websub_subscriber import Subscriber, authentic, running_subscriber
 
 pytestmark = pytest.mark.integration
@@ -55,17 +53,6 @@ def refusal(resp: httpx.Response, status: int, *words: str) -> str:
     for word in words:
         assert word in body["reason"], (word, body["reason"])
     return str(body["reason"])
-
-
-async def registry_cli(system: System, *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.registry", *args,
-        env={**os.environ, **system.env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out.decode() + err.decode()
 
 
 async def editor_key(system: System, publisher: str, scopes: str) -> tuple[str, str]:

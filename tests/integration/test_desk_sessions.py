@@ -5,11 +5,8 @@ ends every session it opened."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
 import re
-import sys
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,7 +14,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.integration.conftest import System
+from tests.integration.conftest import System, registry_cli
 
 pytestmark = pytest.mark.integration
 
@@ -48,17 +45,6 @@ async def csrf_of(system: System, cookies: httpx.Cookies) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert found, page.text
     return found[1]
-
-
-async def registry_cli(system: System, *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.registry", *args,
-        env={**os.environ, **system.env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out.decode() + err.decode()
 
 
 async def test_the_cookie_is_a_session_id_stored_only_as_its_hash(

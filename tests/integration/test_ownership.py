@@ -6,10 +6,7 @@ punctuation, and dates far outside any newsroom's (issue 18, findings 3, 4, 9 an
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,23 +17,18 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.contracts import Topics
-from tests.integration.conftest import System, await_article, read_topic, send
+from tests.integration.conftest import (
+    System,
+    await_article,
+    read_topic,
+    registry_cli,
+    send,
+)
 
 pytestmark = pytest.mark.integration
 
 #: A publisher whose id extends another's ("tehran"): the case an id prefix check gets wrong.
 NORTH = "tehran-north"
-
-
-async def registry_cli(system: System, *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.registry", *args,
-        env={**os.environ, **system.env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out.decode() + err.decode()
 
 
 async def editor_key(system: System, publisher: str, scopes: str | None = None) -> dict[str, str]:
