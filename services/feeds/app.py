@@ -13,6 +13,7 @@ from services.feeds import admin, consumer, http, portal, websub
 from services.feeds.publishing import FeedPublisher
 from services.feeds.settings import FeedsSettings
 from services.feeds.store import COLLECTIONS, FeedStore
+from shared import netguard
 from shared.service import asgi_app, build_app, build_runtime
 
 
@@ -49,15 +50,28 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
         feeds.notify = websub.ExternalHub(client, settings.websub_hub_url).publish
     else:
         feeds.hub_url = f"{public_url}/websub"
+        policy = netguard.Policy(netguard.parse_networks(settings.websub_allow_networks))
+        hub_client = netguard.guarded_client(  # callbacks are anyone's: never our own network
+            policy,
+            httpx.Timeout(settings.websub_timeout, connect=settings.websub_connect_timeout),
+            httpx.Limits(max_connections=settings.websub_connections + settings.websub_pending_max),
+        )
         hub = websub.Hub(
             rt.db,
-            client,
+            hub_client,
             feeds.hub_url,
             is_topic,
             content,
             authorised=http.subscription_allowed(feeds),
+            policy=policy,
+            resolver=netguard.resolve,
+            delivery_timeout=settings.websub_timeout,
+            concurrency=settings.websub_connections,
+            per_host=settings.websub_per_host,
+            pending_per_host=settings.websub_pending_per_host,
+            pending_max=settings.websub_pending_max,
         )
-        feeds.notify = hub.publish
+        feeds.notify = hub.notify  # returns at once: subscribers never hold up rendering
 
     consumer.register(rt, feeds)
     stream = build_app(rt, (*COLLECTIONS, *websub.COLLECTIONS, *admin.COLLECTIONS))
@@ -92,7 +106,11 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if hub is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await hub.drain()  # the last renders' deliveries, briefly
             await hub.aclose()
+            await hub.client.aclose()
         await client.aclose()
 
     api = asgi_app(rt, stream, title="City syndication: feeds", version="1")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared import netguard
 from shared.settings import ServiceSettings
 
 
@@ -53,6 +54,41 @@ class FeedsSettings(ServiceSettings):
     websub_retry_seconds: float = Field(
         default=5.0, gt=0, description="How often due WebSub redeliveries are looked for."
     )
+    websub_allow_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs WebSub callbacks may reach although they are not "
+        "public internet addresses (development and tests: 127.0.0.0/8). Empty, the default, "
+        "refuses loopback, private, link-local and every other non-public address.",
+    )
+    websub_connect_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds to connect to a WebSub callback."
+    )
+    websub_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        le=150,
+        description="Seconds a verification or delivery request may take in all; a callback "
+        "host that times out is backed off (30 s, then 2, 10 and 60 minutes).",
+    )
+    websub_per_host: int = Field(
+        default=2, ge=1, description="WebSub requests at once to one callback host."
+    )
+    websub_connections: int = Field(
+        default=64, ge=1, description="WebSub deliveries at once, all hosts together."
+    )
+    websub_pending_per_host: int = Field(
+        default=4, ge=1, description="Verifications of intent pending for one callback host."
+    )
+    websub_pending_max: int = Field(
+        default=256, ge=1, description="Verifications of intent pending in all (per replica)."
+    )
+
+    @field_validator("websub_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        netguard.parse_networks(value)  # a typo must stop the service, not open it up
+        return value
+
     admin_token: SecretStr | None = Field(
         default=None,
         description="Bearer token of the registry admin API (unset: disabled); several, "

@@ -42,6 +42,28 @@ revoked or has expired, its partner was removed or had WebSub turned off) is rem
 a token stops the pushes made with it as it stops the polls. A partner renewing its lease before
 its old token's grace period ends (the default lease, 5 days, is shorter than the default grace, 7)
 moves its subscription to the new token without a gap.
+
+Callbacks are chosen by anyone on the internet, so (issue 18):
+
+* SSRF. A callback must be http(s) without user info, and must not name or resolve to our own
+  network (:mod:`shared.netguard`): refused at the door with a reason, and again on the address
+  actually connected, for the verification, every delivery and every retry (the client given to
+  the hub is a :func:`shared.netguard.guarded_client`; redirects are never followed).
+* Denial of service. Pending verifications are bounded per callback host and in total (429 and
+  503 with a reason beyond that); verification and delivery run at most ``per_host`` requests at
+  once per callback host, so one host's hanging callbacks queue behind each other, not in front
+  of everyone else's; a host whose request timed out is backed off (``host_backoff``, growing
+  with each timeout): its subscribe requests are refused and deliveries to it go straight to
+  the persisted retry schedule, due when the back-off ends. A delivery never holds up the feed's
+  next publish: each subscription has at most one delivery in flight, and a publish meanwhile
+  makes it deliver again when done.
+* Publish pings (``hub.mode=publish``, anonymous by nature) are accepted but cost no delivery
+  when nothing changed: the hub remembers the digest of what it last offered each subscription
+  (``websub_sent``: delivered, or failed and left to the retry schedule, which always sends the
+  feed as it is then) and sends a feed only to subscriptions not yet offered these bytes.
+
+The limits and back-off are per replica (in memory): a restart forgets a host's back-off, at
+the price of one more timeout.
 """
 
 from __future__ import annotations
@@ -52,7 +74,9 @@ import hmac
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -64,6 +88,7 @@ from fastapi.responses import PlainTextResponse
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from shared import netguard
 from shared.contracts import utcnow
 from shared.storage import Collection, Database, Document
 
@@ -72,7 +97,10 @@ log = logging.getLogger(__name__)
 SUBSCRIPTIONS = Collection("websub_subscriptions", (IndexModel([("topic", ASCENDING)]),))
 RETRIES = Collection("websub_retries", (IndexModel([("due", ASCENDING)]),))
 CLAIMS = Collection("websub_claims", (IndexModel([("expires", ASCENDING)]),))
-COLLECTIONS = (SUBSCRIPTIONS, RETRIES, CLAIMS)
+#: {_id: sid, topic, tag}: the digest of the content last offered to each subscription
+#: (delivered, or failed and handed to the retry schedule).
+SENT = Collection("websub_sent", (IndexModel([("topic", ASCENDING)]),))
+COLLECTIONS = (SUBSCRIPTIONS, RETRIES, CLAIMS, SENT)
 
 MAX_URL_LENGTH = 2048
 MAX_SECRET_BYTES = 200  # the spec: "MUST be less than 200 bytes"
@@ -114,6 +142,18 @@ def subscription_id(topic: str, callback: str) -> str:
     return f"{digest(topic)}:{digest(callback)}"
 
 
+def content_tag(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def host_of(url: str) -> str:
+    """The callback host that limits and back-off are kept for (a name or an address)."""
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return ""
+
+
 def redact(url: str) -> str:
     """A URL safe to log: no user info, query string or fragment."""
     try:
@@ -143,6 +183,71 @@ class Outcome:
     detail: str  # HTTP status or the error's class: safe to store and log
 
 
+def failure(exc: BaseException) -> Outcome:
+    """The outcome of a request that raised: ``BlockedAddress`` when the guard refused it."""
+    return Outcome("failed", "BlockedAddress" if netguard.blocked(exc) else type(exc).__name__)
+
+
+def hung(exc: BaseException) -> bool:
+    """Whether a failed request waited out a timeout (the host hangs), as opposed to a quick
+    refusal: only those back a host off."""
+    return isinstance(exc, httpx.TimeoutException | TimeoutError)
+
+
+class HostSlots:
+    """At most ``per_host`` requests at once to one callback host and ``total`` overall. A
+    request waits for its host's slot before it takes one of the shared ones, so a host with
+    many slow callbacks queues only behind itself."""
+
+    def __init__(self, per_host: int, total: int) -> None:
+        self.per_host = per_host
+        self._total = asyncio.Semaphore(total)
+        self._hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        gate, users = self._hosts.setdefault(host, (asyncio.Semaphore(self.per_host), [0]))
+        users[0] += 1
+        try:
+            async with gate, self._total:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._hosts[host]
+
+
+class HostBackoff:
+    """Hosts whose requests timed out, and until when they are left alone. Each timeout in a
+    row takes the next (longer) delay; any answer clears the host. Bounded: the oldest entries
+    go first when there are too many."""
+
+    MAX_HOSTS = 10_000
+
+    def __init__(self, delays: Sequence[float], clock: Clock) -> None:
+        self.delays = tuple(float(d) for d in delays)
+        self.clock = clock
+        self._hosts: dict[str, tuple[datetime, int]] = {}
+
+    def until(self, host: str) -> datetime | None:
+        """When the host's back-off ends, if it is backed off now."""
+        found = self._hosts.get(host)
+        return found[0] if found and found[0] > self.clock() else None
+
+    def timed_out(self, host: str) -> None:
+        if not self.delays:
+            return
+        strikes = self._hosts.pop(host, (self.clock(), 0))[1] + 1
+        delay = self.delays[min(strikes, len(self.delays)) - 1]
+        self._hosts[host] = (self.clock() + timedelta(seconds=delay), strikes)
+        while len(self._hosts) > self.MAX_HOSTS:
+            del self._hosts[next(iter(self._hosts))]
+        log.info("callback host backed off", extra={"host": host, "seconds": delay})
+
+    def answered(self, host: str) -> None:
+        self._hosts.pop(host, None)
+
+
 class Invalid(Exception):
     """A hub request that cannot be accepted: ``status`` and a reason a person can act on."""
 
@@ -168,12 +273,18 @@ class Hub:
         lease_max: int = 86400 * 30,
         retry_delays: Sequence[float] = (5, 30, 120, 600, 1800, 3600),
         clock: Clock = utcnow,
-        concurrency: int = 16,
+        concurrency: int = 64,
         delivery_timeout: float = 30.0,
         claim_seconds: float = 300.0,
         retry_batch: int = 200,
         publish_pings: bool = True,
         authorised: Authorised | None = None,
+        policy: netguard.Policy | None = None,
+        resolver: netguard.Resolver | None = None,
+        per_host: int = 2,
+        pending_per_host: int = 4,
+        pending_max: int = 256,
+        host_backoff: Sequence[float] = (30, 120, 600, 3600),
     ) -> None:
         if not lease_min <= lease_default <= lease_max:
             raise ValueError("need lease_min <= lease_default <= lease_max")
@@ -183,6 +294,7 @@ class Hub:
         self.subscriptions = db[SUBSCRIPTIONS.name]
         self.retries = db[RETRIES.name]
         self.claims = db[CLAIMS.name]
+        self.sent = db[SENT.name]
         self.client = client
         self.hub_url = hub_url
         self.is_topic = is_topic
@@ -195,10 +307,18 @@ class Hub:
         self.retry_batch = retry_batch
         self.publish_pings = publish_pings
         self.authorised = authorised
-        self._slots = asyncio.Semaphore(concurrency)  # deliveries, retries included
-        self._verifying = asyncio.Semaphore(concurrency)  # verification requests
+        # Without a resolver only literal hosts are screened at the door; the client given to
+        # the hub (a netguard.guarded_client in the service) vets every connection.
+        self.policy = policy or netguard.Policy()
+        self.resolver = resolver
+        self.pending_per_host, self.pending_max = pending_per_host, pending_max
+        self._slots = HostSlots(per_host, concurrency)  # deliveries, retries included
+        self._verifying = HostSlots(per_host, pending_max)  # verification requests
+        self.backoff = HostBackoff(host_backoff, clock)
+        self._pending: Counter[str] = Counter()  # host -> verifications not finished
         self._tasks: set[asyncio.Task[None]] = set()
         self._publishing: dict[str, bool] = {}  # topic -> "publish again when done"
+        self._inflight: dict[str, bool] = {}  # sid -> "deliver again when done"
 
     # ------------------------------------------------------------------ subscriber requests
 
@@ -252,7 +372,37 @@ class Hub:
             if not known:
                 raise Invalid(404, f"unknown topic {topic[:200]!r}: not a feed of this hub")
         credential = form.get(CREDENTIAL) or None
-        self._spawn(self._verify(mode, topic, callback, lease, secret or None, credential))
+        why = await netguard.screen_url(callback, self.policy, self.resolver)
+        if why is not None:
+            raise Invalid(400, f"hub.callback {why}")
+        host = self._admit(host_of(callback))
+        work = self._verify(mode, topic, callback, lease, secret or None, credential)
+        self._spawn(self._pending_done(host, work))
+
+    def _admit(self, host: str) -> str:
+        """Count a verification as pending for its host, or refuse it (429: this host is backed
+        off or has enough pending; 503: the hub has enough pending overall)."""
+        if (until := self.backoff.until(host)) is not None:
+            wait = max(1, int((until - self.clock()).total_seconds()))
+            raise Invalid(429, f"hub.callback's host timed out recently; retry in {wait} s")
+        if self._pending[host] >= self.pending_per_host:
+            raise Invalid(
+                429,
+                f"{self.pending_per_host} verifications for this hub.callback host are already "
+                "pending; retry once they are answered",
+            )
+        if self._pending.total() >= self.pending_max:
+            raise Invalid(503, "too many verifications pending; retry in a minute")
+        self._pending[host] += 1
+        return host
+
+    async def _pending_done(self, host: str, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        finally:
+            self._pending[host] -= 1
+            if self._pending[host] <= 0:
+                del self._pending[host]
 
     async def _publish_request(self, form: Mapping[str, str]) -> None:
         if not self.publish_pings:
@@ -279,18 +429,22 @@ class Hub:
         if mode == "subscribe":
             params["hub.lease_seconds"] = str(lease)
         where = {"topic": topic, "callback": redact(callback), "mode": mode}
+        host = host_of(callback)
         try:
             # entered in order: the timeout starts once a verification slot is free
             async with (
-                self._verifying,
+                self._verifying.slot(host),
                 asyncio.timeout(self.delivery_timeout),
                 self.client.stream("GET", with_query(callback, params)) as response,
             ):
                 echoed = await read_at_most(response, len(challenge) + 1)
                 status = response.status_code
         except HTTP_FAILURES as exc:
-            log.info("verification failed", extra={**where, "error": exc.__class__.__name__})
+            if hung(exc):
+                self.backoff.timed_out(host)
+            log.info("verification failed", extra={**where, "error": failure(exc).detail})
             return
+        self.backoff.answered(host)
         if not 200 <= status < 300 or echoed != challenge.encode():
             log.info(
                 "verification refused",
@@ -313,13 +467,19 @@ class Hub:
             if credential is not None:
                 doc["credential"] = credential
             await self.subscriptions.replace_one({"_id": sid}, doc, upsert=True)
+            await self.sent.delete_one({"_id": sid})  # a (re)subscriber gets the next publish
             log.info("subscribed", extra={**where, "lease_seconds": lease})
         else:
-            await self.subscriptions.delete_one({"_id": sid})
-            await self.retries.delete_one({"_id": sid})
+            await self._forget(sid)
             log.info("unsubscribed", extra=where)
 
     # ------------------------------------------------------------------ content distribution
+
+    async def notify(self, topic: str) -> int:
+        """The feeds service's hook: publish in the background and return at once, so no
+        subscriber, however slow, holds up rendering or the Kafka consumer."""
+        self.schedule_publish(topic)
+        return 0
 
     def schedule_publish(self, topic: str) -> None:
         """Publish in the background; pings for a topic already being published coalesce into
@@ -335,15 +495,20 @@ class Hub:
             again = True
             while again:
                 self._publishing[topic] = False
-                await self.publish(topic)
+                await self._start_deliveries(topic)  # they run on their own
                 again = self._publishing[topic]
         finally:
             del self._publishing[topic]
 
     async def publish(self, topic: str) -> int:
-        """Deliver the topic's current content to its live subscribers; the number of deliveries
-        attempted. Failures are scheduled for retry; a database error is raised after every
-        delivery has run."""
+        """Deliver the topic's current content to its live subscribers that have not had it yet,
+        and wait for those deliveries; the number started. Failures are scheduled for retry."""
+        started = await self._start_deliveries(topic)
+        await asyncio.gather(*started)
+        return len(started)
+
+    async def _live(self, topic: str) -> list[Document]:
+        """The topic's subscriptions that may receive it now; expired and revoked ones go."""
         now = self.clock()
         live: list[Document] = []
         # With FerretDB this filter reads the whole subscriptions collection (one small document
@@ -356,38 +521,65 @@ class Hub:
                 await self._unauthorised(sub)
             else:
                 live.append(sub)
+        return live
+
+    async def _start_deliveries(self, topic: str) -> list[asyncio.Task[None]]:
+        """Start a delivery to every live subscription not yet offered this exact content (an
+        unchanged feed costs no delivery, however often it is pinged). A subscription with a
+        delivery still in flight is marked to get one more when it ends."""
+        live = await self._live(topic)
         if not live:  # most feeds have no subscriber: no need to read the document
-            return 0
+            return []
         found = await self.content(topic)
         if found is None:
             log.info("nothing to publish", extra={"topic": topic})
-            return 0
+            return []
         body, media_type = found
-        results = await asyncio.gather(
-            *(self._publish_one(sub, body, media_type) for sub in live), return_exceptions=True
-        )
-        for exc in results:
-            if isinstance(exc, BaseException):
-                raise exc
-        return len(live)
+        tag = content_tag(body)
+        sent = {doc["_id"]: doc.get("tag") async for doc in self.sent.find({"topic": topic})}
+        started = []
+        for sub in live:
+            sid = sub["_id"]
+            if sent.get(sid) == tag:
+                continue
+            if sid in self._inflight:
+                self._inflight[sid] = True
+                continue
+            self._inflight[sid] = False
+            started.append(self._spawn(self._deliver_fresh(sub, body, media_type, tag)))
+        return started
 
-    async def _publish_one(self, sub: Document, body: bytes, media_type: str) -> None:
-        async with self._slots:
-            outcome = await self._deliver(sub, body, media_type)
+    async def _deliver_fresh(self, sub: Document, body: bytes, media_type: str, tag: str) -> None:
+        try:
+            await self._publish_one(sub, body, media_type, tag)
+        finally:
+            again = self._inflight.pop(sub["_id"], False)
+        if again:  # the feed was published again meanwhile: send what it is now
+            self.schedule_publish(sub["topic"])
+
+    async def _publish_one(self, sub: Document, body: bytes, media_type: str, tag: str) -> None:
+        outcome = await self._send(sub, body, media_type)
         sid = sub["_id"]
+        if outcome.result == "gone":
+            await self._gone(sub)
+            return
+        # Offered: delivered, or handed to the retry schedule (which sends what is current). A
+        # publish of the same bytes, however often pinged, offers nothing more.
+        await self._record_sent(sub, tag)
         if outcome.result == "delivered":
             await self.retries.delete_one({"_id": sid})  # whatever was pending is now delivered
-        elif outcome.result == "gone":
-            await self._gone(sub)
         elif not self.retry_delays:
             self._give_up(sub, 1, outcome)
         else:
             now = self.clock()
+            due = now + timedelta(seconds=self.retry_delays[0])
+            if (until := self.backoff.until(host_of(sub["callback"]))) is not None:
+                due = max(due, until)
             first: Document = {
                 "topic": sub["topic"],
                 "gen": uuid.uuid4().hex,
                 "failures": 1,
-                "due": now + timedelta(seconds=self.retry_delays[0]),
+                "due": due,
                 "first_failed": now,
                 "last_error": outcome.detail,
             }
@@ -405,6 +597,21 @@ class Hub:
                 },
             )
 
+    async def _record_sent(self, sub: Document, tag: str) -> None:
+        doc = {"_id": sub["_id"], "topic": sub["topic"], "tag": tag}
+        await self.sent.replace_one({"_id": sub["_id"]}, doc, upsert=True)
+
+    async def _send(self, sub: Document, body: bytes, media_type: str) -> Outcome:
+        """One delivery under its host's limit; none while the host is backed off (checked
+        again once a slot is free: the requests queued behind a hanging one then go at once)."""
+        host = host_of(sub["callback"])
+        if self.backoff.until(host) is not None:
+            return Outcome("failed", "HostBackedOff")
+        async with self._slots.slot(host):
+            if self.backoff.until(host) is not None:
+                return Outcome("failed", "HostBackedOff")
+            return await self._deliver(sub, body, media_type)
+
     async def _deliver(self, sub: Document, body: bytes, media_type: str) -> Outcome:
         headers = {
             "Content-Type": media_type,
@@ -412,6 +619,7 @@ class Hub:
         }
         if sub.get("secret"):
             headers["X-Hub-Signature"] = signature(sub["secret"], body)
+        host = host_of(sub["callback"])
         try:
             async with asyncio.timeout(self.delivery_timeout):
                 async with self.client.stream(
@@ -419,16 +627,23 @@ class Hub:
                 ) as response:
                     status = response.status_code  # the body is never read
         except HTTP_FAILURES as exc:
-            return Outcome("failed", exc.__class__.__name__)
+            if hung(exc):
+                self.backoff.timed_out(host)
+            return failure(exc)
+        self.backoff.answered(host)
         if 200 <= status < 300:
             return Outcome("delivered", str(status))
         if status == 410:
             return Outcome("gone", "410")
         return Outcome("failed", str(status))
 
+    async def _forget(self, sid: str) -> None:
+        await self.subscriptions.delete_one({"_id": sid})
+        await self.retries.delete_one({"_id": sid})
+        await self.sent.delete_one({"_id": sid})
+
     async def _gone(self, sub: Document) -> None:
-        await self.subscriptions.delete_one({"_id": sub["_id"]})
-        await self.retries.delete_one({"_id": sub["_id"]})
+        await self._forget(sub["_id"])
         log.info(
             "subscriber answered 410 Gone; subscription removed",
             extra={"topic": sub["topic"], "callback": redact(sub["callback"])},
@@ -438,8 +653,7 @@ class Hub:
         return self.authorised is None or await self.authorised(sub)
 
     async def _unauthorised(self, sub: Document) -> None:
-        await self.subscriptions.delete_one({"_id": sub["_id"]})
-        await self.retries.delete_one({"_id": sub["_id"]})
+        await self._forget(sub["_id"])
         log.info(
             "subscription no longer authorised (its token revoked or expired, or its partner "
             "gone or without WebSub); removed",
@@ -451,6 +665,7 @@ class Hub:
         # and only for leases that ran out).
         await self.subscriptions.delete_one({"_id": sub["_id"], "expires": {"$lte": now}})
         await self.retries.delete_one({"_id": sub["_id"]})
+        await self.sent.delete_one({"_id": sub["_id"]})
         log.info(
             "lease expired; subscription removed",
             extra={"topic": sub["topic"], "callback": redact(sub["callback"])},
@@ -502,14 +717,13 @@ class Hub:
             await asyncio.sleep(interval)
 
     async def _retry_one(self, doc: Document) -> bool:
-        async with self._slots:  # claim inside the slot, so the claim covers only our own work
-            now = self.clock()
-            held = await self._claim(doc, now)
-            if held is None:
-                return False
-            attempted = await self._retry_claimed(doc, now)
-            await self._release(doc["gen"], held)  # not on an exception: the claim then expires
-            return attempted
+        now = self.clock()
+        held = await self._claim(doc, now)
+        if held is None:
+            return False
+        attempted = await self._retry_claimed(doc, now)
+        await self._release(doc["gen"], held)  # not on an exception: the claim then expires
+        return attempted
 
     async def _claim(self, doc: Document, now: datetime) -> int | None:
         """Insert the first free claim of this retry generation; its number, or None when the
@@ -569,9 +783,18 @@ class Hub:
             await self.retries.delete_one({"_id": sid})
             log.info("feed no longer published; retry dropped", extra={"topic": sub["topic"]})
             return False
-        outcome = await self._deliver(sub, *found)
+        if (until := self.backoff.until(host_of(sub["callback"]))) is not None:
+            await self._postpone(doc, until)  # not an attempt: no failure is counted
+            return False
+        try:
+            # The claim covers the wait for a slot and the delivery (each at most half of it).
+            async with asyncio.timeout(self.claim_seconds / 2):
+                outcome = await self._send(sub, *found)
+        except TimeoutError:
+            outcome = Outcome("failed", "HostBusy")
         if outcome.result == "delivered":
             await self.retries.delete_one({"_id": sid})
+            await self._record_sent(sub, content_tag(found[0]))
             log.info(
                 "retry delivered",
                 extra={
@@ -586,6 +809,9 @@ class Hub:
             await self.retries.delete_one({"_id": sid})
             self._give_up(sub, failures + 1, outcome)
         else:
+            due = now + timedelta(seconds=self.retry_delays[failures])
+            if (until := self.backoff.until(host_of(sub["callback"]))) is not None:
+                due = max(due, until)
             # Matches nothing if a publish delivered (and deleted the retry) meanwhile.
             await self.retries.update_one(
                 {"_id": sid},
@@ -593,19 +819,26 @@ class Hub:
                     "$set": {
                         "gen": uuid.uuid4().hex,
                         "failures": failures + 1,
-                        "due": now + timedelta(seconds=self.retry_delays[failures]),
+                        "due": due,
                         "last_error": outcome.detail,
                     }
                 },
             )
         return True
 
+    async def _postpone(self, doc: Document, until: datetime) -> None:
+        await self.retries.update_one(
+            {"_id": doc["_id"], "gen": doc["gen"]},
+            {"$set": {"gen": uuid.uuid4().hex, "due": until}},
+        )
+
     # ------------------------------------------------------------------ lifecycle
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(self._logged(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     @staticmethod
     async def _logged(work: Coroutine[Any, Any, None]) -> None:
@@ -697,11 +930,17 @@ OPENAPI: dict[str, Any] = {
         **{
             str(status): {"description": why, "content": _TEXT}
             for status, why in (
-                (400, "A field is missing or invalid (the reason says which)"),
+                (
+                    400,
+                    "A field is missing or invalid (the reason says which), or hub.callback "
+                    "is not a public http(s) URL",
+                ),
                 (403, "A partner feed without its partner's valid token, or WebSub disabled"),
                 (404, "Not a feed of this hub"),
                 (413, "The form is too large"),
                 (415, "Not form-encoded"),
+                (429, "Too many verifications pending for the callback's host, or it timed out"),
+                (503, "Too many verifications pending in all; retry in a minute"),
             )
         },
     },

@@ -532,9 +532,12 @@ async def test_a_later_publish_delivers_and_clears_the_retry(world: World) -> No
     await world.subscribe()
     world.subscribers.answers["https://sub.example/cb"] = [500, 500, 204]
     await world.hub.publish(TOPIC)
+    assert await world.hub.publish(TOPIC) == 0  # the same bytes: left to the retry schedule
+    world.feeds[TOPIC] = (b"<feed>v2</feed>", ATOM)
     await world.hub.publish(TOPIC)  # fails again: the first schedule stands
     (retry,) = world.retries.values()
     assert retry["due"] == world.clock.now + timedelta(seconds=DELAYS[0])
+    world.feeds[TOPIC] = (b"<feed>v3</feed>", ATOM)
     await world.hub.publish(TOPIC)
     assert world.retries == {}
 
@@ -665,6 +668,7 @@ async def test_pings_for_one_topic_coalesce(world: World) -> None:
         reads += 1
         started.set()
         await gate.wait()
+        world.feeds[TOPIC] = (f"<feed>v{reads}</feed>".encode(), ATOM)  # changed each time
         return await content(topic)
 
     world.hub.content = slow_content
@@ -675,8 +679,10 @@ async def test_pings_for_one_topic_coalesce(world: World) -> None:
         assert await world.hub.request(form(mode="publish", url=TOPIC)) == (202, "accepted")
     gate.set()
     await world.hub.drain()
-    assert reads == 2
-    assert len(world.subscribers.posts) == 2
+    # the second run found the first delivery still in flight: that delivery, once done, sent
+    # the feed as it was then (a third read), instead of a second delivery racing the first
+    assert reads == 3
+    assert [p.content for p in world.subscribers.posts] == [b"<feed>v1</feed>", b"<feed>v3</feed>"]
 
 
 async def test_pings_can_be_refused(world: World) -> None:
@@ -720,6 +726,7 @@ async def test_a_credential_is_stored_and_judged_before_every_delivery(world: Wo
     assert len(world.stored) == 1
 
     world.subscribers.answers["https://sub.example/cb"] = [503]  # a retry is due ...
+    world.feeds[TOPIC] = (b"<feed>v2</feed>", ATOM)
     assert await world.hub.publish(TOPIC) == 1
     assert len(world.retries) == 1
     valid.clear()  # ... when the token is revoked
@@ -783,3 +790,259 @@ async def test_external_hub_failures_are_logged_not_raised() -> None:
 
     _, client = recording(down)
     assert await ExternalHub(client, "https://hub.example/").publish(TOPIC) == 0
+
+
+# ---------------------------------------------------------------------- issue 18: SSRF, DoS
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        "http://127.0.0.1:8080/cb",
+        "http://2130706433/cb",
+        "http://0x7f000001/cb",
+        "http://0177.0.0.1/cb",
+        "http://127.1/cb",
+        "http://localhost:9092/",
+        "http://[::1]/cb",
+        "http://[::ffff:127.0.0.1]/cb",
+        "http://10.0.0.8/cb",
+        "http://192.168.0.1/cb",
+        "http://172.16.5.4/cb",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/cb",
+        "http://[fd00::1]/cb",
+        "http://0.0.0.0:8000/cb",
+        "https://user:pw@sub.example/cb",
+    ],
+)
+async def test_callbacks_into_our_network_are_refused_at_the_door(
+    world: World, callback: str
+) -> None:
+    status, reason = await world.hub.request(form(mode="subscribe", callback=callback, topic=TOPIC))
+    assert status == 400 and reason.startswith("hub.callback "), reason
+    await world.hub.drain()
+    assert world.subscribers.gets == [] and world.stored == {}
+
+
+async def test_the_allow_list_admits_listed_networks(world: World) -> None:
+    from shared import netguard
+
+    world.hub = world.replica(policy=netguard.Policy(netguard.parse_networks("127.0.0.0/8")))
+    await world.subscribe(callback="http://127.0.0.1:9/cb")
+    status, _ = await world.hub.request(
+        form(mode="subscribe", callback="http://10.0.0.1/cb", topic=TOPIC)
+    )
+    assert status == 400
+
+
+class Hanging:
+    """Callbacks on hosts named ``hang*`` accept the request and never answer (until
+    ``release``); every other host answers at once and is recorded, with an event per host."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.waiting: list[str] = []
+        self.answered: dict[str, list[httpx.Request]] = {}
+        self.arrived: dict[str, asyncio.Event] = {}
+
+    def event(self, host: str) -> asyncio.Event:
+        return self.arrived.setdefault(host, asyncio.Event())
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if host.startswith("hang"):
+            self.waiting.append(host)
+            await self.gate.wait()
+        self.answered.setdefault(host, []).append(request)
+        self.event(host).set()
+        if request.method == "GET":
+            return httpx.Response(200, text=request.url.params["hub.challenge"])
+        return httpx.Response(204)
+
+    async def partner(self, host: str, method: str, count: int = 1) -> None:
+        """Until ``host`` has had ``count`` requests of ``method`` (fails after 10 s)."""
+        async with asyncio.timeout(10):
+            while sum(r.method == method for r in self.answered.get(host, [])) < count:
+                self.event(host).clear()
+                await self.event(host).wait()
+
+
+@pytest.fixture
+def hanging(world: World) -> Any:
+    hang = Hanging()
+    world.client = httpx.AsyncClient(transport=httpx.MockTransport(hang.handler))
+    world.hub = world.replica()
+    yield hang
+    hang.gate.set()
+
+
+async def test_pending_verifications_are_bounded_per_host_and_in_total(
+    world: World, hanging: Hanging
+) -> None:
+    world.hub = world.replica(pending_per_host=2, pending_max=3)
+    sub = form(mode="subscribe", topic=TOPIC)
+    for path in ("a", "b"):
+        assert await world.hub.request({**sub, "hub.callback": f"https://hang1.example/{path}"})
+    status, reason = await world.hub.request({**sub, "hub.callback": "https://hang1.example/c"})
+    assert status == 429 and "already pending" in reason
+    ok = await world.hub.request({**sub, "hub.callback": "https://hang2.example/a"})
+    assert ok == (202, "accepted")
+    status, reason = await world.hub.request({**sub, "hub.callback": "https://hang3.example/a"})
+    assert status == 503 and "too many verifications pending" in reason
+    hanging.gate.set()
+    await world.hub.drain()
+    # once answered, the slots are free again
+    ok = await world.hub.request({**sub, "hub.callback": "https://hang1.example/c"})
+    assert ok == (202, "accepted")
+    await world.hub.drain()
+
+
+async def test_hanging_verifications_do_not_delay_a_partners(
+    world: World, hanging: Hanging
+) -> None:
+    for i in range(40):
+        status, _ = await world.hub.request(
+            form(mode="subscribe", callback=f"https://hang{i}.example/cb", topic=TOPIC)
+        )
+        assert status == 202
+    await world.hub.request(
+        form(mode="subscribe", callback="https://partner.example/cb", topic=TOPIC)
+    )
+    await hanging.partner("partner.example", "GET")
+    assert not hanging.gate.is_set()  # every hanging verification is still hanging
+
+
+async def subscribe_all(world: World, callbacks: list[str]) -> None:
+    """Subscriptions as stored after verification (the hanging hosts would never verify)."""
+    now = world.clock.now
+    for callback in callbacks:
+        sid = subscription_id(TOPIC, callback)
+        world.stored[sid] = {
+            "_id": sid,
+            "topic": TOPIC,
+            "callback": callback,
+            "lease_seconds": 3600,
+            "expires": now + timedelta(hours=1),
+            "verified": now,
+        }
+
+
+async def test_hanging_subscribers_do_not_delay_a_partners_deliveries(
+    world: World, hanging: Hanging
+) -> None:
+    """Dozens of hosts that never answer, and one host with a hundred callbacks that never
+    answer, subscribed before the partner: the partner gets the update, and the next one too,
+    while all of them still hang."""
+    hangers = [f"https://hang{i}.example/cb" for i in range(40)]
+    hangers += [f"https://hang-many.example/cb/{i}" for i in range(100)]
+    await subscribe_all(world, [*hangers, "https://partner.example/cb"])
+    await world.hub.notify(TOPIC)  # returns at once: nothing waits for the subscribers
+    await hanging.partner("partner.example", "POST")
+    world.feeds[TOPIC] = (b"<feed>v2</feed>", ATOM)
+    await world.hub.notify(TOPIC)
+    await hanging.partner("partner.example", "POST", count=2)
+    assert hanging.answered["partner.example"][-1].content == b"<feed>v2</feed>"
+    assert not hanging.gate.is_set()
+    assert hanging.waiting.count("hang-many.example") == 2  # its own per-host limit
+
+
+async def test_a_host_that_times_out_is_backed_off(world: World) -> None:
+    attempts: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(request.url.host)
+        if request.url.host == "slow.example":
+            raise httpx.ReadTimeout("no answer", request=request)
+        if request.method == "GET":
+            return httpx.Response(200, text=request.url.params["hub.challenge"])
+        return httpx.Response(204)
+
+    world.client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    world.hub = world.replica(host_backoff=(60, 600))
+    await subscribe_all(world, ["https://slow.example/a", "https://slow.example/b"])
+    assert await world.hub.publish(TOPIC) == 2
+    assert attempts == ["slow.example"]  # the second waited for the host, then saw the back-off
+    due = {d["last_error"]: d["due"] for d in world.retries.values()}
+    assert due == {
+        "ReadTimeout": world.clock.now + timedelta(seconds=60),
+        "HostBackedOff": world.clock.now + timedelta(seconds=60),
+    }
+    status, reason = await world.hub.request(
+        form(mode="subscribe", callback="https://slow.example/c", topic=TOPIC)
+    )
+    assert status == 429 and "timed out recently" in reason
+    world.clock.advance(5)  # the first retry delay, but the host is still backed off
+    assert await world.hub.run_due_retries() == 0
+    assert attempts == ["slow.example"]
+    world.clock.advance(55)
+    assert await world.hub.run_due_retries() == 1  # the other found the host backed off again
+    assert attempts == ["slow.example"] * 2  # one more timeout: backed off for 600 s now
+    assert all(d["due"] >= world.clock.now + timedelta(seconds=600) for d in world.retries.values())
+
+
+async def test_publish_pings_on_an_unchanged_feed_deliver_nothing(world: World) -> None:
+    await world.subscribe()
+    await world.subscribe(callback="https://other.example/cb")
+    await world.subscribe(callback="https://failing.example/cb")  # left to its retries
+    world.subscribers.answers["https://failing.example/cb"] = [500]
+    assert await world.hub.publish(TOPIC) == 3
+    for _ in range(50):
+        assert await world.hub.request(form(mode="publish", url=TOPIC)) == (202, "accepted")
+        await world.hub.drain()
+    assert len(world.subscribers.posts) == 3
+    world.feeds[TOPIC] = (b"<feed>v2</feed>", ATOM)
+    await world.hub.request(form(mode="publish", url=TOPIC))
+    await world.hub.drain()
+    assert [p.content for p in world.subscribers.posts[3:]] == [b"<feed>v2</feed>"] * 3
+    # a renewal starts afresh: the renewed subscription gets the next publish
+    await world.subscribe()
+    assert await world.hub.publish(TOPIC) == 1
+
+
+async def test_verification_delivery_and_retry_are_vetted_at_connect_time(world: World) -> None:
+    """A callback name that resolves to a public address when the request is screened and to
+    127.0.0.1 whenever the hub connects (DNS rebinding): the verification, the delivery and its
+    retry are all refused, and a listener on that port never sees a connection."""
+    import ipaddress
+
+    from shared import netguard
+
+    connections = 0
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    answers = iter([ipaddress.ip_address("93.184.215.14")])  # then loopback, forever
+
+    async def rebinding(host: str, port: int) -> list[netguard.IPAddress]:
+        return [next(answers, ipaddress.ip_address("127.0.0.1"))]
+
+    world.client = netguard.guarded_client(
+        netguard.Policy(), httpx.Timeout(5.0), resolver=rebinding
+    )
+    world.hub = world.replica(resolver=rebinding)
+    callback = f"http://rebind.example:{port}/cb"
+    try:
+        assert await world.hub.request(form(mode="subscribe", callback=callback, topic=TOPIC)) == (
+            202,
+            "accepted",
+        )  # the screen saw the public address
+        await world.hub.drain()
+        assert world.stored == {}  # the verification was refused at connect time
+        await subscribe_all(world, [callback])  # as if it had been verified before
+        assert await world.hub.publish(TOPIC) == 1
+        (retry,) = world.retries.values()
+        assert retry["last_error"] == "BlockedAddress"
+        world.clock.advance(DELAYS[0])
+        assert await world.hub.run_due_retries() == 1
+        (retry,) = world.retries.values()
+        assert retry["last_error"] == "BlockedAddress" and retry["failures"] == 2
+        assert connections == 0
+    finally:
+        server.close()
+        await world.client.aclose()
