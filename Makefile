@@ -9,7 +9,7 @@ SAMPLE_PUBLISHERS := mashhad tehran gorgan
 SAMPLE_PARTNERS := istanbul kazan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs test test-unit test-integration test-faults test-e2e screenshots chromium lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling
+.PHONY: help run stop status logs test test-unit test-integration test-faults test-e2e screenshots chromium lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
@@ -28,6 +28,9 @@ help:
 	@echo "make bench-e2e  submission-to-feed latency (p50/p95/p99 per language) and throughput,"
 	@echo "            whole pipeline with the pseudo engine (same page)"
 	@echo "make bench-scaling  translate with 1 and 3 replicas, a waiting and a CPU-bound engine (same page)"
+	@echo "make bench-attacks  the review's attacks measured: crafted pages (extraction time, /healthz"
+	@echo "            meanwhile) and WebSub floods (a partner's verification and delivery meanwhile);"
+	@echo "            writes docs/reliability.md"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -135,3 +138,8 @@ bench-e2e: provision
 
 bench-scaling: provision
 	$(PY) -m bench.scaling --write docs/benchmarks.md --from-make
+
+# The denial-of-service findings of issue 18, measured (docs/reliability.md, docs/security.md).
+bench-attacks: provision
+	$(PY) -m bench.crafted_page --write docs/reliability.md --from-make
+	$(PY) -m bench.websub_flood --write docs/reliability.md --from-make
