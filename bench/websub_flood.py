@@ -32,8 +32,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -46,7 +46,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from bench.common import (
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+import stack  # noqa: E402
+
+from bench.common import (  # noqa: E402
     NO_REFUSALS,
     code_version,
     command_line,
@@ -54,8 +58,8 @@ from bench.common import (
     infrastructure,
     publish,
 )
-from bench.feeds import PUBLISHER, articles, events, produce, start_feeds
-from shared.contracts import Topics
+from bench.feeds import PUBLISHER, articles, events, produce, start_feeds  # noqa: E402
+from shared.contracts import Topics  # noqa: E402
 
 
 @dataclass
@@ -183,12 +187,6 @@ class Health:
         p50 = statistics.median(got) * 1000
         p99 = got[min(len(got) - 1, int(len(got) * 0.99))] * 1000
         return f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {got[-1] * 1000:.0f} ms ({len(got)})"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def seconds(value: float | None, give_up: float) -> str:
@@ -362,7 +360,7 @@ async def bench(args: argparse.Namespace) -> tuple[Run, Health, str]:
                 "FEEDS_RATE_LIMIT": NO_REFUSALS,
                 "FEEDS_WEBSUB_ALLOW_NETWORKS": "127.0.0.0/8",
             }
-            port = free_port()
+            port = stack.free_port()
             proc = start_feeds(state, env, port)
             base = f"http://127.0.0.1:{port}"
             try:
