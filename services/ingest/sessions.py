@@ -16,7 +16,6 @@ signed-in editor).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -56,10 +55,6 @@ class Session:
     id: str
 
 
-def session_digest(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def expires(created: datetime, seen: datetime, lifetimes: Lifetimes) -> datetime:
     """When a session created at ``created`` and last seen at ``seen`` ends."""
     return min(seen + lifetimes.idle, created + lifetimes.absolute)
@@ -88,7 +83,7 @@ class DeskSessions:
         session_id = secrets.token_urlsafe(32)
         await self.coll.insert_one(
             {
-                "_id": session_digest(session_id),
+                "_id": key_digest(session_id),
                 "key": key_digest(token),
                 "key_id": key.id,
                 "publisher": key.publisher,
@@ -104,7 +99,7 @@ class DeskSessions:
         deleted), or its key revoked since."""
         if not session_id or len(session_id) > 100:
             return None
-        digest = session_digest(session_id)
+        digest = key_digest(session_id)
         doc = await self.coll.find_one({"_id": digest})
         if doc is None:
             return None
@@ -126,7 +121,7 @@ class DeskSessions:
     async def end(self, session_id: str | None) -> None:
         """Sign out: the session is gone for every copy of its cookie."""
         if session_id:
-            await self.coll.delete_one({"_id": session_digest(session_id)})
+            await self.coll.delete_one({"_id": key_digest(session_id)})
 
 
 def _aware(value: datetime) -> datetime:
