@@ -9,7 +9,7 @@ SAMPLE_PUBLISHERS := mashhad tehran gorgan
 SAMPLE_PARTNERS := istanbul kazan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs test test-unit test-integration test-faults test-e2e screenshots chromium lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks
+.PHONY: help run stop status logs test test-unit test-integration test-faults test-e2e screenshots chromium lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
@@ -31,6 +31,9 @@ help:
 	@echo "make bench-attacks  the review's attacks measured: crafted pages (extraction time, /healthz"
 	@echo "            meanwhile) and WebSub floods (a partner's verification and delivery meanwhile);"
 	@echo "            writes docs/reliability.md"
+	@echo "make bench-checks  the automatic translation checks' CPU per article against an M2M100-size"
+	@echo "            model translating the same articles (same page)"
+	@echo "make bench-zwnj  ZWNJ restoration: precision and recall on the labelled word list, and its cost"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -52,6 +55,9 @@ run: provision
 	  $(PY) -m shared.registry keys create $$p --name local-editor --out $(STATE)/keys/$$p.key || exit 1; done
 	@for p in $(SAMPLE_PARTNERS); do \
 	  $(PY) -m shared.registry partner-token create $$p --out $(STATE)/keys/partner-$$p.token || exit 1; done
+	@# No model installed: fetch the catalogue's default when the hub answers (TRANSLATE_AUTO_FETCH=0
+	@# opts out, TRANSLATE_DEFAULT_MODEL names another); without a hub, one line, and on as before.
+	@$(PY) -m services.translate.models ensure
 	@# Without TRANSLATE_ENGINE, serve the best verified model installed (services/translate/models.py).
 	@$(PY) -m services.translate.models pick --registry deploy/local/registry.yaml \
 	  $(addprefix --publisher ,$(SAMPLE_PUBLISHERS)) --env-file $(STATE)/translate.env > $(STATE)/translate.txt
@@ -140,6 +146,12 @@ bench-scaling: provision
 	$(PY) -m bench.scaling --write docs/benchmarks.md --from-make
 
 # The denial-of-service findings of issue 18, measured (docs/reliability.md, docs/security.md).
+bench-checks: venv
+	$(PY) -m bench.checks --articles 5 --write docs/benchmarks.md
+
+bench-zwnj: venv
+	$(PY) -m bench.zwnj_accuracy
+
 bench-attacks: provision
 	$(PY) -m bench.crafted_page --write docs/reliability.md --from-make
 	$(PY) -m bench.websub_flood --write docs/reliability.md --from-make

@@ -42,6 +42,7 @@ from shared.contracts import (
     DeadLetter,
     HumanTranslation,
     IngestedArticle,
+    RetranslationRequest,
     SubmissionMessage,
     Topics,
     TranslatedArticle,
@@ -71,6 +72,7 @@ CONTRACTS: dict[str, tuple[str, Any]] = {
     Topics.INGESTED: ("IngestedArticle", IngestedArticle),
     Topics.TRANSLATED: ("TranslatedArticle", TranslatedArticle),
     Topics.HUMAN_TRANSLATIONS: ("HumanTranslation", HumanTranslation),
+    Topics.RETRANSLATIONS: ("RetranslationRequest", RetranslationRequest),
 }
 SCHEMA_DESCRIPTIONS = {
     "SubmissionMessage": "``articles.submitted`` v1: any of the four forms, told apart by the "
@@ -88,8 +90,14 @@ HTTP_PUBLISHED: dict[str, tuple[tuple[str, str], ...]] = {
         ),
         (
             Topics.HUMAN_TRANSLATIONS,
-            "An editor's own translation (`PUT /articles/{id}/translations/{language}`), for "
-            "the translate service.",
+            "An editor's own translation (`PUT /articles/{id}/translations/{language}`), or a "
+            "held machine translation approved as it is (`review: approved`), for the translate "
+            "service.",
+        ),
+        (
+            Topics.RETRANSLATIONS,
+            "A held translation an editor sends back to be made by another engine or model, "
+            "for the translate service.",
         ),
     ),
 }
@@ -98,11 +106,14 @@ DESCRIPTIONS = {
     "ingest": "Validates editor submissions from `articles.submitted` (article, ninjs, page or "
     "withdrawal), stores each article version and announces it on `articles.ingested`; keeps "
     "each article's translation status from `articles.translated`. Its editors' HTTP API "
-    "publishes submissions to `articles.submitted` and editors' translations to "
-    "`translations.submitted`.",
+    "publishes submissions to `articles.submitted`, editors' translations and approvals to "
+    "`translations.submitted` and translations sent back to `translations.requested`.",
     "translate": "Translates each version on `articles.ingested` into its publisher's target "
-    "languages and announces every translation on `articles.translated`; an editor's "
-    "translation from `translations.submitted` replaces the machine one.",
+    "languages, checks every machine translation and announces it on `articles.translated` "
+    "(held for an editor, with the failed checks, where the publisher's policy says so); an "
+    "editor's translation or approval from `translations.submitted` replaces the machine one, "
+    "and a translation sent back on `translations.requested` is made again without the "
+    "engines named.",
     "feeds": "Turns source-language articles (`articles.ingested`) and translations "
     "(`articles.translated`) into per-language Atom, RSS and JSON feeds, served over HTTP and "
     "pushed with WebSub; on Kafka it publishes only dead letters.",

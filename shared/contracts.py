@@ -34,6 +34,7 @@ class Topics:
     INGESTED = "articles.ingested"
     TRANSLATED = "articles.translated"
     HUMAN_TRANSLATIONS = "translations.submitted"
+    RETRANSLATIONS = "translations.requested"
 
     @staticmethod
     def dlq(topic: str) -> str:
@@ -41,7 +42,13 @@ class Topics:
 
     @classmethod
     def all(cls) -> tuple[str, ...]:
-        main = (cls.SUBMITTED, cls.INGESTED, cls.TRANSLATED, cls.HUMAN_TRANSLATIONS)
+        main = (
+            cls.SUBMITTED,
+            cls.INGESTED,
+            cls.TRANSLATED,
+            cls.HUMAN_TRANSLATIONS,
+            cls.RETRANSLATIONS,
+        )
         return main + tuple(cls.dlq(t) for t in main)
 
 
@@ -346,6 +353,38 @@ class TranslationMethod(StrEnum):
     HUMAN = "human"
 
 
+class TranslationPolicy(StrEnum):
+    """What happens to machine output, per publisher (the registry's ``translation_policy``)."""
+
+    PUBLISH = "publish"  # machine output goes out, marked as such, with the checks' results
+    HOLD = "hold"  # output failing a check waits for an editor; the rest goes out
+    REVIEW = "review"  # nothing machine-made goes out before an editor approves it
+
+
+class ReviewAction(StrEnum):
+    APPROVED = "approved"  # the machine output, approved as it is
+    EDITED = "edited"  # an editor's own or edited translation
+
+
+class CheckFailure(BaseModel):
+    """One automatic check a machine translation failed, for the editor who reviews it."""
+
+    check: str = Field(
+        description="numbers, glossary, script, copy, length, repetition, markup, empty, or "
+        "error (the check itself raised)."
+    )
+    reason: str = Field(description="What is wrong, for a person.")
+    segment: int | None = Field(
+        default=None, description="The segment's index: 0 is the headline, then the body's."
+    )
+    source: str | None = Field(default=None, description="The source segment.")
+    target: str | None = Field(default=None, description="The translated segment.")
+    evidence: list[str] = Field(
+        default_factory=list,
+        description="What to highlight in the source segment (a missing figure, a term).",
+    )
+
+
 class Provenance(Event):
     """Where a translation came from; it travels with the translation into the feeds."""
 
@@ -364,9 +403,27 @@ class Provenance(Event):
         description="Required glossary terms the translation lacks (source → wanted target).",
     )
     needs_review: bool = Field(
-        default=False, description="Machine output flagged for an editor (missing terms)."
+        default=False, description="Machine output that failed an automatic check."
     )
     translated_at: AwareDatetime
+    checks_version: str | None = Field(
+        default=None, description="The automatic checks' version; none: not checked."
+    )
+    check_failures: list[CheckFailure] = Field(
+        default_factory=list, description="The automatic checks this translation failed."
+    )
+    policy: TranslationPolicy | None = Field(
+        default=None, description="The publisher's policy this translation was published under."
+    )
+    held: bool = Field(
+        default=False,
+        description="Waiting for an editor (policy hold or review): the feeds do not carry it.",
+    )
+    review: ReviewAction | None = Field(
+        default=None, description="How an editor settled it: approved as is, or edited."
+    )
+    reviewed_by: str | None = Field(default=None, description="The editor key's name and id.")
+    reviewed_at: AwareDatetime | None = None
 
 
 class TranslatedArticle(ArticleVersion):
@@ -391,6 +448,25 @@ class HumanTranslation(ArticleVersion):
     source_language: str
     translated_by: str = Field(description="The editor key's name and id.")
     submitted_at: AwareDatetime
+    review: ReviewAction = Field(
+        default=ReviewAction.EDITED,
+        description="`approved`: the held machine translation approved as it is (its "
+        "provenance is kept, marked reviewed); `edited`: the editor's text.",
+    )
+
+
+class RetranslationRequest(Event):
+    """``translations.requested`` v1: an editor sends a held translation back, to be translated
+    again by another engine or model than the ones named in ``exclude``."""
+
+    schema_version: Literal[1] = 1
+    article: IngestedArticle = Field(description="The source version to translate again.")
+    language: str = Field(description="The target language.")
+    exclude: list[str] = Field(
+        default_factory=list, description="Engines or models not to use this time."
+    )
+    requested_by: str = Field(description="The editor key's name and id.")
+    requested_at: AwareDatetime = Field(default_factory=utcnow)
 
 
 class DeadLetter(Event):

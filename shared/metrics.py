@@ -26,6 +26,20 @@ tests can build several services in one process), served at ``GET /metrics``:
     Partitions of a topic the service reads that no member of its group is consuming (the group
     is empty, rebalancing, or settled without them), as the group watch last saw them
     (:mod:`shared.groups`); ``/healthz`` fails once one stays unowned too long.
+
+The translate service adds (:class:`TranslationMetrics`, docs/review.md):
+
+``syndication_translations_published_automatically_total{policy}``
+    Machine translations that went out without an editor, by the publisher's policy.
+``syndication_translations_held_total{policy}``
+    Machine translations held for an editor (a failed check under ``hold``; all under
+    ``review``).
+``syndication_translations_reviewed_total{action}``
+    Translations an editor settled: ``approved`` unchanged, or ``edited``.
+``syndication_translation_check_failures_total{check}``
+    Automatic checks failed, one per failure (``numbers``, ``script``, ...).
+``syndication_translation_held_seconds{action}``
+    From a translation's hold to an editor approving or editing it.
 """
 
 from __future__ import annotations
@@ -433,3 +447,62 @@ class _MetricsMiddleware(BaseMiddleware):
         n = len(getattr(cmd, "batch_bodies", ()) or ()) or 1
         self.metrics.published.labels(self.metrics.service, str(cmd.destination)).inc(n)
         return result
+
+
+#: From held to settled by an editor: minutes to days.
+HELD_BUCKETS = (
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86400,
+    3 * 86400,
+    7 * 86400,
+)
+
+
+class TranslationMetrics:
+    """What the publishing policy did with machine translations (the translate service), in
+    the service's registry (:attr:`ServiceMetrics.registry`)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.published = Counter(
+            f"{PREFIX}_translations_published_automatically",
+            "Machine translations published without an editor, by the publisher's policy.",
+            ["policy"],
+            registry=registry,
+        )
+        self.held = Counter(
+            f"{PREFIX}_translations_held",
+            "Machine translations held for an editor, by the publisher's policy.",
+            ["policy"],
+            registry=registry,
+        )
+        self.reviewed = Counter(
+            f"{PREFIX}_translations_reviewed",
+            "Translations settled by an editor: approved (unchanged) or edited.",
+            ["action"],
+            registry=registry,
+        )
+        self.check_failures = Counter(
+            f"{PREFIX}_translation_check_failures",
+            "Automatic checks failed by machine translations, by check.",
+            ["check"],
+            registry=registry,
+        )
+        self.held_seconds = Histogram(
+            f"{PREFIX}_translation_held_seconds",
+            "Time from a translation's hold to an editor settling it, by action.",
+            ["action"],
+            buckets=HELD_BUCKETS,
+            registry=registry,
+        )
+        for policy in ("publish", "hold", "review"):  # at 0 from the start: rate() works
+            self.published.labels(policy)
+            self.held.labels(policy)
+        for action in ("approved", "edited"):
+            self.reviewed.labels(action)

@@ -33,6 +33,9 @@ Decisions (the display form is the text as the publisher wrote it, minus encodin
   it is removed next to spaces or punctuation, at the ends, and between two digits.
   With ``strip=False`` a ZWNJ at an end is kept when the letter side has one (an HTML text node
   such as ``می‌`` before ``<b>شود</b>``).
+* ZWNJs that scraping lost are put back where the orthography requires them (``میرسد`` →
+  ``می‌رسد``, ``بینالمللی`` → ``بین‌المللی``), with known stems and words only, never a split
+  of ``میدان`` or ``تنها``: see :mod:`shared.zwnj` and docs/zwnj.md.
 * ZWJ (U+200D) is kept: emoji sequences need it, and Persian uses it to force a joining form
   in abbreviations (``ه‍.ش``).
 * Every run of whitespace (Unicode spaces, tabs, newlines, no-break spaces) is one space.
@@ -54,8 +57,11 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-NORMALISER_VERSION: str = "1"
-"""Bump whenever the output of :func:`normalise` changes (translation memory keys on it)."""
+from shared.zwnj import restore_zwnj
+
+NORMALISER_VERSION: str = "2"
+"""Bump whenever the output of :func:`normalise` changes (translation memory keys on it).
+"2": lost ZWNJs restored (:mod:`shared.zwnj`); memory entries keyed on "1" are never read."""
 
 ZWNJ = "\u200c"
 _FATHATAN = "\u064b"
@@ -151,7 +157,7 @@ def normalise(text: str, *, strip: bool = True) -> str:
         and unicodedata.is_normalized("NFC", text)
         and not (strip and " " in (text[:1], text[-1:]))
     ):
-        return text
+        return restore_zwnj(text)
     return _normalise(text, strip=strip)
 
 
@@ -169,7 +175,7 @@ def _normalise(text: str, *, strip: bool) -> str:
     if ZWNJ in text:
         text = _SPACES.sub(" ", _clean_zwnj(text, strip=strip))
     text = _space_punctuation(text)
-    return text.strip(" ") if strip else text
+    return restore_zwnj(text.strip(" ") if strip else text)
 
 
 def _build_search_table() -> dict[int, str]:

@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pymongo import IndexModel
 
-from shared.contracts import LanguageTag, PublisherId, utcnow
+from shared.contracts import LanguageTag, PublisherId, TranslationPolicy, utcnow
 from shared.display import http_url
 from shared.settings import InfraSettings
 from shared.storage import Collection, Database, connect
@@ -61,6 +61,12 @@ class Publisher(BaseModel):
     timezone: str = "Asia/Tehran"
     site: str | None = None
     translate_to: list[LanguageTag] = Field(default_factory=list)
+    translation_policy: TranslationPolicy = Field(
+        default=TranslationPolicy.HOLD,
+        description="Machine translations: `publish` (all go out, marked, with the checks' "
+        "results), `hold` (one failing an automatic check waits for an editor), `review` "
+        "(none goes out before an editor approves it).",
+    )
 
     @field_validator("site")
     @classmethod

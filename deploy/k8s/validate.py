@@ -152,7 +152,7 @@ def code_facts() -> CodeFacts:
     # The topics each consumer group reads (services/*/consumer.py: group id = service name).
     topics = {
         "ingest": (Topics.SUBMITTED,),
-        "translate": (Topics.INGESTED, Topics.HUMAN_TRANSLATIONS),
+        "translate": (Topics.INGESTED, Topics.HUMAN_TRANSLATIONS, Topics.RETRANSLATIONS),
         "feeds": (Topics.INGESTED, Topics.TRANSLATED),
     }
     lag = {"ingest": Topics.SUBMITTED, "translate": Topics.INGESTED, "feeds": None}

@@ -1,5 +1,6 @@
 """Consumers: source-language articles and translations become feed entries, and the affected
-feeds are re-rendered."""
+feeds are re-rendered. A translation held for an editor (``provenance.held``) is skipped: it
+reaches the feeds when approved, as a later revision."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from services.feeds.publishing import FeedPublisher
-from shared.contracts import ArticleVersion, IngestedArticle, Topics, TranslatedArticle
+from shared.contracts import (
+    ArticleStatus,
+    ArticleVersion,
+    IngestedArticle,
+    Topics,
+    TranslatedArticle,
+)
 from shared.messaging import consumer_options
 from shared.observability import article_context
 from shared.service import Runtime
@@ -59,6 +66,10 @@ def register(rt: Runtime, feeds: FeedPublisher) -> None:
             version=translation.version,
             language=translation.language,
         ):
+            if translation.provenance.held and translation.status is ArticleStatus.ACTIVE:
+                # Waiting for an editor: not published, and an earlier version stays as it was.
+                rt.log.info("held translation not published")
+                return
             await feeds.add(
                 entry(
                     translation,

@@ -326,7 +326,9 @@ def _media(parent: Any, images: tuple[Image, ...]) -> None:
 def _provenance(parent: Any, provenance: Mapping[str, Any] | None) -> None:
     """``<cs:provenance>``: each scalar as an attribute (snake_case key in kebab-case, booleans
     "true"/"false", datetimes RFC 3339), each list as repeated child elements named by the key
-    in the singular (missing_terms -> <cs:missing-term>). None values are left out."""
+    in the singular (missing_terms -> <cs:missing-term>). None values are left out. An item
+    that is a record (a check failure) has its reason as text and its short fields as
+    attributes: ``<cs:check-failure check="numbers" segment="2">reason</cs:check-failure>``."""
     if provenance is None:
         return
     el = _sub(parent, _ns("cs", "provenance"))
@@ -336,9 +338,23 @@ def _provenance(parent: Any, provenance: Mapping[str, Any] | None) -> None:
             continue
         if isinstance(value, list | tuple):
             for item in value:
-                _sub(el, _ns("cs", name.removesuffix("s")), _xml_value(item))
+                if isinstance(item, Mapping):
+                    _record(el, name.removesuffix("s"), item)
+                else:
+                    _sub(el, _ns("cs", name.removesuffix("s")), _xml_value(item))
         else:
             el.set(name, _xml_value(value))
+
+
+#: Fields of a provenance record written as attributes; the rest (the segments' text, evidence)
+#: is in the JSON Feed and the desk, not repeated in every XML entry.
+_RECORD_ATTRIBUTES = ("check", "segment")
+
+
+def _record(parent: Any, name: str, item: Mapping[str, Any]) -> None:
+    attrs = {key: _xml_value(item[key]) for key in _RECORD_ATTRIBUTES if item.get(key) is not None}
+    reason = item.get("reason")
+    _sub(parent, _ns("cs", name), None if reason is None else str(reason), **attrs)
 
 
 def _xml_value(value: Any) -> str:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from services.ingest.article import Prepared, Rejected, WithdrawalRequest
 from services.ingest.preparing import preparer
 from services.ingest.settings import IngestSettings
-from services.ingest.store import ArticleStore
+from services.ingest.store import ArticleStore, QueuedTranslation, ReviewStep
 from services.ingest.text import paragraphs, paragraphs_to_html, sanitise_html
 from services.ingest.versions import SCOPES_HEADER, conflict, needed_scope
 from shared.bodylimit import limits_of
@@ -31,6 +31,8 @@ from shared.contracts import (
     HumanTranslation,
     IngestedArticle,
     LanguageTag,
+    RetranslationRequest,
+    ReviewAction,
     SubmissionMessage,
     Topics,
     Withdrawal,
@@ -380,6 +382,8 @@ class Editors:
             else:
                 current = done["version"] >= version
                 out[lang] = {**done, "status": done["status"] if current else "updating"}
+                if out[lang]["status"] == "held":  # what the editor is to look at
+                    out[lang]["reasons"] = done.get("check_failures") or []
         return out
 
     async def target_language(self, publisher: str, language: str) -> None:
@@ -393,9 +397,15 @@ class Editors:
             )
 
     async def translate(
-        self, key: EditorKey, article_id: str, language: str, body: TranslationSubmission
+        self,
+        key: EditorKey,
+        article_id: str,
+        language: str,
+        body: TranslationSubmission,
+        review: ReviewAction = ReviewAction.EDITED,
     ) -> dict[str, Any]:
-        """Publish an editor's translation: the human, reviewed version for that language."""
+        """Publish an editor's translation: the human, reviewed version for that language
+        (``review``: ``approved`` when it is a held machine translation approved as it is)."""
         require(key, "translate", "submit translations")
         _, versions = await self.owned(article_id, key)
         latest = IngestedArticle.model_validate(versions[-1]["event"])
@@ -425,6 +435,7 @@ class Editors:
             source_language=latest.language,
             translated_by=f"{key.name} ({key.id})",
             submitted_at=utcnow(),
+            review=review,
         )  # fmt: skip
         await self.rt.broker.publish(
             human.model_dump(mode="json"),
@@ -436,8 +447,85 @@ class Editors:
             "version": latest.version,
             "language": language,
             "status": "accepted",
+            "review": review.value,
             "detail": "Published as a human, reviewed translation within seconds.",
         }
+
+    # ------------------------------------------------------------------ the review queue
+
+    async def review_count(self, key: EditorKey) -> int:
+        return await self.store.review_count(key.publisher)
+
+    async def review_queue(
+        self, key: EditorKey, language: str | None = None
+    ) -> list[QueuedTranslation]:
+        """The translations of the key's publisher that wait for an editor, newest first."""
+        return await self.store.review_queue(key.publisher, language)
+
+    async def queued(self, key: EditorKey, article_id: str, language: str) -> QueuedTranslation:
+        """One entry of the key's publisher's queue (404 otherwise, without saying whose)."""
+        await self.owned(article_id, key)
+        entry = await self.store.queued(article_id, language)
+        if entry is None or entry.publisher != key.publisher:
+            raise Refused(
+                404, "not found", f"no {language!r} translation of {article_id!r} waits for review"
+            )
+        return entry
+
+    def unsettled(self, entry: QueuedTranslation) -> None:
+        if entry.step is not None:
+            raise Refused(
+                409,
+                "already settled",
+                f"{entry.step_by} has {entry.step} this translation already; it leaves the "
+                "queue within seconds",
+            )
+
+    async def approve_held(
+        self, key: EditorKey, entry: QueuedTranslation, edited: TranslationSubmission | None
+    ) -> QueuedTranslation:
+        """Approve a queued machine translation as it is (``edited`` None), or the editor's
+        edit of it: either way it becomes the human, reviewed version of that language."""
+        require(key, "translate", "review translations")
+        self.unsettled(entry)
+        t = entry.translation
+        body = edited or TranslationSubmission(headline=t.headline, body_html=t.body_html)
+        body = body.model_copy(update={"version": entry.version})  # what the editor saw
+        review = ReviewAction.EDITED if edited else ReviewAction.APPROVED
+        await self.translate(key, entry.article_id, entry.language, body, review)
+        step: ReviewStep = "edited" if edited else "approved"
+        return await self.store.mark_step(entry, step, f"{key.name} ({key.id})")
+
+    async def send_back(self, key: EditorKey, entry: QueuedTranslation) -> QueuedTranslation:
+        """Ask translate for another engine or model than the one that made this text."""
+        require(key, "translate", "review translations")
+        self.unsettled(entry)
+        _, versions = await self.owned(entry.article_id, key)
+        latest = versions[-1]
+        if latest["version"] != entry.version:
+            raise Refused(
+                409,
+                "outdated version",
+                f"version {entry.version} was replaced by version {latest['version']}, which "
+                "is being translated already",
+            )
+        article = IngestedArticle.model_validate(latest["event"])
+        if article.status is ArticleStatus.WITHDRAWN:
+            raise Refused(409, "withdrawn", f"{entry.article_id} is withdrawn")
+        p = entry.translation.provenance
+        by = f"{key.name} ({key.id})"
+        request = RetranslationRequest(
+            article=article,
+            language=entry.language,
+            exclude=[x for x in dict.fromkeys((p.engine, p.model)) if x],
+            requested_by=by,
+        )
+        await self.rt.broker.publish(
+            request.model_dump(mode="json"),
+            topic=Topics.RETRANSLATIONS,
+            key=entry.article_id.encode(),
+        )
+        return await self.store.mark_step(entry, "sent back", by)
 
 
 def install(
@@ -558,6 +646,17 @@ def install(
         await editors.owned(article_id, key)
         body: TranslationSubmission = await json_body(request, TranslationSubmission, "translation")
         return await editors.translate(key, article_id, language, body)
+
+    @api.get(
+        "/review",
+        responses=ERRORS,
+        summary="Machine translations waiting for an editor: held, or published with failed "
+        "checks (the newest first)",
+    )
+    async def review_queue(
+        request: Request, language: LanguageTag | None = None
+    ) -> list[QueuedTranslation]:
+        return await editors.review_queue(await editor(rt, request), language)
 
     @api.get("/glossary/{language}", responses=ERRORS, summary="Your glossary for a language")
     async def glossary(language: LanguageTag, request: Request) -> Glossary:

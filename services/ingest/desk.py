@@ -3,9 +3,11 @@
 An editor pastes or uploads a page or an article, sees what ingest extracts from it (headline,
 date, news code, body) before sending it, lists the recent articles with their state in each
 target language, compares an article with a translation side by side, edits and approves the
-translation (it becomes the human, reviewed version), corrects or withdraws an article. Every
-operation is one of :class:`services.ingest.api.Editors`, the same the JSON API calls, so a page
-and an API client are judged, refused and published alike.
+translation (it becomes the human, reviewed version), corrects or withdraws an article, and
+settles the machine translations held or flagged by the automatic checks (the review queue,
+:mod:`services.ingest.review`; the menu shows how many wait). Every operation is one of
+:class:`services.ingest.api.Editors`, the same the JSON API calls, so a page and an API client
+are judged, refused and published alike.
 
 **How an editor signs in.** With the editor key the API takes, pasted into the sign-in form
 once. That opens a server-side session (:mod:`services.ingest.sessions`): the browser keeps only
@@ -50,7 +52,9 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.templating import Jinja2Templates
 
+from services.ingest import review
 from services.ingest.api import OUTAGES, Editors, Refused, TranslationSubmission
+from services.ingest.review_text import isolate_rtl
 from services.ingest.sessions import SESSIONS, DeskSessions, Lifetimes
 from services.ingest.text import html_to_text
 from shared import display
@@ -91,6 +95,7 @@ def templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters.update(display.FILTERS)
+    env.filters["isolate_rtl"] = isolate_rtl
     return Jinja2Templates(env=env)
 
 
@@ -188,7 +193,10 @@ def install(
     async def signed_in(request: Request) -> tuple[EditorKey, str] | None:
         """The key and the session id of a live session (see :mod:`services.ingest.sessions`)."""
         found = await sessions.resume(request.cookies.get(COOKIE))
-        return (found.key, found.id) if found else None
+        if found is None:
+            return None
+        request.state.review_count = await editors.review_count(found.key)  # for the menu
+        return found.key, found.id
 
     async def zone_of(key: EditorKey) -> str:
         publisher = await rt.registry.publisher(key.publisher)
@@ -213,6 +221,9 @@ def install(
                 ("Articles", f"{PREFIX}/articles", here == f"{PREFIX}/articles"),
                 ("New article", f"{PREFIX}/compose", here == f"{PREFIX}/compose"),
             ]
+            waiting = getattr(request.state, "review_count", None)
+            label = "Review" if waiting is None else f"Review ({waiting})"
+            nav.append((label, f"{PREFIX}/review", here.startswith(f"{PREFIX}/review")))
         done = request.query_params.get("done")
         response = pages.TemplateResponse(
             request,
@@ -660,3 +671,20 @@ def install(
             )
         target = f"{PREFIX}/articles/{quote(article_id)}/translations/{quote(language)}"
         return RedirectResponse(f"{target}?done=approved", 303, headers=HEADERS)
+
+    # ------------------------------------------------------------------ the review queue
+
+    review.install(
+        api,
+        review.DeskTools(
+            editors=editors,
+            page=page,
+            signed_in=signed_in,
+            checked_form=checked_form,
+            to_login=to_login,
+            zone_of=zone_of,
+            problem_of=problem_of,
+            prefix=PREFIX,
+            headers=HEADERS,
+        ),
+    )

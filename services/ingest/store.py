@@ -5,6 +5,14 @@
   translation status reported back on ``articles.translated``.
 * ``article_versions``: every version ever stored (``_id`` = ``<article id>:<version>``).
 * ``embargoes``: the heads waiting for their embargo to end (small, so polling it is cheap).
+* ``review_queue``: the machine translations an editor should look at (``_id`` =
+  ``<article id>:<language>``): *held* ones (the feeds carry nothing until an editor settles
+  them) and *flagged* ones (published under the policy ``publish`` with failed checks). Each
+  keeps the whole translated event: the held machine text exists nowhere else an editor can
+  read it. Kept in step with ``articles.translated`` by :meth:`ArticleStore.record_translation`:
+  an entry leaves when a newer event for its language needs no editor. It holds only what waits,
+  so listing a publisher's entries (a filtered scan, FerretDB's SQLite backend indexes only
+  ``_id``) stays cheap, as for ``embargoes``.
 
 Every read and write goes by ``_id`` so it stays fast on FerretDB's SQLite backend, whose only
 indexed lookups are by ``_id``. Writes happen per batch: the versions, the embargo entries, the
@@ -18,13 +26,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import AwareDatetime, BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from services.ingest.versions import Head
-from shared.contracts import IngestedArticle, TranslatedArticle, utcnow
+from shared.contracts import (
+    ArticleStatus,
+    CheckFailure,
+    IngestedArticle,
+    TranslatedArticle,
+    TranslationMethod,
+    utcnow,
+)
 from shared.storage import Collection, Database, Document
 
 ARTICLES = Collection(
@@ -34,7 +50,8 @@ ARTICLES = Collection(
 # is by _id, and each insert maintains one index only.
 VERSIONS = Collection("article_versions")
 EMBARGOES = Collection("embargoes")
-COLLECTIONS = (ARTICLES, VERSIONS, EMBARGOES)
+REVIEWS = Collection("review_queue")
+COLLECTIONS = (ARTICLES, VERSIONS, EMBARGOES, REVIEWS)
 
 #: Concurrent single-document reads per batch (each one is an indexed ``_id`` lookup).
 READ_CONCURRENCY = 32
@@ -59,11 +76,96 @@ def version_id(article_id: str, version: int) -> str:
     return f"{article_id}:{version}"
 
 
+def review_id(article_id: str, language: str) -> str:
+    return f"{article_id}:{language}"
+
+
+ReviewKind = Literal["held", "flagged"]
+#: What an editor did about an entry; the event that settles it is then on its way.
+ReviewStep = Literal["approved", "edited", "sent back"]
+
+
+class QueuedTranslation(BaseModel):
+    """A machine translation waiting for an editor: held (the feeds carry nothing yet) or
+    flagged (published under the policy ``publish`` with failed checks)."""
+
+    article_id: str
+    language: str
+    publisher: str
+    version: int
+    revision: int
+    kind: ReviewKind
+    translation: TranslatedArticle = Field(description="The machine translation, as announced.")
+    queued_at: AwareDatetime
+    step: ReviewStep | None = None
+    step_by: str | None = None
+    step_at: AwareDatetime | None = None
+
+    @property
+    def failures(self) -> list[CheckFailure]:
+        return self.translation.provenance.check_failures
+
+    @property
+    def checks(self) -> list[str]:
+        """The names of the failed checks, each once, in the order they failed."""
+        return list(dict.fromkeys(f.check for f in self.failures))
+
+    def document(self) -> dict[str, Any]:
+        """As stored (times as dates, so the queue sorts by them)."""
+        doc = self.model_dump(mode="json", exclude={"queued_at", "step_at"})
+        return {"_id": review_id(self.article_id, self.language), **doc,
+                "queued_at": self.queued_at, "step_at": self.step_at}  # fmt: skip
+
+
+def review_kind(event: TranslatedArticle) -> ReviewKind | None:
+    """Whether an editor should look at this translation: held, flagged, or not at all (a
+    withdrawal, an editor's own or reviewed translation, machine output that passed)."""
+    p = event.provenance
+    if event.status is ArticleStatus.WITHDRAWN or p.method is TranslationMethod.HUMAN:
+        return None
+    if p.reviewed or p.review is not None:
+        return None
+    if p.held:
+        return "held"
+    return "flagged" if p.needs_review or p.check_failures else None
+
+
+def language_state(event: TranslatedArticle) -> dict[str, Any]:
+    """What a head records of the newest translation of one language (``GET /articles``)."""
+    p = event.provenance
+    if event.status is ArticleStatus.WITHDRAWN:
+        status = "withdrawn"
+    else:
+        status = "held" if p.held and review_kind(event) == "held" else "published"
+    return {
+        "version": event.version,
+        "revision": event.revision,
+        "status": status,
+        "method": p.method.value,
+        "reviewed": p.reviewed,
+        "engine": p.engine,
+        "model": p.model,
+        "pivot": p.pivot,
+        "glossary_version": p.glossary_version,
+        "missing_terms": p.missing_terms,
+        "needs_review": p.needs_review,
+        "translated_by": p.translated_by,
+        "translated_at": p.translated_at,
+        "checks_version": p.checks_version,
+        "check_failures": [f.model_dump(mode="json") for f in p.check_failures],
+        "policy": p.policy.value if p.policy else None,
+        "review": p.review.value if p.review else None,
+        "reviewed_by": p.reviewed_by,
+        "reviewed_at": p.reviewed_at,
+    }
+
+
 class ArticleStore:
     def __init__(self, db: Database) -> None:
         self.articles = db[ARTICLES.name]
         self.versions = db[VERSIONS.name]
         self.embargoes = db[EMBARGOES.name]
+        self.reviews = db[REVIEWS.name]
         self._reads = asyncio.Semaphore(READ_CONCURRENCY)
 
     async def _find(self, coll: Any, _id: str) -> Document | None:
@@ -216,36 +318,85 @@ class ArticleStore:
         return head, versions
 
     async def record_translation(self, event: TranslatedArticle) -> None:
-        """Remember, on the head, the newest translation reported for one language."""
+        """Remember, on the head, the newest translation reported for one language, and keep
+        the review queue in step with it. Re-applying an event changes nothing."""
         head = await self.articles.find_one({"_id": event.article_id}, {"languages": 1})
-        if head is None:
+        if head is not None:
+            known = (head.get("languages") or {}).get(event.language)
+            if known and (known["version"], known.get("revision", 0)) > (
+                event.version,
+                event.revision,
+            ):
+                return
+            await self.articles.update_one(
+                {"_id": event.article_id},
+                {"$set": {f"languages.{event.language}": language_state(event)}},
+            )
+        # Without a head yet (it is saved just after the announcement) the queue entry is
+        # still written: a held translation must never go unseen.
+        await self.sync_review(event)
+
+    async def sync_review(self, event: TranslatedArticle) -> None:
+        """Queue the translation if an editor should see it, else take its language out."""
+        _id = review_id(event.article_id, event.language)
+        kind = review_kind(event)
+        found = await self._find(self.reviews, _id)
+        if found:
+            queued, this = (found["version"], found["revision"]), (event.version, event.revision)
+            if queued > this or (queued == this and kind is not None):
+                return  # an older event, or the same again: keep what an editor did about it
+        if kind is None:
+            if found:
+                await self.reviews.delete_one({"_id": _id})
             return
-        known = (head.get("languages") or {}).get(event.language)
-        if known and (known["version"], known.get("revision", 0)) > (
-            event.version,
-            event.revision,
-        ):
-            return
-        p = event.provenance
-        await self.articles.update_one(
-            {"_id": event.article_id},
-            {
-                "$set": {
-                    f"languages.{event.language}": {
-                        "version": event.version,
-                        "revision": event.revision,
-                        "status": "withdrawn" if event.status.value == "withdrawn" else "published",
-                        "method": p.method.value,
-                        "reviewed": p.reviewed,
-                        "engine": p.engine,
-                        "model": p.model,
-                        "pivot": p.pivot,
-                        "glossary_version": p.glossary_version,
-                        "missing_terms": p.missing_terms,
-                        "needs_review": p.needs_review,
-                        "translated_by": p.translated_by,
-                        "translated_at": p.translated_at,
-                    }
-                }
-            },
+        entry = QueuedTranslation(
+            article_id=event.article_id,
+            language=event.language,
+            publisher=event.publisher,
+            version=event.version,
+            revision=event.revision,
+            kind=kind,
+            translation=event,
+            queued_at=event.provenance.translated_at,
         )
+        await self.reviews.replace_one({"_id": _id}, entry.document(), upsert=True)
+
+    async def review_queue(
+        self, publisher: str, language: str | None = None, limit: int = 500
+    ) -> list[QueuedTranslation]:
+        """The publisher's queue, the newest first (a scan of a small collection)."""
+        query: dict[str, Any] = {"publisher": publisher}
+        if language:
+            query["language"] = language
+        cursor = (
+            self.reviews.find(query)
+            .sort([("queued_at", DESCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [QueuedTranslation.model_validate(d) async for d in cursor]
+
+    async def headlines(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """The latest source headline of each article (point reads of the heads)."""
+        ids = sorted(set(article_ids))
+        docs = await asyncio.gather(*(self._find(self.articles, i) for i in ids))
+        return {i: d["headline"] for i, d in zip(ids, docs, strict=True) if d and d.get("headline")}
+
+    async def review_count(self, publisher: str) -> int:
+        """How many entries of the publisher still wait for an editor's decision."""
+        cursor = self.reviews.find({"publisher": publisher}, {"step": 1})
+        return len([d async for d in cursor if not d.get("step")])
+
+    async def queued(self, article_id: str, language: str) -> QueuedTranslation | None:
+        doc = await self._find(self.reviews, review_id(article_id, language))
+        return QueuedTranslation.model_validate(doc) if doc else None
+
+    async def mark_step(
+        self, entry: QueuedTranslation, step: ReviewStep, by: str
+    ) -> QueuedTranslation:
+        """Note what an editor did (the event that settles the entry follows on Kafka)."""
+        done = entry.model_copy(update={"step": step, "step_by": by, "step_at": utcnow()})
+        await self.reviews.update_one(
+            {"_id": review_id(entry.article_id, entry.language), "revision": entry.revision},
+            {"$set": {"step": step, "step_by": by, "step_at": done.step_at}},
+        )
+        return done

@@ -8,32 +8,62 @@ reason), or translate. Translations of the whole batch are pooled per language p
 languages: they are marked failed and the record goes to the dead-letter topic with the reason
 (replaying it translates just the languages still missing); the others are published.
 
+Every machine translation then meets its publisher's policy (:mod:`services.translate.policy`):
+it goes out, or it is held for an editor. A held one is stored as ``review`` and still announced,
+with ``provenance.held`` and its checks' failures, so the desk can show it; the feeds skip it.
+
 ``translations.submitted``: an editor's translation of one version replaces the machine one and
-is never replaced by machine output of that version.
+is never replaced by machine output of that version. One with ``review=approved`` whose text is
+the held machine translation's publishes that machine translation, marked reviewed.
+
+``translations.requested``: an editor sends a held (or flagged) translation back; it is made
+again without the engines or models named, and meets the checks and the policy again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeAlias
 
 from aiokafka import ConsumerRecord
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.publisher import DefaultPublisher
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from services.translate.pipeline import BatchTranslator, Job, Outcome
+from services.translate.policy import (
+    NO_OTHER_ENGINE,
+    SENT_BACK,
+    Decision,
+    decide,
+    hold_reason,
+    same_text,
+)
 from services.translate.settings import TranslateSettings
-from services.translate.store import Status, TranslationStore, announced, key, stored_event
+from services.translate.store import (
+    Status,
+    TranslationStore,
+    announced,
+    held_since,
+    key,
+    stored_event,
+)
 from shared.contracts import (
     ArticleStatus,
+    CheckFailure,
     HumanTranslation,
     IngestedArticle,
     Provenance,
+    RetranslationRequest,
+    ReviewAction,
     Topics,
     TranslatedArticle,
     TranslationMethod,
+    TranslationPolicy,
+    utcnow,
 )
 from shared.glossary import GlossaryStore
 from shared.messaging import (
@@ -43,6 +73,7 @@ from shared.messaging import (
     describe_validation_error,
     raw_decoder,
 )
+from shared.metrics import TranslationMetrics
 from shared.observability import article_context
 from shared.service import Runtime
 from shared.storage import Document
@@ -60,16 +91,41 @@ class TranslationFailed(Exception):
 
 
 def human_event(h: HumanTranslation) -> TranslatedArticle:
+    """An editor's own (or edited) translation as an event, whatever ``review`` it came with."""
     return TranslatedArticle(
-        **h.model_dump(exclude={"schema_version", "translated_by", "submitted_at"}),
+        **h.model_dump(exclude={"schema_version", "translated_by", "submitted_at", "review"}),
         provenance=Provenance(
             engine="human",
             method=TranslationMethod.HUMAN,
             reviewed=True,
             translated_by=h.translated_by,
             translated_at=h.submitted_at,
+            review=ReviewAction.EDITED,
+            reviewed_by=h.translated_by,
+            reviewed_at=h.submitted_at,
         ),
     )
+
+
+def approved_event(held: TranslatedArticle, h: HumanTranslation) -> TranslatedArticle:
+    """The held machine translation as an editor approved it: no longer held, reviewed."""
+    provenance = held.provenance.model_copy(
+        update={
+            "held": False,
+            "reviewed": True,
+            "review": ReviewAction.APPROVED,
+            "reviewed_by": h.translated_by,
+            "reviewed_at": h.submitted_at,
+        }
+    )
+    return held.model_copy(update={"provenance": provenance})
+
+
+def with_policy(
+    event: TranslatedArticle, policy: TranslationPolicy, held: bool
+) -> TranslatedArticle:
+    provenance = event.provenance.model_copy(update={"policy": policy, "held": held})
+    return event.model_copy(update={"provenance": provenance})
 
 
 class Translate:
@@ -79,15 +135,15 @@ class Translate:
         store: TranslationStore,
         translator: BatchTranslator | None,
         glossaries: GlossaryStore,
-        settings: TranslateSettings,
         out: DefaultPublisher,
+        metrics: TranslationMetrics,
     ) -> None:
         self.rt = rt
         self.store = store
         self.translator = translator
         self.glossaries = glossaries
-        self.hold_flagged = settings.glossary_missing == "hold"
         self.out = out
+        self.metrics = metrics
 
     async def publish(self, event: TranslatedArticle) -> None:
         with article_context(
@@ -167,19 +223,21 @@ class Translate:
             return None  # a later version is handled already
         stored = stored_event(state) if state else None
         same = state is not None and state["version"] == article.version
-        if (
-            same
-            and state is not None
-            and stored is not None
-            and not announced(state)
-            and state.get("status") != Status.REVIEW.value
-        ):
-            to_publish.append(stored)  # stored before a crash, never announced
+        if same and state is not None and stored is not None and not announced(state):
+            # Stored before a crash, never announced (held ones too: the desk shows them);
+            # not one held by the old glossary setting, which was never to be announced.
+            if state.get("status") != Status.REVIEW.value or stored.provenance.held:
+                to_publish.append(stored)
             return None
         if article.status is ArticleStatus.WITHDRAWN:
             if stored is not None and stored.status is not ArticleStatus.WITHDRAWN:
+                # Never held: a withdrawal must reach the feeds even if the last text waited.
                 down = stored.model_copy(
-                    update={"version": article.version, "status": ArticleStatus.WITHDRAWN}
+                    update={
+                        "version": article.version,
+                        "status": ArticleStatus.WITHDRAWN,
+                        "provenance": stored.provenance.model_copy(update={"held": False}),
+                    }
                 )
                 to_publish.append(await self.store.record(down, Status.WITHDRAWN))
             return None
@@ -187,8 +245,8 @@ class Translate:
             return None  # an editor's translation of this version: machine output never wins
         if same and state and state.get("status") == Status.TRANSLATED.value:
             return None  # redelivery: done already
-        if same and state and state.get("status") == Status.REVIEW.value and self.hold_flagged:
-            return None  # held for an editor
+        if same and state and state.get("status") == Status.REVIEW.value:
+            return None  # held for an editor: approval or sending back settles it
         if self.translator is None:
             await self.store.mark(
                 article.article_id, target, article.version, Status.PENDING, NO_ENGINE
@@ -207,7 +265,8 @@ class Translate:
         return Job(article, target, glossary)
 
     async def settle(self, outcome: Outcome) -> TranslatedArticle | None:
-        """Store one outcome; the event to publish, if any."""
+        """Store one outcome under its publisher's policy; the event to publish, if any (a
+        held one too: it carries ``provenance.held``)."""
         job, a = outcome.job, outcome.job.article
         with article_context(article_id=a.article_id, version=a.version, language=job.target):
             if outcome.event is None:
@@ -216,23 +275,38 @@ class Translate:
                 )
                 self.rt.log.error("translation failed", extra={"reason": outcome.error})
                 return None
-            if outcome.missing:
+            failures = outcome.event.provenance.check_failures
+            for failure in failures:
+                self.metrics.check_failures.labels(failure.check).inc()
+            if failures:
                 self.rt.log.warning(
-                    "translation lacks required glossary terms",
-                    extra={"missing": outcome.event.provenance.missing_terms},
+                    "translation failed automatic checks",
+                    extra={"checks": sorted({f.check for f in failures})},
                 )
-            if outcome.missing and self.hold_flagged:
-                reason = "held for review: missing " + ", ".join(
-                    outcome.event.provenance.missing_terms
-                )
-                await self.store.record(outcome.event, Status.REVIEW, reason=reason)
-                return None
-            event = await self.store.record(outcome.event, Status.TRANSLATED)
             # An editor's translation may have arrived while the engine worked: it wins.
             human = await self.store.human_translation(a.article_id, job.target, a.version)
             if human is not None:
                 return await self.store.record(human_event(human), Status.TRANSLATED, human=True)
-            return event
+            policy = await self.policy(a.publisher)
+            if decide(policy, failures) is Decision.HOLD:
+                self.metrics.held.labels(policy.value).inc()
+                state = await self.store.get(a.article_id, job.target)
+                since = held_since(state, a.version) or utcnow()
+                return await self.store.record(
+                    with_policy(outcome.event, policy, held=True),
+                    Status.REVIEW,
+                    reason=hold_reason(policy, failures),
+                    held_at=since,
+                )
+            self.metrics.published.labels(policy.value).inc()
+            return await self.store.record(
+                with_policy(outcome.event, policy, held=False), Status.TRANSLATED
+            )
+
+    async def policy(self, publisher: str) -> TranslationPolicy:
+        """The publisher's translation policy (the registry's default when it is unknown)."""
+        pub = await self.rt.registry.publisher(publisher)
+        return pub.translation_policy if pub is not None else TranslationPolicy.HOLD
 
     async def human(self, translation: HumanTranslation) -> None:
         with article_context(
@@ -252,13 +326,104 @@ class Translate:
                 stored is not None
                 and state is not None
                 and state.get("human_version") == translation.version
-                and stored.provenance.translated_at == translation.submitted_at
+                and translation.submitted_at
+                in (stored.provenance.reviewed_at, stored.provenance.translated_at)
                 and announced(state)
             ):
                 return  # redelivery
-            await self.store.save_human(translation)
-            event = human_event(translation)
+            since = held_since(state, translation.version)
+            event = self.approval(translation, stored, since)
+            if event is None:
+                await self.store.save_human(translation)
+                event = human_event(translation)
+            action = event.provenance.review or ReviewAction.EDITED
+            self.metrics.reviewed.labels(action.value).inc()
+            if since is not None:
+                waited = (translation.submitted_at - since).total_seconds()
+                self.metrics.held_seconds.labels(action.value).observe(max(waited, 0.0))
+            self.rt.log.info("translation reviewed", extra={"review": action.value})
             await self.publish(await self.store.record(event, Status.TRANSLATED, human=True))
+
+    def approval(
+        self, h: HumanTranslation, stored: TranslatedArticle | None, since: datetime | None
+    ) -> TranslatedArticle | None:
+        """The approved machine translation, when ``h`` approves the held machine translation
+        of its version as it is; None otherwise (then ``h`` counts as the editor's text)."""
+        if h.review is not ReviewAction.APPROVED:
+            return None
+        if (
+            stored is None
+            or since is None
+            or stored.version != h.version
+            or stored.provenance.method is not TranslationMethod.MACHINE
+            or not same_text(stored, h.headline, h.body_html)
+        ):
+            self.rt.log.warning(
+                "approval taken as an edit: no held machine translation with this text"
+            )
+            return None
+        return approved_event(stored, h)
+
+    async def retranslate(self, request: RetranslationRequest) -> None:
+        """Translate a held or flagged translation again without the engines or models the
+        editor excluded; with none left (or all failing) it stays held, saying why."""
+        a, language = request.article, request.language
+        with article_context(article_id=a.article_id, version=a.version, language=language):
+            state = await self.store.get(a.article_id, language)
+            stored = stored_event(state) if state else None
+            if state is not None and stored is not None and not announced(state):
+                await self.publish(stored)  # made again before a crash, never announced
+                return
+            if state is None or stored is None or not sent_back_applies(state, stored, a.version):
+                self.rt.log.warning("send-back ignored: that version is not held or flagged")
+                return
+            router = self.translator.router.excluding(request.exclude) if self.translator else None
+            if router is None or not router.supports(a.language, language):
+                await self.still_held(stored, request, NO_OTHER_ENGINE)
+                return
+            assert self.translator is not None
+            glossary = await self.glossaries.get(a.publisher, language)
+            job = Job(a, language, glossary)
+            (outcome,) = await self.translator.with_router(router).run([job])
+            if outcome.event is None:
+                await self.still_held(stored, request, f"translating again failed: {outcome.error}")
+                return
+            event = await self.settle(outcome)
+            if event is not None:
+                await self.publish(event)
+
+    async def still_held(
+        self, stored: TranslatedArticle, request: RetranslationRequest, why: str
+    ) -> None:
+        """Announce the translation again as it was, with a note that it could not be made
+        again and why (shown with its other reasons)."""
+        excluded = ", ".join(request.exclude) or "none"
+        note = CheckFailure(
+            check=SENT_BACK,
+            reason=f"sent back by {request.requested_by} (excluding {excluded}): {why}",
+        )
+        kept = [f for f in stored.provenance.check_failures if f.check != SENT_BACK]
+        provenance = stored.provenance.model_copy(update={"check_failures": [*kept, note]})
+        event = stored.model_copy(update={"provenance": provenance})
+        self.rt.log.warning("translation sent back stays as it is", extra={"reason": why})
+        if stored.provenance.held:
+            state = await self.store.get(stored.article_id, stored.language)
+            since = held_since(state, stored.version)
+            await self.publish(
+                await self.store.record(event, Status.REVIEW, reason=note.reason, held_at=since)
+            )
+        else:
+            await self.publish(await self.store.record(event, Status.TRANSLATED))
+
+
+def sent_back_applies(state: Document, stored: TranslatedArticle, version: int) -> bool:
+    """Whether a send-back for ``version`` still applies: that version's machine translation is
+    held, or was published with failed checks, and no editor has settled it."""
+    if stored.version != version or state.get("human_version") == version:
+        return False
+    if stored.provenance.method is not TranslationMethod.MACHINE or stored.provenance.reviewed:
+        return False
+    return state.get("status") == Status.REVIEW.value or stored.provenance.needs_review
 
 
 def register(
@@ -269,7 +434,9 @@ def register(
     settings: TranslateSettings,
 ) -> Translate:
     out = rt.broker.publisher(Topics.TRANSLATED, title="articles.translated")
-    service = Translate(rt, store, translator, glossaries, settings, out)
+    registry = rt.metrics.registry if rt.metrics is not None else CollectorRegistry()
+    metrics = TranslationMetrics(registry)
+    service = Translate(rt, store, translator, glossaries, out, metrics)
 
     @rt.broker.subscriber(
         Topics.INGESTED,
@@ -290,5 +457,13 @@ def register(
     )
     async def on_human(translation: HumanTranslation) -> None:
         await service.human(translation)
+
+    @rt.broker.subscriber(
+        Topics.RETRANSLATIONS,
+        title="translations.requested",
+        **consumer_options(rt.name, rt.settings, role="retranslate"),
+    )
+    async def on_retranslation(request: RetranslationRequest) -> None:
+        await service.retranslate(request)
 
     return service

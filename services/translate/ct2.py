@@ -15,6 +15,10 @@ Three families are understood, because they differ in how languages are signalle
   token and is dropped.
 * ``nllb``: the same layout with FLORES-200 codes: ``pes_Arab <pieces> </s>`` and target prefix
   ``eng_Latn`` (the tokenizer's current, non-legacy layout).
+* ``madlad`` (MADLAD-400, a T5): the *target* language is a ``<2en>`` token written at the start of
+  the source text (``"<2en> " + text``, as the model card does), no source token, no target
+  prefix. Its float16 output is known to be broken in CTranslate2, so it only ever runs in int8
+  (or float32): see ``choose_compute_type``.
 
 Nothing here downloads anything, and importing the module loads nothing: CTranslate2 and
 SentencePiece are imported when an engine is built.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, TypedDict
@@ -35,7 +40,7 @@ from services.translate.segment import translate_non_blank
 
 MANIFEST_NAME = "cityfeeds-model.json"
 
-Family = Literal["marian", "m2m100", "nllb"]
+Family = Literal["marian", "m2m100", "nllb", "madlad"]
 Device = Literal["cpu", "cuda", "auto"]
 
 # ISO 639-1 codes (as used across the platform) to NLLB's FLORES-200 codes. Persian is the
@@ -55,6 +60,50 @@ NLLB_CODES: Mapping[str, str] = {
     "ur": "urd_Arab",
     "hi": "hin_Deva",
 }
+
+# MADLAD-400 in CTranslate2: int8 and float32 translate well; float16 (and the int8_float16 mix)
+# produce garbage, a known T5 issue (https://github.com/OpenNMT/CTranslate2/issues/1560).
+MADLAD_COMPUTE_TYPES: tuple[str, ...] = ("int8", "int8_float32", "float32")
+# Every compute type CTranslate2 knows (https://opennmt.net/CTranslate2/quantization.html).
+COMPUTE_TYPES = frozenset(
+    {
+        "default",
+        "auto",
+        "int8",
+        "int8_float32",
+        "int8_float16",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
+    }
+)
+
+logger = logging.getLogger(__name__)
+
+
+def madlad_token(target: str) -> str:
+    """The token that asks MADLAD-400 for ``target``: ``<2en>``."""
+    return f"<2{target}>"
+
+
+def madlad_source_text(text: str, target: str) -> str:
+    """The source as MADLAD-400 reads it: the target token, a space, the text.
+
+    The token goes into the text rather than the token list so that SentencePiece segments it as
+    in training: prepending a bare ``<2en>`` piece loses the word-boundary piece in front of it.
+    """
+    return f"{madlad_token(target)} {text}"
+
+
+def choose_compute_type(requested: str, allowed: Sequence[str]) -> str:
+    """``requested``, unless the model works only with ``allowed`` types and it is not one of
+    them: then the first allowed one. ``default`` and ``auto`` are replaced too, as they may
+    resolve to float16 (the saved type, or the fastest on a GPU)."""
+    if not allowed or requested in allowed:
+        return requested
+    return allowed[0]
 
 
 class ModelDirectoryError(ValueError):
@@ -99,6 +148,9 @@ class ModelManifest(BaseModel):
     language_tokens: dict[str, str] = Field(default_factory=dict)
     """Overrides of the family's language tokens (``{"fa": "pes_Arab"}``)."""
     sha256: dict[str, str] = Field(default_factory=dict)
+    compute_types: list[str] = Field(default_factory=list)
+    """The only CTranslate2 compute types the model works with; empty: its family's (MADLAD:
+    ``MADLAD_COMPUTE_TYPES``), or any."""
 
     @field_validator("sentencepiece")
     @classmethod
@@ -107,6 +159,14 @@ class ModelManifest(BaseModel):
             return _relative_file(value)
         _relative_file(value.source)
         _relative_file(value.target)
+        return value
+
+    @field_validator("compute_types")
+    @classmethod
+    def _check_compute_types(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in COMPUTE_TYPES]
+        if unknown:
+            raise ValueError(f"unknown CTranslate2 compute types: {', '.join(unknown)}")
         return value
 
     @field_validator("sha256")
@@ -150,7 +210,15 @@ class ModelManifest(BaseModel):
             return f"__{lang}__"
         if self.family == "nllb":
             return NLLB_CODES[lang]
+        if self.family == "madlad":
+            return madlad_token(lang)
         return None
+
+    def allowed_compute_types(self) -> tuple[str, ...]:
+        """The compute types the model may run in; empty: any."""
+        if self.compute_types:
+            return tuple(self.compute_types)
+        return MADLAD_COMPUTE_TYPES if self.family == "madlad" else ()
 
     def supports(self, source: str, target: str) -> bool:
         if isinstance(self.languages, list):
@@ -214,13 +282,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Written beside the model after install (``models evaluate``): measured, not part of the model.
+SCORES_NAME = "cityfeeds-scores.json"
+
+
 def digest_files(directory: Path | str) -> dict[str, str]:
-    """SHA-256 of every file under ``directory`` but the manifest, for writing a manifest."""
+    """SHA-256 of every file under ``directory`` but the manifest and the measured scores, for
+    writing a manifest."""
     directory = Path(directory)
     return {
         path.relative_to(directory).as_posix(): sha256_file(path)
         for path in sorted(directory.rglob("*"))
-        if path.is_file() and path.name != MANIFEST_NAME
+        if path.is_file()
+        and path.relative_to(directory).as_posix() not in (MANIFEST_NAME, SCORES_NAME)
     }
 
 
@@ -379,10 +453,11 @@ class CTranslate2Engine:
         self._translator = _Translator(
             self.model_dir,
             device=resolved_device,
-            compute_type=compute_type or _default_compute_type(resolved_device),
+            compute_type=self._compute_type(compute_type or _default_compute_type(resolved_device)),
             inter_threads=inter_threads,
             intra_threads=intra_threads,
         )
+        self._check_compute_type()
         source_spm, target_spm = self.manifest.spm_files()
         self._source_tokenizer = _Tokenizer(self.model_dir / source_spm)
         self._target_tokenizer = (
@@ -397,10 +472,52 @@ class CTranslate2Engine:
             None if config.get("add_source_eos") else str(config.get("eos_token") or "</s>")
         )
         self._check_language_tokens()
+        if self.manifest.family == "madlad":
+            self._check_madlad_tokenizer()
         self.max_batch_size = max_batch_size
         self.beam_size = beam_size
         self.max_input_length = max_input_length
         self.max_decoding_length = max_decoding_length
+
+    def _compute_type(self, requested: str) -> str:
+        """``requested``, or a type the model works with (with a warning saying why)."""
+        allowed = self.manifest.allowed_compute_types()
+        chosen = choose_compute_type(requested, allowed)
+        if chosen != requested:
+            logger.warning(
+                "model %s: compute type %s replaced by %s: it works only with %s%s",
+                self.manifest.name,
+                requested,
+                chosen,
+                ", ".join(allowed),
+                " (float16 output is broken for MADLAD-400)"
+                if self.manifest.family == "madlad"
+                else "",
+            )
+        return chosen
+
+    def _check_compute_type(self) -> None:
+        """What CTranslate2 actually runs must be allowed too (it may substitute on a device)."""
+        allowed = self.manifest.allowed_compute_types()
+        actual = self._translator.compute_type
+        if allowed and actual not in allowed:
+            raise ModelDirectoryError(
+                f"{self.model_dir}: model {self.manifest.name} runs in {actual} on "
+                f"{self._translator.device}, but works only with {', '.join(allowed)}"
+            )
+
+    def _check_madlad_tokenizer(self) -> None:
+        """``<2en>`` must be one SentencePiece piece, or MADLAD gets garbage without an error."""
+        split = [
+            madlad_token(lang)
+            for lang in self.manifest.language_codes()
+            if madlad_token(lang) not in self._source_tokenizer.encode(madlad_source_text("", lang))
+        ]
+        if split:
+            raise ModelDirectoryError(
+                f"{self.model_dir}: the SentencePiece model splits {', '.join(split)} into "
+                "pieces: not a MADLAD-400 tokenizer"
+            )
 
     def _check_language_tokens(self) -> None:
         """A language token missing from the vocabulary would silently become ``<unk>``."""
@@ -445,17 +562,25 @@ class CTranslate2Engine:
             segments, lambda texts: asyncio.to_thread(self._translate_sync, texts, source, target)
         )
 
-    def _translate_sync(self, texts: list[str], source: str, target: str) -> list[str]:
-        source_token = self.manifest.language_token(source)
-        target_token = self.manifest.language_token(target)
-        batch = []
-        for text in texts:
+    def _encode(self, text: str, source: str, target: str) -> list[str]:
+        """The source tokens in the family's layout (see the module docstring)."""
+        if self.manifest.family == "madlad":
+            tokens = self._source_tokenizer.encode(madlad_source_text(text, target))
+        else:
             tokens = self._source_tokenizer.encode(text)
+            source_token = self.manifest.language_token(source)
             if source_token is not None:
                 tokens.insert(0, source_token)
-            if self._append_eos is not None:
-                tokens.append(self._append_eos)
-            batch.append(tokens)
+        if self._append_eos is not None:
+            tokens.append(self._append_eos)
+        return tokens
+
+    def _translate_sync(self, texts: list[str], source: str, target: str) -> list[str]:
+        # MADLAD has its target token in the source: no target prefix.
+        target_token = (
+            None if self.manifest.family == "madlad" else self.manifest.language_token(target)
+        )
+        batch = [self._encode(text, source, target) for text in texts]
         prefix = None if target_token is None else [[target_token] for _ in texts]
         hypotheses = self._translator.translate(
             batch,

@@ -8,8 +8,9 @@ translation pending rather than publishing anything that pretends to be a transl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 from services.translate.settings import TranslateSettings
 
@@ -36,6 +37,9 @@ class PseudoEngine:
     name = "pseudo"
     model: str | None = "pseudo"
     model_version: str | None = "1"
+    #: Not a translation, so the automatic checks would only fail it: its output goes unchecked
+    #: (provenance ``checks_version`` None). Real engines leave this out and are checked.
+    checked = False
 
     def supports(self, source: str, target: str) -> bool:
         return source != target
@@ -100,14 +104,89 @@ def _bench_cpu(settings: TranslateSettings) -> TranslationEngine:
 
 
 def _ctranslate2(settings: TranslateSettings) -> TranslationEngine:
-    from services.translate.ct2 import CTranslate2Engine  # only images that translate need it
-
     if settings.model_dir is None:
         raise EngineNotConfigured(
             "TRANSLATE_ENGINE=ctranslate2 needs TRANSLATE_MODEL_DIR: a converted model directory"
         )
+    return _load_ct2(settings, settings.model_dir)
+
+
+class PairLimitedEngine:
+    """An engine that offers only some of its pairs, so that the router, which takes the first
+    engine supporting a pair, serves those pairs from it and every other from the engines after
+    it. Provenance names the wrapped engine and its model."""
+
+    def __init__(self, inner: TranslationEngine, pairs: Iterable[tuple[str, str]]) -> None:
+        self.inner = inner
+        self.pairs = frozenset(pairs)
+        self.name = inner.name
+        self.model = inner.model
+        self.model_version = inner.model_version
+
+    def __getattr__(self, attribute: str) -> Any:
+        """Everything else (``checked``, ``keeps_markup``, ``info`` ...) is the wrapped engine's."""
+        return getattr(self.inner, attribute)
+
+    def supports(self, source: str, target: str) -> bool:
+        return (source, target) in self.pairs and self.inner.supports(source, target)
+
+    async def translate(self, segments: Sequence[str], source: str, target: str) -> list[str]:
+        return await self.inner.translate(segments, source, target)
+
+
+def parse_model_dirs(text: str) -> dict[tuple[str, str], Path]:
+    """``fa-en=DIR,fa-ar=DIR`` (``TRANSLATE_MODEL_DIRS``) as {(source, target): directory}."""
+    result: dict[tuple[str, str], Path] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        pair, sep, directory = item.partition("=")
+        source, dash, target = pair.strip().partition("-")
+        if not sep or not dash or not source or not target or not directory.strip():
+            raise EngineNotConfigured(
+                f"TRANSLATE_MODEL_DIRS: expected SRC-TGT=DIR, comma-separated, got {item!r}"
+            )
+        result[(source, target)] = Path(directory.strip()).expanduser()
+    return result
+
+
+def _ctranslate2_engines(settings: TranslateSettings) -> list[TranslationEngine]:
+    """The per-pair models of ``TRANSLATE_MODEL_DIRS`` (each offering only its pairs), then the
+    ``TRANSLATE_MODEL_DIR`` model for every other pair; a folder is loaded once."""
+    per_pair = parse_model_dirs(settings.model_dirs)
+    if not per_pair:
+        return [_ctranslate2(settings)]
+    loaded: dict[Path, TranslationEngine] = {}
+
+    def load(directory: Path) -> TranslationEngine:
+        key = directory.resolve()
+        if key not in loaded:
+            loaded[key] = _load_ct2(settings, directory)
+        return loaded[key]
+
+    by_dir: dict[Path, list[tuple[str, str]]] = {}
+    for pair, directory in per_pair.items():
+        by_dir.setdefault(directory, []).append(pair)
+    engines: list[TranslationEngine] = []
+    for directory, pairs in by_dir.items():
+        engine = load(directory)
+        unsupported = [f"{s}→{t}" for s, t in pairs if not engine.supports(s, t)]
+        if unsupported:
+            raise EngineNotConfigured(
+                f"TRANSLATE_MODEL_DIRS: {engine.model} in {directory} does not translate "
+                + ", ".join(unsupported)
+            )
+        engines.append(PairLimitedEngine(engine, pairs))
+    if settings.model_dir is not None:
+        engines.append(load(settings.model_dir))
+    return engines
+
+
+def _load_ct2(settings: TranslateSettings, directory: Path) -> TranslationEngine:
+    from services.translate.ct2 import CTranslate2Engine  # only images that translate need it
+
     return CTranslate2Engine(
-        settings.model_dir,
+        directory,
         device=settings.device,
         compute_type=settings.compute_type,
         inter_threads=settings.inter_threads,
@@ -163,6 +242,9 @@ def engines_from_settings(settings: TranslateSettings) -> list[TranslationEngine
     engines = []
     for name in names:
         if name == "none":
+            continue
+        if name == "ctranslate2":
+            engines.extend(_ctranslate2_engines(settings))
             continue
         try:
             factory = ENGINES[name]

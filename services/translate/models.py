@@ -4,11 +4,19 @@ Usage (``python -m services.translate.models --help``)::
 
     list                       installed models: family, version, languages, licence, size, state
     verify [NAME ...]          re-check every file against the manifest's SHA-256 digests
+    catalogue [--catalogue FILE]
+                               what ``fetch NAME`` offers: licences (non-commercial said),
+                               download sizes, languages, published scores
+    fetch NAME [--catalogue FILE] [--force]
+                               a catalogue model from the Hugging Face hub (e.g. m2m100-418m)
+    ensure [--catalogue FILE]  ``make run``'s step: fetch the default when no model is installed
     fetch opus-mt SRC TGT (--release NAME [--sha256 HEX] | --url URL --sha256 HEX) [--name NAME]
           [--quantization int8|int16|float16|none] [--max-size MIB] [--force]
     install DIR|ARCHIVE [--name NAME] [--force]
     pick [--registry FILE [--publisher NAME ...]] [--pair SRC-TGT ...] [--env-file FILE] [--json]
                                the engine settings ``make run`` starts translate with
+    evaluate NAME [--set municipal|FILE | --flores DIR] [--pairs SRC-TGT,...] [--limit N]
+                               chrF++/BLEU (COMET) per pair, stored with the model
 
 The models folder is ``--models``, else ``$TRANSLATE_MODELS_DIR``, else
 ``~/.cache/city-syndication/models``; each model is one subfolder in the layout ``ct2.py`` serves
@@ -30,9 +38,28 @@ symbolic or hard link, a device, a FIFO, an absolute path or a ``..`` anywhere r
 install, so nothing outside the model can be copied in and then vouched for by the digests the
 manifest records. A corrupt or truncated archive is an error message, not a traceback.
 
-M2M100 and NLLB can only be converted by ``ct2-transformers-converter`` (torch + transformers): run
-it on a machine with access to the Hugging Face hub, add a ``cityfeeds-model.json`` next to its
-output (plus the SentencePiece model), then ``install`` that directory here.
+``fetch NAME`` installs an entry of the catalogue (``catalogue.py``, plus ``--catalogue FILE``, a
+JSON list of entries) through the real ``huggingface_hub`` client (``hub.py``): ``HF_ENDPOINT``
+(a mirror), ``HF_TOKEN`` (gated repositories), its progress bars, a connection cut mid-file
+resumed with a Range request, and whole files kept in a hidden ``.download-NAME-REV`` folder so
+the same command run again fetches only what is missing. Exactly the entry's files are taken at
+its pinned commit, each checked against the SHA-256 the entry pins (a mismatch names the file and
+installs nothing); the manifest records version = the commit, the licence, the languages and
+``source_url`` = ``https://huggingface.co/REPO/tree/REV``. An entry that is the original model
+(``conversion: transformers``) is converted here by CTranslate2's ``TransformersConverter``, which
+needs ``pip install '.[convert]'`` (torch CPU, transformers); without it, one line says so before
+anything is downloaded. An entry marked unverified is never fetched.
+
+``ensure`` runs in ``make run`` before ``pick``: when no model is installed (and neither
+``TRANSLATE_ENGINE`` nor ``TRANSLATE_MODEL_DIR`` is set) it fetches ``$TRANSLATE_DEFAULT_MODEL``
+(default ``m2m100-418m``, MIT) unless ``TRANSLATE_AUTO_FETCH=0``. It first asks the hub for the
+repository with a 5-second timeout; a hub that cannot be reached, or a fetch that fails, is one
+line and exit 0, so the stack starts as before with translations pending. An unknown
+``TRANSLATE_DEFAULT_MODEL`` is an error (exit 1).
+
+M2M100 and NLLB can also be converted elsewhere by ``ct2-transformers-converter``: add a
+``cityfeeds-model.json`` next to its output (plus the SentencePiece model), then ``install`` that
+directory here.
 
 Every install is built in a hidden folder beside the target, loaded once with the engine, and only
 then renamed into place, so a failed or interrupted fetch never leaves a half model behind.
@@ -40,7 +67,10 @@ then renamed into place, so a failed or interrupted fetch never leaves a half mo
 ``pick`` chooses what to serve when ``TRANSLATE_ENGINE`` is not set: the installed model that
 verifies and covers the most of the wanted pairs (directly or through English), a multilingual
 one before single-pair Marian ones. It prints what it chose and what stays pending, and with
-``--env-file`` writes the ``TRANSLATE_*`` settings (``KEY=VALUE`` lines) for the service.
+``--env-file`` writes the ``TRANSLATE_*`` settings (``KEY=VALUE`` lines) for the service. Once
+models are scored (``evaluate``, docs/evaluation.md), each pair goes to the model with the best
+chrF++ for it, and pairs served by another model than the main one are listed in
+``TRANSLATE_MODEL_DIRS``.
 """
 
 from __future__ import annotations
@@ -52,7 +82,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -60,6 +90,8 @@ from typing import Any
 
 import httpx
 
+from services.translate import hub
+from services.translate.catalogue import DEFAULT_MODEL, CatalogueEntry, load_catalogue
 from services.translate.ct2 import (
     MANIFEST_NAME,
     CTranslate2Engine,
@@ -80,6 +112,8 @@ from services.translate.model_files import (
 
 # The error the CLI prints and exits 1 on; re-exported for the callers that catch it from here.
 from services.translate.model_files import CliError as CliError
+from services.translate.model_scores import PairScore, best_per_pair, load_current, rank_of
+from services.translate.model_scores import summary as score_summary
 
 DEFAULT_MODELS_DIR = Path("~/.cache/city-syndication/models")
 OPUS_MT_URL = "https://object.pouta.csc.fi/OPUS-MT-models/{src}-{tgt}/{release}.zip"
@@ -128,8 +162,8 @@ def cmd_list(models: Path) -> int:
     if not found:
         print(f"no models installed in {models}")
         print(
-            "fetch one with: python -m services.translate.models fetch opus-mt fa en "
-            "--release RELEASE (or --url URL); see --help"
+            f"fetch one with: python -m services.translate.models fetch {DEFAULT_MODEL} "
+            "(models catalogue lists them all); see --help"
         )
         return 0
     rows: list[tuple[str, ...]] = []
@@ -140,12 +174,13 @@ def cmd_list(models: Path) -> int:
             family: str = manifest.family
             version = manifest.version
             languages, licence = _languages(manifest), manifest.licence
+            scores = score_summary(load_current(directory, manifest))
         except ModelDirectoryError:
-            family = version = languages = licence = "?"
+            family = version = languages = licence = scores = "?"
         state = "ok" if not problems else problems[0]
         size = human_size(_size(directory))
-        rows.append((directory.name, family, version, languages, licence, size, state))
-    header = ("NAME", "FAMILY", "VERSION", "LANGUAGES", "LICENCE", "SIZE", "STATE")
+        rows.append((directory.name, family, version, languages, licence, size, scores, state))
+    header = ("NAME", "FAMILY", "VERSION", "LANGUAGES", "LICENCE", "SIZE", "SCORES", "STATE")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
@@ -363,6 +398,171 @@ def cmd_fetch_opus_mt(
     return 0
 
 
+# --- fetch NAME: a catalogue model from the Hugging Face hub -------------------------------------
+
+
+def _catalogue(path: Path | None) -> dict[str, CatalogueEntry]:
+    try:
+        return load_catalogue(path)
+    except (OSError, ValueError) as e:  # a pydantic ValidationError is a ValueError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise CliError(f"cannot read the catalogue {path}: {first}") from None
+
+
+def catalogue_entry(name: str, catalogue_file: Path | None) -> CatalogueEntry:
+    """The entry ``fetch NAME`` installs; an unknown name lists the known ones."""
+    entries = _catalogue(catalogue_file)
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none"
+        raise CliError(f"no model {name!r} in the catalogue (known: {known}; see 'catalogue')")
+    return entries[name]
+
+
+def _announce(entry: CatalogueEntry, source: hub.Source, target: Path) -> None:
+    """What is about to be downloaded, and under which licence, before the progress bars."""
+    licence = entry.licence + (": NON-COMMERCIAL use only" if entry.non_commercial else "")
+    files = len(hub.taken_files(entry))
+    print(
+        f"fetching {entry.name} ({entry.title}; licence {licence}): {files} files, about "
+        f"{entry.size_mib} MiB\n  from {source.url}\n  into {target}",
+        file=sys.stderr,
+    )
+
+
+def cmd_fetch_catalogue(
+    models: Path, name: str, *, catalogue_file: Path | None, force: bool
+) -> int:
+    """Download a catalogue entry at its pinned revision, check every digest, build, load once,
+    then move into place; files that arrived whole are kept for a re-run until it succeeds."""
+    entry = catalogue_entry(name, catalogue_file)
+    source = hub.source_of(entry, hub.endpoint())
+    target = models / _check_name(entry.name)
+    _refuse_existing(target, force)
+    hub.check_convert_extra(entry)
+    models.mkdir(parents=True, exist_ok=True)
+    hub.check_space(entry, models)
+    _announce(entry, source, target)
+    hub.probe(source)
+    downloaded = hub.download_folder(models, entry)
+    digests = hub.download(entry, source, downloaded)
+    try:
+        with _work_folder(models, entry.name) as work:
+            fetched = hub.build(entry, source, downloaded, digests, work / "model")
+            _finish(fetched.built, target, force)
+    except BaseException:
+        if entry.conversion == "ctranslate2":  # its files were moved out: nothing to resume
+            shutil.rmtree(downloaded, ignore_errors=True)
+        raise
+    shutil.rmtree(downloaded, ignore_errors=True)
+    print(f"installed {entry.name} ({entry.licence}, {human_size(_size(target))}) in {target}")
+    return 0
+
+
+def _has_model(models: Path) -> bool:
+    return any((d / MANIFEST_NAME).is_file() for d in _installed(models))
+
+
+def cmd_ensure(
+    models: Path, *, catalogue_file: Path | None, environ: Mapping[str, str] | None = None
+) -> int:
+    """``make run``'s step before ``pick``: fetch the default model when none is installed and the
+    hub answers. A hub that cannot be reached, or a fetch that fails, is one line and exit 0, so
+    the stack starts as before with translations pending."""
+    env = os.environ if environ is None else environ
+    if any(env.get(k, "").strip() for k in ("TRANSLATE_ENGINE", "TRANSLATE_MODEL_DIR")):
+        return 0  # the operator chose what to serve; pick reports it
+    if _has_model(models):
+        return 0
+    name = env.get("TRANSLATE_DEFAULT_MODEL", "").strip() or DEFAULT_MODEL
+    later = f"fetch one later with: {_python_command()} -m services.translate.models fetch {name}"
+    opt_out = env.get("TRANSLATE_AUTO_FETCH", "").strip()
+    if opt_out.lower() in ("0", "false", "no", "off"):
+        print(f"translation models: none installed, TRANSLATE_AUTO_FETCH={opt_out}; {later}")
+        return 0
+    entry = catalogue_entry(name, catalogue_file)
+    try:
+        hub.probe(hub.source_of(entry, hub.endpoint()))
+        return cmd_fetch_catalogue(models, name, catalogue_file=catalogue_file, force=False)
+    except hub.HubUnreachable as e:
+        print(f"translation models: {e}; translations stay pending; {later}")
+    except (CliError, ModelDirectoryError, OSError) as e:
+        print(f"translation models: fetching {name} failed: {e}; translations stay pending")
+    return 0
+
+
+def _catalogue_languages(entry: CatalogueEntry) -> str:
+    codes = [f"{p[0]}>{p[1]}" if not isinstance(p, str) else p for p in entry.languages]
+    return ",".join(codes[:8]) + (f" +{len(codes) - 8}" if len(codes) > 8 else "")
+
+
+def cmd_catalogue(models: Path, catalogue_file: Path | None) -> int:
+    """What ``fetch NAME`` offers, with the licence (non-commercial said in words) and the scores
+    the authors published, so a city chooses knowingly."""
+    entries = _catalogue(catalogue_file)
+    if not entries:
+        print("the catalogue is empty")
+        return 0
+    header = ("NAME", "FAMILY", "LICENCE", "DOWNLOAD", "LANGUAGES", "INSTALLED")
+    rows = [
+        (
+            e.name + (" (default)" if e.name == DEFAULT_MODEL else ""),
+            e.family,
+            e.licence + (" (non-commercial)" if e.non_commercial else ""),
+            f"{e.size_mib} MiB",
+            _catalogue_languages(e),
+            "yes" if (models / e.name / MANIFEST_NAME).is_file() else "no",
+        )
+        for e in entries.values()
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for entry, row in zip([None, *entries.values()], [header, *rows], strict=True):
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+        for score in entry.scores if entry is not None else ():
+            print(
+                f"    published: {score.pair} {score.metric} {score.value:g} on {score.test_set} "
+                f"({score.source})"
+            )
+    print(f"fetch one with: {_python_command()} -m services.translate.models fetch NAME")
+    return 0
+
+
+CATALOGUE_HELP = "a JSON list of extra catalogue entries (private models)"
+_OPUS_ONLY = ("release", "url", "sha256", "name", "quantization")
+
+
+def cmd_fetch(models: Path, args: argparse.Namespace) -> int:
+    """``fetch opus-mt SRC TGT ...`` (a release archive) or ``fetch NAME`` (the catalogue); a
+    Ctrl-C is one line too (the work folder is gone by then, whole downloads kept)."""
+    try:
+        return _fetch_either(models, args)
+    except KeyboardInterrupt:
+        raise CliError("fetch interrupted, nothing installed: run it again to resume") from None
+
+
+def _fetch_either(models: Path, args: argparse.Namespace) -> int:
+    if args.family == "opus-mt":
+        if args.src is None or args.tgt is None:
+            raise CliError("fetch opus-mt needs SRC and TGT, e.g. fetch opus-mt fa en --release R")
+        return cmd_fetch_opus_mt(
+            models,
+            args.src,
+            args.tgt,
+            url=args.url,
+            release=args.release,
+            name=args.name,
+            sha256=args.sha256,
+            quantization=args.quantization or "int8",
+            force=args.force,
+            max_bytes=args.max_size << 20,
+        )
+    given = [f"--{o}" for o in _OPUS_ONLY if getattr(args, o) is not None]
+    if args.src is not None or given:
+        extra = " ".join(filter(None, [args.src, args.tgt, *given]))
+        raise CliError(f"fetch {args.family} takes no {extra}: those are for fetch opus-mt")
+    return cmd_fetch_catalogue(models, args.family, catalogue_file=args.catalogue, force=args.force)
+
+
 # --- install -------------------------------------------------------------------------------------
 
 
@@ -462,6 +662,8 @@ class Candidate:
     direct: tuple[Pair, ...]
     pivoted: tuple[Pair, ...]
     """Served in two steps through English (source→en, en→target) by the same model."""
+    scores: dict[Pair, PairScore] = field(default_factory=dict)
+    """What ``models evaluate`` measured on these weights, the score that stands per pair."""
 
     @classmethod
     def of(cls, directory: Path, manifest: ModelManifest, wanted: Sequence[Pair]) -> Candidate:
@@ -474,7 +676,12 @@ class Candidate:
             and manifest.supports(src, PIVOT)
             and manifest.supports(PIVOT, tgt)
         )
-        return cls(directory, manifest, direct, pivoted)
+        scores = best_per_pair(load_current(directory, manifest))
+        return cls(directory, manifest, direct, pivoted, scores)
+
+    def score_rank(self, pair: Pair) -> tuple[int, float]:
+        """Smaller is better: chrF++ on the whole municipal set, then on any set, then none."""
+        return rank_of(self.scores, pair)
 
     @property
     def covered(self) -> int:
@@ -495,6 +702,9 @@ class Pick:
     explicit: str | None = None
     """``TRANSLATE_ENGINE`` as the operator set it: it wins, nothing is picked."""
     chosen: Candidate | None = None
+    per_pair: dict[Pair, Candidate] = field(default_factory=dict)
+    """Pairs another model serves better than ``chosen`` (higher measured chrF++, or directly
+    where ``chosen`` cannot), each from its own model (``TRANSLATE_MODEL_DIRS``)."""
     unused: list[Candidate] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(model, first problem) of models that do not verify."""
@@ -504,16 +714,21 @@ class Pick:
         if self.explicit is not None:
             return []
         served = set() if self.chosen is None else {*self.chosen.direct, *self.chosen.pivoted}
-        return [p for p in self.wanted if p not in served]
+        return [p for p in self.wanted if p not in served and p not in self.per_pair]
 
     def env(self) -> dict[str, str]:
         """The ``TRANSLATE_*`` settings to start translate with (none when nothing is picked)."""
         if self.chosen is None:
             return {}
-        return {
+        env = {
             "TRANSLATE_ENGINE": "ctranslate2",
             "TRANSLATE_MODEL_DIR": str(self.chosen.directory.resolve()),
         }
+        if self.per_pair:
+            env["TRANSLATE_MODEL_DIRS"] = ",".join(
+                f"{src}-{tgt}={c.directory.resolve()}" for (src, tgt), c in self.per_pair.items()
+            )
+        return env
 
     def as_json(self) -> dict[str, Any]:
         chosen = self.chosen
@@ -535,7 +750,18 @@ class Pick:
                 "pairs": None
                 if isinstance(chosen.manifest.languages, list)
                 else [list(p) for p in chosen.manifest.languages.pairs],
+                "scores": _scores_json(chosen),
             },
+            "per_pair": [
+                {
+                    "pair": list(pair),
+                    "name": c.manifest.name,
+                    "directory": str(c.directory.resolve()),
+                    "licence": c.manifest.licence,
+                    "scores": _scores_json(c),
+                }
+                for pair, c in self.per_pair.items()
+            ],
             "wanted": [list(p) for p in self.wanted],
             "direct": [] if chosen is None else [list(p) for p in chosen.direct],
             "pivoted": [] if chosen is None else [list(p) for p in chosen.pivoted],
@@ -543,6 +769,27 @@ class Pick:
             "unused": [c.directory.name for c in self.unused],
             "skipped": [{"name": name, "problem": problem} for name, problem in self.skipped],
         }
+
+    def served_by(self, candidate: Candidate) -> list[Pair]:
+        """The wanted pairs ``candidate`` translates directly in this choice."""
+        if candidate is self.chosen:
+            return [p for p in candidate.direct if p not in self.per_pair]
+        return [p for p, c in self.per_pair.items() if c is candidate]
+
+    def _scores_lines(self) -> list[str]:
+        """The measured chrF++ behind the choice, and the other models that serve a pair."""
+        lines: list[str] = []
+        if self.chosen is not None and self.chosen.scores:
+            lines.append(f"  measured: {_scored(self.chosen, self.served_by(self.chosen))}")
+        for other in _distinct(self.per_pair.values()):
+            m, pairs = other.manifest, self.served_by(other)
+            lines += [
+                f"  and {m.name} ({m.family}, licence {m.licence})",
+                f"    from {other.directory.resolve()}",
+                f"    translates {_arrow(pairs)}"
+                + (f", measured: {_scored(other, pairs)}" if other.scores else ""),
+            ]
+        return lines
 
     def message(self, python: str = "python") -> str:
         cli = f"{python} -m services.translate.models"
@@ -560,10 +807,12 @@ class Pick:
                 f"  {m.family}, version {m.version}, languages {_languages(m)}",
                 f"  licence {m.licence}",
                 f"  from {chosen.directory.resolve()}",
-                f"  translates {_arrow(chosen.direct) or 'none of the pairs directly'}",
+                f"  translates {_arrow(self.served_by(chosen)) or 'none of the pairs directly'}",
             ]
-            if chosen.pivoted:
-                lines.append(f"  through English: {_arrow(chosen.pivoted)}")
+            pivoted = [p for p in chosen.pivoted if p not in self.per_pair]
+            if pivoted:
+                lines.append(f"  through English: {_arrow(pivoted)}")
+            lines += self._scores_lines()
             if self.pending:
                 lines += [
                     f"  still PENDING: {_arrow(self.pending)}: the model does not cover them. One",
@@ -579,12 +828,12 @@ class Pick:
                 f"  {self.models} covers {_arrow(self.wanted)},",
                 f"  so the {targets} feeds stay empty while the {sources} feeds fill.",
                 "  To translate, install a model once, then 'make stop; make run' serves it:",
-                f"    {cli} fetch opus-mt fa en --release RELEASE",
-                "      fa→en only, CC-BY 4.0; RELEASE is named in the pair's README at",
-                "      https://github.com/Helsinki-NLP/OPUS-MT-train/tree/master/models/fa-en",
+                f"    {cli} fetch {DEFAULT_MODEL}",
+                "      M2M100-418M from the Hugging Face hub: every pair, MIT licence",
+                f"    {cli} catalogue",
+                "      the other models (NLLB-200 is non-commercial), licences and scores",
                 f"    {cli} install DIR",
-                f"      a converted M2M100-418M (MIT) or NLLB-200 with its {MANIFEST_NAME}:",
-                "      every pair (README, 'Translation: choosing an engine and model')",
+                f"      a model converted elsewhere, with its {MANIFEST_NAME}",
                 f"    {cli} list",
                 "  'TRANSLATE_ENGINE=pseudo make run' shows the pipeline with the deterministic",
                 "  test engine (tags text, does not translate).",
@@ -622,10 +871,59 @@ def pick_model(
             continue
         candidates.append(Candidate.of(directory, ModelManifest.read(directory), wanted))
     useful = sorted((c for c in candidates if c.covered), key=Candidate.rank)
-    if useful:
-        result.chosen, *result.unused = useful
+    result.chosen, result.per_pair = _assign(useful, wanted)
+    serving = [result.chosen, *result.per_pair.values()]
+    result.unused = [c for c in useful if all(c is not s for s in serving)]
     result.unused += [c for c in candidates if not c.covered]
     return result
+
+
+def _assign(
+    useful: Sequence[Candidate], wanted: Sequence[Pair]
+) -> tuple[Candidate | None, dict[Pair, Candidate]]:
+    """(the main model, the pairs other models serve): each pair goes to the model that
+    translates it directly with the best measured chrF++ (unscored ones after scored ones, then
+    by coverage as before); the main model is the one left serving the most pairs, its pivots
+    through English included. Without scores this is the single best-covering model."""
+    best: dict[Pair, Candidate] = {}
+    for pair in wanted:
+        direct = [c for c in useful if pair in c.direct]
+        if direct:
+            best[pair] = min(direct, key=lambda c: (c.score_rank(pair), c.rank()))
+
+    def serves(c: Candidate) -> int:
+        return sum(1 for p in wanted if best.get(p) is c or (p not in best and p in c.pivoted))
+
+    if not useful:
+        return None, {}
+    main = min(useful, key=lambda c: (-serves(c), c.rank()))
+    return main, {pair: c for pair, c in best.items() if c is not main}
+
+
+def _distinct(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """In order, each once (candidates hold a manifest, so they are not hashable)."""
+    seen: list[Candidate] = []
+    for c in candidates:
+        if all(c is not s for s in seen):
+            seen.append(c)
+    return seen
+
+
+def _scored(candidate: Candidate, pairs: Sequence[Pair]) -> str:
+    """``chrF++ fa→en 52.1 (municipal)`` for the pairs it has a score for; ``unscored``."""
+    parts = [
+        f"{src}→{tgt} {score.chrf:.1f} ({score.set})"
+        for src, tgt in pairs
+        if (score := candidate.scores.get((src, tgt))) is not None
+    ]
+    return "chrF++ " + ", ".join(parts) if parts else "unscored"
+
+
+def _scores_json(candidate: Candidate) -> dict[str, dict[str, Any]]:
+    return {
+        f"{src}-{tgt}": {"chrf": s.chrf, "bleu": s.bleu, "comet": s.comet, "set": s.set}
+        for (src, tgt), s in candidate.scores.items()
+    }
 
 
 def _python_command() -> str:
@@ -670,6 +968,51 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+# --- evaluate: measured quality, stored with the model --------------------------------------------
+
+
+def _pairs(text: str) -> list[Pair]:
+    return [_pair(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def _add_evaluate_parser(sub: Any) -> None:
+    p_eval = sub.add_parser(
+        "evaluate",
+        help="score an installed model (chrF++, BLEU, COMET if installed) on reference sentences",
+        description="Translate a reference set with the installed model as the service would, "
+        "print chrF++ and BLEU per pair (COMET with the 'comet' extra), and store the scores "
+        "with the model for 'list' and 'pick'. See docs/evaluation.md.",
+    )
+    p_eval.add_argument("name", metavar="NAME", help="an installed model")
+    source = p_eval.add_mutually_exclusive_group()
+    source.add_argument(
+        "--set",
+        metavar="municipal|FILE",
+        help="the shipped municipal set (default), or a .jsonl / .tsv file of your own",
+    )
+    source.add_argument(
+        "--flores", type=Path, metavar="DIR", help="an unpacked FLORES+ release: its devtest"
+    )
+    p_eval.add_argument(
+        "--pairs",
+        type=_pairs,
+        default=[],
+        metavar="SRC-TGT,...",
+        help="the pairs to score (default: every pair of the set the model translates directly)",
+    )
+    p_eval.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="only the first N sentences per pair"
+    )
+
+
+def _evaluate(models: Path, args: argparse.Namespace) -> int:
+    from services.translate import evaluate, reference_sets
+
+    directory = models / _check_name(args.name)
+    refset = reference_sets.load(args.set, args.flores)
+    return evaluate.cmd_evaluate(directory, refset, args.pairs, limit=args.limit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m services.translate.models",
@@ -686,10 +1029,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_verify = sub.add_parser("verify", help="check installed models against their digests")
     p_verify.add_argument("names", nargs="*", metavar="NAME")
 
-    p_fetch = sub.add_parser("fetch", help="download and convert a model release")
-    p_fetch.add_argument("family", choices=["opus-mt"])
-    p_fetch.add_argument("src", metavar="SRC", help="source language, e.g. fa")
-    p_fetch.add_argument("tgt", metavar="TGT", help="target language, e.g. en")
+    p_fetch = sub.add_parser(
+        "fetch",
+        help="install a catalogue model from the Hugging Face hub (NAME), or an OPUS-MT release "
+        "(opus-mt SRC TGT)",
+    )
+    p_fetch.add_argument("family", metavar="NAME", help="a catalogue name, or opus-mt")
+    p_fetch.add_argument("src", metavar="SRC", nargs="?", help="opus-mt: source language, e.g. fa")
+    p_fetch.add_argument("tgt", metavar="TGT", nargs="?", help="opus-mt: target language, e.g. en")
+    p_fetch.add_argument("--catalogue", type=Path, metavar="FILE", help=CATALOGUE_HELP)
     p_fetch.add_argument("--release", help="OPUS-MT release name, e.g. opus-2020-01-16")
     p_fetch.add_argument("--url", help="archive URL (overrides --release; needs --sha256)")
     p_fetch.add_argument("--sha256", help="expected SHA-256 of the archive")
@@ -704,10 +1052,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_fetch.add_argument(
         "--quantization",
         choices=QUANTIZATIONS,
-        default="int8",
-        help="weights as stored on disk (default int8: a quarter of float32's size)",
+        help="opus-mt: weights as stored on disk (default int8: a quarter of float32's size)",
     )
     p_fetch.add_argument("--force", action="store_true", help="replace an existing model")
+
+    p_ensure = sub.add_parser(
+        "ensure",
+        help="make run's step: fetch the default model when none is installed and the hub "
+        "answers (TRANSLATE_AUTO_FETCH=0 opts out, TRANSLATE_DEFAULT_MODEL picks another)",
+    )
+    p_ensure.add_argument("--catalogue", type=Path, metavar="FILE", help=CATALOGUE_HELP)
+    p_catalogue = sub.add_parser(
+        "catalogue", help="the models fetch NAME offers, with licences and published scores"
+    )
+    p_catalogue.add_argument("--catalogue", type=Path, metavar="FILE", help=CATALOGUE_HELP)
 
     p_install = sub.add_parser(
         "install",
@@ -746,6 +1104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--env-file", type=Path, metavar="FILE", help="write the settings as KEY=VALUE lines"
     )
     p_pick.add_argument("--json", action="store_true", help="print the choice as JSON")
+    _add_evaluate_parser(sub)
     return parser
 
 
@@ -758,20 +1117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "verify":
             return cmd_verify(models, args.names)
         if args.command == "fetch":
-            return cmd_fetch_opus_mt(
-                models,
-                args.src,
-                args.tgt,
-                url=args.url,
-                release=args.release,
-                name=args.name,
-                sha256=args.sha256,
-                quantization=args.quantization,
-                force=args.force,
-                max_bytes=args.max_size << 20,
-            )
+            return cmd_fetch(models, args)
+        if args.command == "ensure":
+            return cmd_ensure(models, catalogue_file=args.catalogue)
+        if args.command == "catalogue":
+            return cmd_catalogue(models, args.catalogue)
         if args.command == "install":
             return cmd_install(models, args.directory, name=args.name, force=args.force)
+        if args.command == "evaluate":
+            return _evaluate(models, args)
         if args.command == "pick":
             if args.publisher and args.registry is None:
                 raise CliError("--publisher needs --registry")

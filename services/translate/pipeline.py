@@ -5,21 +5,34 @@ pooled: each distinct segment is looked up in the translation memory once, and t
 go to the engine in calls of at most ``batch_tokens`` tokens, so a burst of short items costs a
 few model calls, not one each. A failing call is retried with bounded backoff; if it keeps
 failing, only the articles with a segment in it fail, and the rest are published.
+
+Every machine translation then goes through the automatic checks (:mod:`services.translate.
+checks`): their version and failures travel in its provenance, and the publisher's policy
+(:mod:`services.translate.policy`) decides whether it goes out or waits for an editor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from services.translate.checks import CHECKS_VERSION, SegmentPair, run_checks
 from services.translate.glossary import GlossaryMode, Prepared, describe, missing_terms, prepare
 from services.translate.memory import TranslationMemory, memory_key, preferred_legs
 from services.translate.routing import Leg, LegCache, Routed, Router
 from services.translate.segment import Segmented, assemble_article, segment_article
-from shared.contracts import IngestedArticle, Provenance, TranslatedArticle, utcnow
+from shared.contracts import (
+    CheckFailure,
+    IngestedArticle,
+    Provenance,
+    TranslatedArticle,
+    utcnow,
+)
 from shared.glossary import Glossary, Term
 from shared.storage import TRANSIENT_DB_ERRORS
 
@@ -103,6 +116,13 @@ class BatchTranslator:
         self.glossary_mode = glossary_mode
         self.sleep = sleep
         self.engine_calls = 0
+
+    def with_router(self, router: Router) -> BatchTranslator:
+        """This translator (memory, budgets, retries) over another router: an editor sent a
+        translation back to be made without some engines."""
+        other = copy.copy(self)
+        other.router = router
+        return other
 
     async def run(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Translate ``jobs`` (any mix of pairs); one outcome per job, in order."""
@@ -261,6 +281,8 @@ class BatchTranslator:
         legs = list(dict.fromkeys(leg for t in sent if t in legs_of for leg in legs_of[t]))
         routed = Routed([], tuple(legs))
         a = job.article
+        checked = self._checked(legs)
+        failures = check_translation(planned, out, headline, body_html) if checked else []
         event = TranslatedArticle(
             article_id=a.article_id,
             version=a.version,
@@ -282,11 +304,51 @@ class BatchTranslator:
                 glossary_version=job.glossary.label if job.glossary else None,
                 pivot=_pivot(legs, job.target),
                 missing_terms=[describe(t) for t in missing],
-                needs_review=bool(missing),
+                needs_review=bool(failures) if checked else bool(missing),
                 translated_at=utcnow(),
+                checks_version=CHECKS_VERSION if checked else None,
+                check_failures=failures,
             ),
         )
         return Outcome(job, event=event, missing=missing)
+
+    def _checked(self, legs: Sequence[Leg]) -> bool:
+        """Whether output made along ``legs`` is checked: not when an engine on the way says
+        its output is no translation (the pseudo engine)."""
+        unchecked = {e.name for e in self.router.engines if not getattr(e, "checked", True)}
+        return not any(leg.engine in unchecked for leg in legs)
+
+
+_MARKER = re.compile(r"</?x\d+>")
+
+
+def check_translation(
+    planned: _Planned, out: Sequence[str], headline: str, body_html: str
+) -> list[CheckFailure]:
+    """The automatic checks on the original source segments (not the glossary-prepared text)
+    against their translations: the headline as assembled (no lead context), the sentences
+    without inline markers (the markup check compares the whole bodies). A check that raises
+    is one failure with its reason: one bad article never crashes the batch."""
+    job = planned.job
+    sources = [job.article.headline, *planned.plan.segments[1:]]
+    targets = [headline, *out[1:]]
+    pairs = [
+        SegmentPair(_MARKER.sub("", s), _MARKER.sub("", t))
+        for s, t in zip(sources, targets, strict=True)
+    ]
+    terms = job.glossary.terms if job.glossary else ()
+    try:
+        return run_checks(
+            pairs,
+            job.article.language,
+            job.target,
+            terms,
+            source_html=job.article.body_html,
+            target_html=body_html,
+        )
+    except Exception as exc:  # run_checks promises not to raise; a bug must still not
+        log.exception("automatic checks raised")
+        return [CheckFailure(check="error", reason=f"the checks raised {type(exc).__name__}")]
 
 
 def _pivot(legs: Sequence[Leg], target: str) -> str | None:

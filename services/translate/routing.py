@@ -10,7 +10,7 @@ relied on (:class:`Leg`) so provenance can say exactly how a text was produced.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from services.translate.engines import TranslationEngine
@@ -113,6 +113,18 @@ class Router:
     @property
     def engines(self) -> tuple[TranslationEngine, ...]:
         return self._engines
+
+    def excluding(self, names: Iterable[str]) -> Router:
+        """This router without the engines named in ``names`` (an engine's name or its model's;
+        a provenance value joined with ``+`` names each part): an editor sent a translation
+        back to be made by another engine or model."""
+        unwanted = {part.strip() for name in names for part in name.split("+") if part.strip()}
+        kept = [
+            e
+            for e in self._engines
+            if e.name not in unwanted and (e.model is None or e.model not in unwanted)
+        ]
+        return Router(kept, self.pivot, self._is_transient)
 
     def routes(self, source: str, target: str) -> list[Route]:
         """Candidate routes, best first: every direct engine in configured order, then every

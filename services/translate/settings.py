@@ -23,6 +23,12 @@ class TranslateSettings(ServiceSettings):
     model_dir: Path | None = Field(
         default=None, description="A CTranslate2 model directory with its cityfeeds-model.json."
     )
+    model_dirs: str = Field(
+        default="",
+        description="Pairs served by another model than `model_dir`, as `models pick` writes "
+        "them from measured scores: `fa-en=DIR,fa-ar=DIR`. Each listed pair is translated by its "
+        "model; every other pair by `model_dir`.",
+    )
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str | None = Field(
         default=None, description="Default: int8 on CPU, int8_float16 (or float16) on GPU."
@@ -76,8 +82,10 @@ class TranslateSettings(ServiceSettings):
     )
     glossary_missing: Literal["flag", "hold"] = Field(
         default="flag",
-        description="A translation missing a required term: `flag` publishes it marked "
-        "needs_review; `hold` keeps it unpublished until an editor submits a translation.",
+        deprecated=True,
+        description="Deprecated and ignored: a missing required term is a failed automatic "
+        "check (`glossary`), and each publisher's `translation_policy` in the registry decides "
+        "what a failed check does (docs/review.md).",
     )
     glossary_ttl_seconds: float = Field(
         default=5.0, ge=0, description="How soon a glossary edit reaches every replica; 0: at once."

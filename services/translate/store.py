@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -31,7 +32,9 @@ COLLECTIONS = (TRANSLATIONS, HUMAN)
 class Status(StrEnum):
     PENDING = "pending"  # no engine or no route: says why
     TRANSLATED = "translated"  # published (or about to be)
-    REVIEW = "review"  # held for an editor: required glossary terms are missing
+    # Held for an editor (the publisher's policy: a failed check, or review of everything); its
+    # event is announced with provenance.held, which the feeds skip. ``held_at`` says since when.
+    REVIEW = "review"
     FAILED = "failed"  # every engine failed; the message is in the dead-letter topic
     WITHDRAWN = "withdrawn"
 
@@ -80,9 +83,11 @@ class TranslationStore:
         *,
         reason: str | None = None,
         human: bool = False,
+        held_at: datetime | None = None,
     ) -> TranslatedArticle:
         """Store ``event`` as the latest for its (article, language) under a new revision, and
-        return it carrying that revision."""
+        return it carrying that revision. ``held_at``: since when it waits for an editor (kept
+        for the time-to-approval metric)."""
         fields: dict[str, Any] = {
             "article_id": event.article_id,
             "language": event.language,
@@ -94,6 +99,7 @@ class TranslationStore:
         }
         if human:
             fields["human_version"] = event.version
+        fields["held_at"] = held_at
         doc = await self.coll.find_one_and_update(
             {"_id": key(event.article_id, event.language)},
             {"$set": fields, "$inc": {"revision": 1}},
@@ -132,6 +138,16 @@ def stored_event(state: Document) -> TranslatedArticle | None:
     return TranslatedArticle.model_validate(
         {**state["event"], "revision": int(state.get("revision", 0))}
     )
+
+
+def held_since(state: Document | None, version: int) -> datetime | None:
+    """Since when ``version`` has waited for an editor, if it is held."""
+    if state is None or state.get("status") != Status.REVIEW.value:
+        return None
+    if state.get("version") != version:
+        return None
+    held_at = state.get("held_at")
+    return held_at if isinstance(held_at, datetime) else None
 
 
 def announced(state: Document) -> bool:

@@ -51,7 +51,7 @@ async def test_scraped_page_becomes_the_article_and_nothing_else(
 ) -> None:
     page = SAMPLES / "mashhad-metropolis-secretary-general.txt"
     accepted = await submit_page(system, http, "mashhad", page)
-    headline = "دبیرکل متروپلیس: مشهد در حال تبدیل شدن به بازیگر بین المللی است"
+    headline = "دبیرکل متروپلیس: مشهد در حال تبدیل شدن به بازیگر بین\u200cالمللی است"
     assert accepted["headline"] == headline
     assert accepted["external_id"] == "2212303"  # the page's "کد خبر", in Latin digits
     assert accepted["published"] == "2025-04-29T03:51:53+00:00"  # ۱۴۰۴/۰۲/۰۹ ۰۷:۲۱:۵۳ Tehran

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 SERVICES = ("ingest", "translate", "feeds")
 GROUPS = {
     "ingest": {"ingest", "ingest-status"},
-    "translate": {"translate", "translate-human"},
+    "translate": {"translate", "translate-human", "translate-retranslate"},
     "feeds": {"feeds", "feeds-translations"},
 }
 UNOWNED = "syndication_consumer_partitions_unowned"

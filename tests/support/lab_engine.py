@@ -3,7 +3,8 @@
 It speaks LibreTranslate's real contract (``GET /languages``, ``POST /translate`` with ``q`` as a
 list) for fa→en, en→ar and en→ru only, so fa→ar and fa→ru must pivot through English. Tests make
 a pair fail (HTTP 503, as a restarting server answers), make it "forget" a word (to trip glossary
-verification), and read every call it received (to prove memory hits cost no engine call).
+verification), give chosen outputs for chosen segments (``replies``: a translation that drops a
+figure), and read every call it received (to prove memory hits cost no engine call).
 """
 
 from __future__ import annotations
@@ -32,16 +33,21 @@ class Lab:
     calls: list[tuple[str, str, list[str]]] = field(default_factory=list)
     failing: set[tuple[str, str]] = field(default_factory=set)
     forget: set[str] = field(default_factory=set)
+    #: Chosen outputs: (source segment, target language) -> the translation to return.
+    replies: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def reset(self) -> None:
         self.calls.clear()
         self.failing.clear()
         self.forget.clear()
+        self.replies.clear()
 
     def texts(self, source: str, target: str) -> list[str]:
         return [t for s, g, q in self.calls if (s, g) == (source, target) for t in q]
 
     def translation(self, text: str, target: str) -> str:
+        if (text, target) in self.replies:
+            return self.replies[(text, target)]
         words = [w for w in text.split() if w not in self.forget]
         return f"<{target}> " + " ".join(words)
 

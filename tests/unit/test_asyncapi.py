@@ -12,8 +12,9 @@ import pytest
 import yaml
 from pydantic import Field, create_model
 
+from services.translate import consumer as translate_consumer
 from shared import asyncapi
-from shared.contracts import DeadLetter, IngestedArticle, Topics
+from shared.contracts import DeadLetter, IngestedArticle, RetranslationRequest, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +29,7 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
             Topics.INGESTED: "IngestedArticle",
             Topics.SUBMITTED: "SubmissionMessage",  # the editors' HTTP API
             Topics.HUMAN_TRANSLATIONS: "HumanTranslation",  # the editors' HTTP API
+            Topics.RETRANSLATIONS: "RetranslationRequest",  # the desk's send back
             Topics.dlq(Topics.SUBMITTED): "DeadLetter",
             Topics.dlq(Topics.TRANSLATED): "DeadLetter",
         },
@@ -36,11 +38,13 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
         IN: {
             Topics.INGESTED: "IngestedArticle",
             Topics.HUMAN_TRANSLATIONS: "HumanTranslation",
+            Topics.RETRANSLATIONS: "RetranslationRequest",
         },
         OUT: {
             Topics.TRANSLATED: "TranslatedArticle",
             Topics.dlq(Topics.INGESTED): "DeadLetter",
             Topics.dlq(Topics.HUMAN_TRANSLATIONS): "DeadLetter",
+            Topics.dlq(Topics.RETRANSLATIONS): "DeadLetter",
         },
     },
     "feeds": {
@@ -205,13 +209,23 @@ def test_a_changed_contract_is_reported(
     asyncapi.write(tmp_path)
     assert asyncapi.main(["check", "--dir", str(tmp_path)]) == 0
 
-    # A new field on the event translate consumes (its batch consumer takes the contract).
+    # A new field on the event translate consumes (its batch consumer takes the contract, and
+    # the send-back handler takes a request that carries the article).
     extended = create_model(
         "IngestedArticle",
         __base__=IngestedArticle,
         summary=(str | None, Field(default=None, description="A one-line summary.")),
     )
     monkeypatch.setitem(asyncapi.CONTRACTS, Topics.INGESTED, ("IngestedArticle", extended))
+    request = create_model(
+        "RetranslationRequest",
+        __base__=RetranslationRequest,
+        article=(extended, RetranslationRequest.model_fields["article"]),
+    )
+    monkeypatch.setattr(translate_consumer, "RetranslationRequest", request)
+    monkeypatch.setitem(
+        asyncapi.CONTRACTS, Topics.RETRANSLATIONS, ("RetranslationRequest", request)
+    )
     assert asyncapi.main(["check", "--dir", str(tmp_path), "translate"]) == 1
     out = capsys.readouterr().out
     assert "translate.yaml: differs from the code" in out

@@ -102,6 +102,9 @@ class FakeBroker:
 class FakeStore:
     """One stored article, version 1, published in English by the machine."""
 
+    async def review_count(self, publisher: str) -> int:
+        return 0
+
     def __init__(self, event: IngestedArticle) -> None:
         self.event = event
         self.head = {
@@ -325,7 +328,7 @@ async def test_preview_shows_the_extraction_with_a_jalali_date_and_sends_nothing
     )
     assert resp.status_code == 200, resp.text
     html = resp.text
-    headline = "دبیرکل متروپلیس: مشهد در حال تبدیل شدن به بازیگر بین المللی است"
+    headline = "دبیرکل متروپلیس: مشهد در حال تبدیل شدن به بازیگر بین\u200cالمللی است"
     assert f'<strong class="headline" lang="fa" dir="rtl">{headline}</strong>' in html
     assert "۹ اردیبهشت ۱۴۰۴، ساعت ۰۷:۲۱" in html  # 1404/02/09 07:21:53 Tehran, as printed
     assert 'datetime="2025-04-29T03:51:53+00:00" lang="fa" dir="rtl"' in html

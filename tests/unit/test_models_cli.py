@@ -247,7 +247,7 @@ def test_list_empty_folder_says_how_to_fetch(
 ) -> None:
     assert _run(models, "list") == 0
     out = capsys.readouterr().out
-    assert "no models installed" in out and "fetch opus-mt" in out
+    assert "no models installed" in out and "fetch m2m100-418m" in out
 
 
 def test_models_folder_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -370,7 +370,7 @@ def test_pick_nothing_installed_says_how_to_install(models: Path) -> None:
     assert pick.chosen is None and pick.env() == {} and pick.pending == SAMPLE_PAIRS
     message = pick.message(".venv/bin/python")
     assert message.startswith("Translations: PENDING")
-    assert ".venv/bin/python -m services.translate.models fetch opus-mt fa en --release" in message
+    assert ".venv/bin/python -m services.translate.models fetch m2m100-418m" in message
     assert ".venv/bin/python -m services.translate.models install DIR" in message
     assert "TRANSLATE_ENGINE=pseudo make run" in message
 
