@@ -418,6 +418,11 @@ def catalogue_entry(name: str, catalogue_file: Path | None) -> CatalogueEntry:
     return entries[name]
 
 
+def _licence_note(licence: str) -> str:
+    """Said in words wherever a model is chosen: a non-commercial licence binds the city."""
+    return ": NON-COMMERCIAL use only" if "-NC" in licence.upper() else ""
+
+
 def _announce(entry: CatalogueEntry, source: hub.Source, target: Path) -> None:
     """What is about to be downloaded, and under which licence, before the progress bars."""
     licence = entry.licence + (": NON-COMMERCIAL use only" if entry.non_commercial else "")
@@ -784,7 +789,7 @@ class Pick:
         for other in _distinct(self.per_pair.values()):
             m, pairs = other.manifest, self.served_by(other)
             lines += [
-                f"  and {m.name} ({m.family}, licence {m.licence})",
+                f"  and {m.name} ({m.family}, licence {m.licence}{_licence_note(m.licence)})",
                 f"    from {other.directory.resolve()}",
                 f"    translates {_arrow(pairs)}"
                 + (f", measured: {_scored(other, pairs)}" if other.scores else ""),
@@ -805,7 +810,7 @@ class Pick:
             lines += [
                 f"Translations: ctranslate2 with the installed model {m.name}",
                 f"  {m.family}, version {m.version}, languages {_languages(m)}",
-                f"  licence {m.licence}",
+                f"  licence {m.licence}{_licence_note(m.licence)}",
                 f"  from {chosen.directory.resolve()}",
                 f"  translates {_arrow(self.served_by(chosen)) or 'none of the pairs directly'}",
             ]

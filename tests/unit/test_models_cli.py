@@ -337,6 +337,19 @@ def test_pick_prefers_a_multilingual_model(tiny_marian: Path, models: Path) -> N
     assert pick.chosen is not None and pick.chosen.manifest.family == "m2m100"
 
 
+def test_pick_says_when_the_model_chosen_is_non_commercial(tiny_marian: Path, models: Path) -> None:
+    """NLLB-200 is CC-BY-NC: the city must see it where the model is chosen, not only in the
+    catalogue."""
+    _add_model(
+        models, tiny_marian, "nllb", family="nllb", languages=["fa", "en", "ar", "ru"],
+        licence="CC-BY-NC-4.0",
+    )  # fmt: skip
+    message = cli.pick_model(models, SAMPLE_PAIRS, environ={}).message()
+    assert "licence CC-BY-NC-4.0: NON-COMMERCIAL use only" in message
+    _m2m100(models, tiny_marian, "m2m100-418m", ["fa", "en", "ar", "ru"])
+    assert "NON-COMMERCIAL" not in cli.pick_model(models, SAMPLE_PAIRS, environ={}).message()
+
+
 def test_pick_most_pairs_then_pivot_through_english(tiny_marian: Path, models: Path) -> None:
     _add_model(models, tiny_marian, "fa-en")
     _add_model(models, tiny_marian, "fa-en-ar", languages={"pairs": [("fa", "en"), ("en", "ar")]})
