@@ -369,3 +369,75 @@ def test_a_translation_passing_every_check_lists_no_failure() -> None:
     passed = feed_with(provenance(check_failures=[], needs_review=False))
     [prov] = etree.fromstring(render(passed, "atom")).iter(f"{CS}provenance")
     assert prov.findall(f"{CS}check-failure") == [] and prov.get("checks-version") == "1"
+
+
+# ---- send back, after a crash ---------------------------------------------------------------
+
+
+class OneState:
+    """The translate store's state of one (article, language), as the consumer reads it."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.announced: list[int] = []
+
+    async def get(self, article_id: str, language: str) -> dict[str, Any]:
+        return self.state
+
+    async def mark_announced(self, event: TranslatedArticle) -> None:
+        self.announced.append(event.revision)
+        self.state["announced_revision"] = event.revision
+
+
+class Out:
+    def __init__(self) -> None:
+        self.sent: list[TranslatedArticle] = []
+
+    async def publish(self, event: TranslatedArticle, key: bytes) -> None:
+        self.sent.append(event)
+
+
+async def test_a_send_back_made_again_before_a_crash_is_announced_when_redelivered() -> None:
+    """The request translated the article again and stored the result (passing every check,
+    so no longer held), then the process died before announcing it. The redelivered request
+    must announce it: the state no longer reads held or flagged, and it used to be ignored."""
+    import logging
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry
+
+    from services.translate.consumer import Translate
+    from shared.contracts import RetranslationRequest
+    from shared.metrics import TranslationMetrics
+
+    redone = machine(check_failures=[], needs_review=False, held=False)
+    state = {
+        "version": redone.version,
+        "status": Status.TRANSLATED.value,
+        "event": redone.model_dump(mode="json", exclude={"revision"}),
+        "revision": redone.revision + 1,
+        "announced_revision": redone.revision,
+    }
+    store, out = OneState(state), Out()
+    rt = SimpleNamespace(log=logging.getLogger("test"))
+    service = Translate(
+        rt,
+        store,
+        None,
+        None,
+        out,
+        TranslationMetrics(CollectorRegistry()),  # type: ignore[arg-type]
+    )
+    source = IngestedArticle(
+        article_id="mashhad-1", version=2, publisher="mashhad", language="fa",
+        headline="سفر ۳۰ میلیون زائر", body_html="<p>متن</p>", body_text="متن",
+        published=NOW, published_source=DateSource.EDITOR, content_hash="x", ingested_at=NOW,
+    )  # fmt: skip
+    request = RetranslationRequest(
+        article=source, language="en", exclude=["libretranslate"], requested_by="desk (key 7)"
+    )
+    await service.retranslate(request)
+    assert [e.revision for e in out.sent] == [redone.revision + 1]
+    assert store.announced == [redone.revision + 1]
+    await service.retranslate(request)  # announced now: a further redelivery does nothing
+    assert len(out.sent) == 1
