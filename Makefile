@@ -49,12 +49,12 @@ provision: venv
 
 run: provision
 	$(STACK) up --infra-only
-	$(PY) -m shared.registry load deploy/local/registry.yaml
-	$(PY) -m shared.glossary load deploy/local/glossary.yaml
+	$(PY) -m tools.registry load deploy/local/registry.yaml
+	$(PY) -m tools.glossary load deploy/local/glossary.yaml
 	@for p in $(SAMPLE_PUBLISHERS); do \
-	  $(PY) -m shared.registry keys create $$p --name local-editor --out $(STATE)/keys/$$p.key || exit 1; done
+	  $(PY) -m tools.registry keys create $$p --name local-editor --out $(STATE)/keys/$$p.key || exit 1; done
 	@for p in $(SAMPLE_PARTNERS); do \
-	  $(PY) -m shared.registry partner-token create $$p --out $(STATE)/keys/partner-$$p.token || exit 1; done
+	  $(PY) -m tools.registry partner-token create $$p --out $(STATE)/keys/partner-$$p.token || exit 1; done
 	@# No model installed: fetch the catalogue's default when the hub answers (TRANSLATE_AUTO_FETCH=0
 	@# opts out, TRANSLATE_DEFAULT_MODEL names another); without a hub, one line, and on as before.
 	@$(PY) -m services.translate.models ensure
@@ -66,7 +66,7 @@ run: provision
 	@for p in $(SAMPLE_PUBLISHERS); do \
 	  echo "Submitting $$p's sample pages (editor key $(STATE)/keys/$$p.key):"; \
 	  $(PY) -m services.ingest.cli submit deploy/local/samples/$$p --key-file $(STATE)/keys/$$p.key || exit 1; done
-	$(PY) -m shared.registry urls --feeds http://127.0.0.1:8080 --tokens $(STATE)/keys
+	$(PY) -m tools.registry urls --feeds http://127.0.0.1:8080 --tokens $(STATE)/keys
 	@echo; echo "Editor desk:    http://127.0.0.1:8000/desk  (sign in with the key in $(STATE)/keys/mashhad.key)"
 	@echo "Partner portal: http://127.0.0.1:8080/feeds (previews, OPML; private feeds with $(STATE)/keys/partner-*.token)"
 	@echo; cat $(STATE)/translate.txt

@@ -1,6 +1,6 @@
 """Glossaries: how each publisher wants its names translated, per target language, versioned.
 
-Editors maintain them (the ingest API's ``/glossary`` endpoints, or ``python -m shared.glossary
+Editors maintain them (the ingest API's ``/glossary`` endpoints, or ``python -m tools.glossary
 load FILE``); the translate service reads them from the database with a short cache, so an edit
 reaches every replica within seconds, without a restart. Every edit makes a new version, kept in
 ``glossary_versions``; a translation records the version it was made with.
@@ -17,9 +17,6 @@ The file format names each term once with all its translations::
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -31,8 +28,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.contracts import LanguageTag, PublisherId, utcnow
 from shared.persian import normalise
-from shared.settings import InfraSettings
-from shared.storage import Collection, Database, connect
+from shared.storage import Collection, Database
 
 GLOSSARIES = Collection("glossaries")  # _id "<publisher>:<language>": the current version
 GLOSSARY_VERSIONS = Collection("glossary_versions")  # _id "<publisher>:<language>:<version>"
@@ -195,56 +191,3 @@ def read_file(path: Path, source_languages: dict[str, str]) -> dict[tuple[str, s
                     )
                 )
     return out
-
-
-async def load(db: Database, path: Path, by: str = "glossary file") -> list[Glossary]:
-    from shared.registry import Registry
-
-    sources = {p.id: p.language for p in await Registry(db).publishers()}
-    store = GlossaryStore(db)
-    saved = []
-    for (publisher, language), terms in read_file(path, sources).items():
-        saved.append(
-            await store.put(publisher, language, terms, source_language=sources[publisher], by=by)
-        )
-    return saved
-
-
-async def _main(args: argparse.Namespace) -> None:
-    infra = InfraSettings()
-    client = connect(infra, "glossary-cli")
-    db: Database = client[infra.mongodb_database]
-    try:
-        if args.cmd == "load":
-            for g in await load(db, args.file):
-                print(f"glossary: {g.label} ({len(g.terms)} terms)")
-        else:
-            found = await GlossaryStore(db).get(args.publisher, args.language)
-            if found is None:
-                raise ValueError(f"no glossary for {args.publisher}/{args.language}")
-            print(f"# {found.label}, {found.updated_at:%Y-%m-%d %H:%M} by {found.updated_by}")
-            for t in found.terms:
-                print(f"{t.source}\t{t.target}\t{'required' if t.required else 'optional'}")
-    finally:
-        await client.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.glossary")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    load_cmd = sub.add_parser("load", help="save every publisher's terms from a YAML file")
-    load_cmd.add_argument("file", type=Path)
-    show = sub.add_parser("show", help="print a publisher's current glossary for one language")
-    show.add_argument("publisher")
-    show.add_argument("language")
-    args = parser.parse_args(argv)
-    try:
-        asyncio.run(_main(args))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        print(f"glossary: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

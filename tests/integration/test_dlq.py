@@ -42,7 +42,7 @@ async def test_an_unregistered_city_s_articles_are_replayed_once_it_is_registere
         lambda seen: any(city in (d.get("reason") or "") for d in seen),
     )
     # Nothing to replay yet that matches a filter for another city.
-    dry = cli(system, "-m", "shared.dlq", "replay", Topics.SUBMITTED, "--reason", "nowhere-xyz")
+    dry = cli(system, "-m", "tools.dlq", "replay", Topics.SUBMITTED, "--reason", "nowhere-xyz")
     assert "replayed" in dry.stderr and city not in dry.stdout
 
     registry = tmp_path / "registry.yaml"
@@ -50,11 +50,11 @@ async def test_an_unregistered_city_s_articles_are_replayed_once_it_is_registere
         f"publishers:\n  {city}:\n    name: A new sister city\n    language: fa\n",
         encoding="utf-8",
     )
-    cli(system, "-m", "shared.registry", "load", str(registry))
-    listed = cli(system, "-m", "shared.dlq", "list", Topics.SUBMITTED, "--reason", city)
+    cli(system, "-m", "tools.registry", "load", str(registry))
+    listed = cli(system, "-m", "tools.dlq", "list", Topics.SUBMITTED, "--reason", city)
     assert f"unknown publisher '{city}'" in listed.stdout
 
-    done = cli(system, "-m", "shared.dlq", "replay", Topics.SUBMITTED, "--reason", city)
+    done = cli(system, "-m", "tools.dlq", "replay", Topics.SUBMITTED, "--reason", city)
     assert '"replayed": 1' in done.stderr
     feed = await await_feed(
         http,
@@ -63,5 +63,5 @@ async def test_an_unregistered_city_s_articles_are_replayed_once_it_is_registere
     )
     assert [e.title for e in feed.entries].count(headline) == 1
 
-    again = cli(system, "-m", "shared.dlq", "replay", Topics.SUBMITTED, "--reason", city)
+    again = cli(system, "-m", "tools.dlq", "replay", Topics.SUBMITTED, "--reason", city)
     assert '"replayed": 0' in again.stderr  # the group remembers what was replayed

@@ -23,12 +23,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared import asyncapi
 from shared.contracts import Topics
 from shared.groups import GroupWatch
 from shared.metrics import subscribed_groups
 from tests.conftest import started_infra
 from tests.integration.conftest import System, feed_history, holders, started_system
+from tools import asyncapi
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -13,8 +13,8 @@ import yaml
 from pydantic import Field, create_model
 
 from services.translate import consumer as translate_consumer
-from shared import asyncapi
 from shared.contracts import DeadLetter, IngestedArticle, RetranslationRequest, Topics
+from tools import asyncapi
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,7 +172,7 @@ def _published_topics(package: Path) -> set[str]:
 def test_imperative_publishing_is_documented(
     service: str, documents: dict[str, dict[str, Any]]
 ) -> None:
-    """``broker.publish(..., topic=...)`` is invisible to FastStream: shared.asyncapi declares it
+    """``broker.publish(..., topic=...)`` is invisible to FastStream: tools.asyncapi declares it
     (HTTP_PUBLISHED); a new one in the service code must be declared there too."""
     published = _published_topics(ROOT / "services" / service)
     missing = published - set(operations(documents[service], OUT))
@@ -230,7 +230,7 @@ def test_a_changed_contract_is_reported(
     out = capsys.readouterr().out
     assert "translate.yaml: differs from the code" in out
     assert "/components/schemas/IngestedArticle/properties/summary: only in the code" in out
-    assert "run `python -m shared.asyncapi write`" in out
+    assert "run `python -m tools.asyncapi write`" in out
 
     # feeds' handler still takes the old model: the generator refuses to pick one.
     assert asyncapi.main(["check", "--dir", str(tmp_path), "feeds"]) == 2

@@ -6,7 +6,7 @@ import base64
 from datetime import UTC, datetime
 
 from shared.contracts import DeadLetter
-from shared.dlq import Filter, original, replay_headers
+from tools.dlq import Filter, original, replay_headers
 
 WHEN = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from shared import asyncapi
 from shared.contracts import Topics
 from shared.groups import MOVED, GroupWatch, group_id, unowned_partitions
 from shared.metrics import ServiceMetrics, subscribed_groups
 from shared.service import health_router
+from tools import asyncapi
 
 PARTITIONS = {"a": [0, 1, 2], "b": [0, 1]}
 

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
-import shared.registry as registry_module
+import tools.registry as registry_cli
 from shared.registry import (
     PARTNER_TOKENS,
     Network,
@@ -416,14 +416,14 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDb]:
             await save(db, PUBLISHERS, NETWORKS, PARTNERS)  # type: ignore[arg-type]
         await work(db)
 
-    monkeypatch.setattr(registry_module, "_with_db", with_fake_db)
+    monkeypatch.setattr(registry_cli, "_with_db", with_fake_db)
     yield db
 
 
 def test_partner_tokens_from_the_command_line(
     cli: FakeDb, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    main = registry_module.main
+    main = registry_cli.main
     assert main(["partner-token", "create", "kazan"]) == 0
     created = capsys.readouterr()
     token = created.out.strip()

@@ -1,7 +1,7 @@
 """AsyncAPI documents of the services' Kafka interfaces, generated from the service code.
 
-    python -m shared.asyncapi write   # (re)write docs/asyncapi/{ingest,translate,feeds}.yaml
-    python -m shared.asyncapi check   # exit 1, saying what differs, when the code disagrees
+    python -m tools.asyncapi write   # (re)write docs/asyncapi/{ingest,translate,feeds}.yaml
+    python -m tools.asyncapi check   # exit 1, saying what differs, when the code disagrees
 
 Each document comes from FastStream's own generator (``faststream.specification.AsyncAPI``,
 AsyncAPI 3.0.0) run on the broker the service builds (:func:`shared.messaging.make_broker`)
@@ -124,8 +124,8 @@ COMMON_DESCRIPTION = (
     "as a `DeadLetter`."
 )
 HEADER = (
-    "# Generated from the service code by `python -m shared.asyncapi write`; do not edit.\n"
-    "# `python -m shared.asyncapi check` (and the unit tests) fail when it and the code differ.\n"
+    "# Generated from the service code by `python -m tools.asyncapi write`; do not edit.\n"
+    "# `python -m tools.asyncapi check` (and the unit tests) fail when it and the code differ.\n"
 )
 
 
@@ -253,7 +253,7 @@ def _contract(address: str) -> tuple[str, Any]:
         return CONTRACTS[address]
     except KeyError:
         raise ContractMismatch(
-            f"topic {address!r} has no contract in shared.asyncapi.CONTRACTS"
+            f"topic {address!r} has no contract in tools.asyncapi.CONTRACTS"
         ) from None
 
 
@@ -413,7 +413,7 @@ def check(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shared.asyncapi", description=__doc__.split("\n\n")[0] if __doc__ else ""
+        prog="python -m tools.asyncapi", description=__doc__.split("\n\n")[0] if __doc__ else ""
     )
     parser.add_argument("command", choices=("write", "check"))
     parser.add_argument("--dir", type=Path, default=DOCS, help="default: docs/asyncapi")
@@ -435,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in problems:
         print(problem)
     if problems:
-        print("The AsyncAPI documents are out of date: run `python -m shared.asyncapi write`.")
+        print("The AsyncAPI documents are out of date: run `python -m tools.asyncapi write`.")
         return 1
     print(f"{', '.join(_shown(path(s, args.dir)) for s in services)}: up to date")
     return 0

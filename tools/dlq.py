@@ -1,4 +1,4 @@
-"""Inspect and replay dead letters: ``python -m shared.dlq list|replay TOPIC``.
+"""Inspect and replay dead letters: ``python -m tools.dlq list|replay TOPIC``.
 
 Every message a service gave up on sits in ``<topic>.dlq`` whole, with the reason. Once the
 cause is fixed (a publisher registered, an engine back, a bug deployed away), ``replay`` sends
@@ -8,8 +8,8 @@ by content, translate and feeds by version). ``replay`` remembers what it replay
 consumer group ``dlq-replay`` (offsets committed after each send), so running it again replays
 only new letters unless ``--from-beginning``.
 
-    python -m shared.dlq list articles.submitted [--reason TEXT] [--error CLASS] [--since ISO]
-    python -m shared.dlq replay articles.submitted [filters] [--dry-run] [--from-beginning]
+    python -m tools.dlq list articles.submitted [--reason TEXT] [--error CLASS] [--since ISO]
+    python -m tools.dlq replay articles.submitted [filters] [--dry-run] [--from-beginning]
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ async def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.dlq", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.dlq", description=__doc__)
     parser.add_argument("action", choices=["list", "replay"])
     parser.add_argument("topic", help="the original topic, e.g. articles.submitted")
     parser.add_argument("--reason", help="only letters whose reason contains this text")
