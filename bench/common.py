@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from deploy.local import stack
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-import stack  # noqa: E402
 
 # The services' rate limiter runs on every benchmark request (its cost is measured) but never
 # refuses: the benchmarks are one client sending far more than any reader should.

@@ -147,7 +147,7 @@ def issue_key(env: dict[str, str], publisher: str) -> str:
     import subprocess
 
     out = subprocess.run(
-        [sys.executable, "-m", "shared.registry", "keys", "create", publisher],
+        [sys.executable, "-m", "tools.registry", "keys", "create", publisher],
         env={**os.environ, **env},
         check=True,
         capture_output=True,

@@ -70,17 +70,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-import stack  # noqa: E402
+from bench.common import NO_REFUSALS, command_line, infrastructure, publish, ready
+from deploy.local import stack
+from shared.contracts import Topics
 
-from bench.common import NO_REFUSALS, command_line, infrastructure, publish, ready  # noqa: E402
-from shared.contracts import Topics  # noqa: E402
+if TYPE_CHECKING:
+    from services.feeds.entries import FeedEntry
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SAMPLES = ROOT / "tests" / "fixtures" / "samples"
 SOURCE = "fa"
@@ -236,7 +238,7 @@ def start_stack(kafka: str, mongo: str, state: Path, args: argparse.Namespace) -
 
 def load_registry(path: Path, mongo: str, db: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "shared.registry", "load", str(path)],
+        [sys.executable, "-m", "tools.registry", "load", str(path)],
         env={**os.environ, "MONGODB_URI": mongo, "MONGODB_DATABASE": db},
         check=True,
         capture_output=True,
@@ -557,7 +559,7 @@ STORE_CALLS = (
     "upsert_entry",
     "append",
     "mark_appended",
-    "entry",
+    "stored",
     "languages",
     "page_items",
     "save_rendered",
@@ -600,7 +602,7 @@ def command_counter() -> Any:
     return CommandCounter()
 
 
-def feed_events(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def feed_events(doc: dict[str, Any]) -> list[tuple[str, FeedEntry]]:
     """The feeds entries of one article as the consumers make them: the Persian original,
     then its translations (pseudo-translated, the same size)."""
     from services.feeds.consumer import entry
@@ -643,7 +645,7 @@ def feed_events(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 async def profile_feeds(mongo: str, state: Path, args: argparse.Namespace) -> Profile:
     from pymongo import AsyncMongoClient
 
-    from services.feeds import publishing
+    from services.feeds import documents
     from services.feeds.publishing import FeedPublisher
     from services.feeds.store import FeedStore
     from shared.registry import Registry
@@ -676,7 +678,7 @@ async def profile_feeds(mongo: str, state: Path, args: argparse.Namespace) -> Pr
 
     for name in STORE_CALLS:
         timed(name)
-    namespace = vars(publishing)  # the module's render(), counted
+    namespace = vars(documents)  # the module's render(), counted
     render = namespace["render"]
     rendered = 0
 

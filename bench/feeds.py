@@ -63,11 +63,7 @@ from aiokafka import AIOKafkaProducer
 from lxml import etree  # type: ignore[import-untyped]
 from pymongo import AsyncMongoClient
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-import stack  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     NO_REFUSALS,
     code_version,
     command_line,
@@ -76,7 +72,8 @@ from bench.common import (  # noqa: E402
     publish,
     ready,
 )
-from services.feeds.render import (  # noqa: E402
+from deploy.local import stack
+from services.feeds.render import (
     FORMATS,
     Alternate,
     Entry,
@@ -85,13 +82,15 @@ from services.feeds.render import (  # noqa: E402
     Image,
     render,
 )
-from shared.contracts import (  # noqa: E402
+from shared.contracts import (
     DateSource,
     IngestedArticle,
     Provenance,
     Topics,
     TranslatedArticle,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PUBLISHER = "bench"
 PUBLISHER_NAME = "Bench City Municipality, International Affairs"
@@ -436,7 +435,7 @@ def registry_file(state: Path) -> Path:
 
 def start_feeds(state: Path, env: dict[str, str], port: int) -> stack.Process:
     subprocess.run(
-        [sys.executable, "-m", "shared.registry", "load", str(registry_file(state))],
+        [sys.executable, "-m", "tools.registry", "load", str(registry_file(state))],
         env={**os.environ, **env},
         check=True,
         capture_output=True,

@@ -36,12 +36,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-import stack  # noqa: E402
+from bench.common import command_line, infrastructure, publish, ready
+from deploy.local import stack
+from shared.contracts import Topics
 
-from bench.common import command_line, infrastructure, publish, ready  # noqa: E402
-from shared.contracts import Topics  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SAMPLE = ROOT / "tests" / "fixtures" / "samples" / "mashhad-metropolis-secretary-general.txt"
 BATCH = 500
@@ -138,7 +137,7 @@ async def measure_reference(mongo: str, db: str, n: int) -> float:
 
 def start_ingest(state: Path, env: dict[str, str], replicas: int) -> list[stack.Process]:
     subprocess.run(
-        [sys.executable, "-m", "shared.registry", "load", str(ROOT / "deploy/local/registry.yaml")],
+        [sys.executable, "-m", "tools.registry", "load", str(ROOT / "deploy/local/registry.yaml")],
         env={**os.environ, **env},
         check=True,
         capture_output=True,

@@ -6,8 +6,8 @@ computes.
                             [--wait-segment-ms 5] [--cpu-iterations 20000] [--write FILE]
 
 The translate service runs as real processes on this machine, 1 and then 3 of them in the same
-consumer group, with one of two benchmark engines (``services/translate/engines.py``; their
-output is marked and is not a translation):
+consumer group, with one of two benchmark engines (``bench/engines.py``, plugged in by import
+path; their output is marked and is not a translation):
 
 * ``bench-wait``: each engine call waits ``--wait-ms`` plus ``--wait-segment-ms`` per segment
   (``asyncio.sleep``), as with a remote GPU server or a hosted API: the replica's CPU is idle
@@ -53,13 +53,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-import stack  # noqa: E402
+from bench.common import command_line, infrastructure, publish, ready
+from bench.e2e import MACHINE, cpu_seconds, drop_database, machine, sentence_pool
+from bench.engines import IMPORT_PATHS
+from deploy.local import stack
+from shared.contracts import DateSource, IngestedArticle, Topics
 
-from bench.common import command_line, infrastructure, publish, ready  # noqa: E402
-from bench.e2e import MACHINE, cpu_seconds, drop_database, machine, sentence_pool  # noqa: E402
-from shared.contracts import DateSource, IngestedArticle, Topics  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PUBLISHER = "scaling"
 TARGETS = ("en", "ar", "ru")
@@ -132,16 +132,16 @@ class Round:
 
 def engine_env(engine: str, args: argparse.Namespace) -> dict[str, str]:
     return {
-        "TRANSLATE_ENGINE": engine,
-        "TRANSLATE_BENCH_MS": str(args.wait_ms),
-        "TRANSLATE_BENCH_SEGMENT_MS": str(args.wait_segment_ms),
-        "TRANSLATE_BENCH_CPU_ITERATIONS": str(args.cpu_iterations),
+        "TRANSLATE_ENGINE": IMPORT_PATHS.get(engine, engine),
+        "BENCH_WAIT_MS": str(args.wait_ms),
+        "BENCH_WAIT_SEGMENT_MS": str(args.wait_segment_ms),
+        "BENCH_CPU_ITERATIONS": str(args.cpu_iterations),
     }
 
 
 def start_replicas(state: Path, env: dict[str, str], replicas: int) -> list[stack.Process]:
     subprocess.run(
-        [sys.executable, "-m", "shared.registry", "load", str(state / "registry.yaml")],
+        [sys.executable, "-m", "tools.registry", "load", str(state / "registry.yaml")],
         env={**os.environ, **env},
         check=True,
         capture_output=True,

@@ -3,7 +3,7 @@
     python -m bench.translate [--models opus-mt,m2m100] [--articles 48] [--m2m100-articles 12]
                               [--device cpu|cuda] [--max-decoding-length 48] [--write FILE]
 
-Two random-weight models of the real shapes, built once with ``tests/support/tiny_models.py``
+Two random-weight models of the real shapes, built once with ``tools/tiny_models.py``
 and kept in ``~/.cache/city-syndication/bench-models/`` (speed does not depend on the values):
 
 * OPUS-MT size: Marian transformer-base, 6+6 layers, d_model 512, 8 heads, ffn 2048, 60,000
@@ -64,13 +64,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-import stack  # noqa: E402
+from bench.common import code_version, command_line, cpu_model, infrastructure, publish, ready
+from deploy.local import stack
+from services.translate.ct2 import ModelManifest
+from shared.contracts import DateSource, IngestedArticle, Topics
 
-from bench.common import code_version, command_line, cpu_model, infrastructure, publish, ready  # noqa: E402
-from services.translate.ct2 import ModelManifest  # noqa: E402
-from shared.contracts import DateSource, IngestedArticle, Topics  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SAMPLES = ROOT / "tests" / "fixtures" / "samples"
 MODELS_CACHE = stack.CACHE / "bench-models"
@@ -85,7 +84,7 @@ SENTENCE_END = re.compile(r"(?<=[.!?؟…])\s+")
 
 def sentence_pool() -> list[str]:
     """Distinct real sentences: those of the sample articles, then the built-in Persian lines."""
-    from tests.support.tiny_models import PERSIAN_LINES
+    from tools.tiny_models import PERSIAN_LINES
 
     pool: list[str] = []
     for path in sorted(SAMPLES.glob("*.txt")):
@@ -110,7 +109,7 @@ class Corpus:
 
     @classmethod
     def build(cls, n: int, run: str, *, offset: int = 0) -> Corpus:
-        from tests.support.tiny_models import PERSIAN_LINES
+        from tools.tiny_models import PERSIAN_LINES
 
         pool = sentence_pool()
         headlines, paragraphs = [], []
@@ -198,7 +197,7 @@ class BenchModel:
         """Where this model is cached: named after everything that goes into building it."""
         import ctranslate2
 
-        builder = ROOT / "tests" / "support" / "tiny_models.py"
+        builder = ROOT / "tools" / "tiny_models.py"
         material = (
             json.dumps(
                 [self.key, self.params, list(vocab_lines), ctranslate2.__version__],
@@ -210,8 +209,8 @@ class BenchModel:
 
 
 def _opus_mt(dest: Path, lines: list[str]) -> Path:
-    from tests.support.tiny_models import OPUS_MT_BASE as shape
-    from tests.support.tiny_models import build_tiny_marian
+    from tools.tiny_models import OPUS_MT_BASE as shape
+    from tools.tiny_models import build_tiny_marian
 
     return build_tiny_marian(
         dest,
@@ -229,8 +228,8 @@ def _opus_mt(dest: Path, lines: list[str]) -> Path:
 
 
 def _m2m100(dest: Path, lines: list[str]) -> Path:
-    from tests.support.tiny_models import M2M100_418M as shape
-    from tests.support.tiny_models import build_tiny_m2m100
+    from tools.tiny_models import M2M100_418M as shape
+    from tools.tiny_models import build_tiny_m2m100
 
     return build_tiny_m2m100(
         dest,
@@ -247,7 +246,7 @@ def _m2m100(dest: Path, lines: list[str]) -> Path:
 
 
 def bench_models(opus_articles: int, m2m100_articles: int) -> dict[str, BenchModel]:
-    from tests.support.tiny_models import M2M100_418M, OPUS_MT_BASE
+    from tools.tiny_models import M2M100_418M, OPUS_MT_BASE
 
     return {
         "opus-mt": BenchModel(
@@ -270,7 +269,7 @@ def bench_models(opus_articles: int, m2m100_articles: int) -> dict[str, BenchMod
 def vocab_lines() -> list[str]:
     """What the SentencePiece models are trained on: the benchmark's own text, so that it
     tokenises into pieces of about a real model's length rather than into characters."""
-    from tests.support.tiny_models import ENGLISH_LINES, PERSIAN_LINES
+    from tools.tiny_models import ENGLISH_LINES, PERSIAN_LINES
 
     return [*sentence_pool(), *PERSIAN_LINES, *ENGLISH_LINES]
 
@@ -520,7 +519,7 @@ def start_translate(
         encoding="utf-8",
     )
     subprocess.run(
-        [sys.executable, "-m", "shared.registry", "load", str(registry)],
+        [sys.executable, "-m", "tools.registry", "load", str(registry)],
         env={**os.environ, **env},
         check=True,
         capture_output=True,

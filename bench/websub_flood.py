@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -46,11 +45,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-import stack  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     NO_REFUSALS,
     code_version,
     command_line,
@@ -58,8 +53,11 @@ from bench.common import (  # noqa: E402
     infrastructure,
     publish,
 )
-from bench.feeds import PUBLISHER, articles, events, produce, start_feeds  # noqa: E402
-from shared.contracts import Topics  # noqa: E402
+from bench.feeds import PUBLISHER, articles, events, produce, start_feeds
+from deploy.local import stack
+from shared.contracts import Topics
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

@@ -24,6 +24,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import languages
+
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
@@ -66,19 +68,6 @@ def http_url(value: object) -> str | None:
     return value
 
 
-RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur", "ps", "ckb", "yi", "dv"})
-#: English name, and the language's own name for itself.
-LANGUAGES: dict[str, tuple[str, str]] = {
-    "fa": ("Persian", "فارسی"),
-    "ar": ("Arabic", "العربية"),
-    "en": ("English", "English"),
-    "ru": ("Russian", "Русский"),
-    "tr": ("Turkish", "Türkçe"),
-    "zh": ("Chinese", "中文"),
-    "fr": ("French", "Français"),
-    "de": ("German", "Deutsch"),
-    "es": ("Spanish", "Español"),
-}
 #: Response headers of every server-rendered page (the desk, the portal): nothing from elsewhere
 #: runs, frames or submits.
 PAGE_HEADERS = {
@@ -206,11 +195,11 @@ JALALI_HOME = "Asia/Tehran"
 
 def primary(language: str | None) -> str:
     """``fa`` of ``fa-IR``; ``en`` when unknown."""
-    return (language or "en").replace("_", "-").split("-")[0].lower()
+    return languages.primary(language or "en")
 
 
-def is_rtl(language: str | None) -> bool:
-    return primary(language) in RTL_LANGUAGES
+#: Right to left: the language table's word (``shared/languages.py``).
+is_rtl = languages.is_rtl
 
 
 def direction(language: str | None) -> str:
@@ -219,10 +208,9 @@ def direction(language: str | None) -> str:
 
 
 def language_name(language: str | None, native: bool = False) -> str:
-    names = LANGUAGES.get(primary(language))
-    if names is None:
-        return language or ""
-    return names[1] if native else names[0]
+    """The language's English name, or its own (``{{ lang | language_name(true) }}``); else the
+    tag itself."""
+    return languages.name_of(language, native=native)
 
 
 def persian_digits(text: str) -> str:

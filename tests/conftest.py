@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
+from deploy.local import stack
 
-import stack  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

@@ -23,6 +23,7 @@ from services.translate.glossary import describe, find_terms, missing_terms
 from services.translate.numbers import missing_figures
 from shared.contracts import CheckFailure
 from shared.glossary import Term
+from shared.languages import LANGUAGES
 
 CHECKS_VERSION: str = "1"
 """Bump on any change of what the checks flag (it is recorded in each translation's provenance,
@@ -130,27 +131,13 @@ SCRIPT_LETTERS: dict[str, re.Pattern[str]] = {
     }.items()
 }
 
-_BY_SCRIPT: dict[str, tuple[str, ...]] = {
-    "Latin": _words_of(
-        "en fr de es it pt tr nl pl cs sk sl hr bs sv da no nb nn fi et lv lt ro hu id ms vi "
-        "sq az uz sw ca gl eu ga cy is mt tl af ha so yo"
-    ),
-    "Arabic": ("ar", "fa", "ur", "ps", "ckb", "sd", "ug", "prs"),
-    "Cyrillic": ("ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "tg", "mn", "tt", "ba"),
-    "Greek": ("el",),
-    "Hebrew": ("he", "yi"),
-    "Devanagari": ("hi", "mr", "ne"),
-    "Thai": ("th",),
-    "Armenian": ("hy",),
-    "Georgian": ("ka",),
-}
 EXPECTED_SCRIPTS: dict[str, frozenset[str]] = {
-    lang: frozenset({script}) for script, langs in _BY_SCRIPT.items() for lang in langs
-} | {
-    "zh": frozenset({"Han"}),
-    "ja": frozenset({"Han", "Kana"}),
-    "ko": frozenset({"Hangul", "Han"}),
+    lang.code: frozenset(lang.scripts)
+    for lang in LANGUAGES.values()
+    if all(script in SCRIPT_LETTERS for script in lang.scripts)
 }
+"""The scripts a translation into each language is written in (``shared/languages.py``), for the
+languages whose letters :data:`SCRIPT_LETTERS` can count (not Dhivehi's Thaana: unchecked)."""
 
 _DOMAIN = re.compile(r"(?:[\w-]+\.)+[a-z]{2,6}", re.IGNORECASE)  # linear: no "." in [\w-]
 

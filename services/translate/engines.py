@@ -7,10 +7,10 @@ translation pending rather than publishing anything that pretends to be a transl
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from services.translate.settings import TranslateSettings
 
@@ -50,57 +50,6 @@ class PseudoEngine:
 
 def _pseudo(_: TranslateSettings) -> TranslationEngine:
     return PseudoEngine()
-
-
-class BenchWaitEngine(PseudoEngine):
-    """Benchmark engine whose cost is waiting, as with a remote GPU server or a hosted API: each
-    call waits ``TRANSLATE_BENCH_MS`` plus ``TRANSLATE_BENCH_SEGMENT_MS`` per segment
-    (``asyncio.sleep``: no CPU), then answers like :class:`PseudoEngine`. For ``bench/scaling.py``
-    only; its output is marked ``engine=bench-wait`` and is not a translation."""
-
-    name = "bench-wait"
-    model: str | None = "bench-wait"
-
-    def __init__(self, call_ms: float, segment_ms: float) -> None:
-        self.call_ms = call_ms
-        self.segment_ms = segment_ms
-
-    async def translate(self, segments: Sequence[str], source: str, target: str) -> list[str]:
-        await asyncio.sleep((self.call_ms + self.segment_ms * len(segments)) / 1000)
-        return await super().translate(segments, source, target)
-
-
-class BenchCpuEngine(PseudoEngine):
-    """Benchmark engine whose cost is CPU, as with a local model: ``TRANSLATE_BENCH_CPU_ITERATIONS``
-    iterations of a tight pure-Python loop per segment (fixed, deterministic work), in a worker
-    thread as the CTranslate2 engine runs its model. For ``bench/scaling.py`` only; its output is
-    marked ``engine=bench-cpu`` and is not a translation."""
-
-    name = "bench-cpu"
-    model: str | None = "bench-cpu"
-
-    def __init__(self, iterations: int) -> None:
-        self.iterations = iterations
-
-    async def translate(self, segments: Sequence[str], source: str, target: str) -> list[str]:
-        await asyncio.to_thread(burn, self.iterations * len(segments))
-        return await super().translate(segments, source, target)
-
-
-def burn(iterations: int) -> int:
-    """Busy work that no interpreter or compiler can skip: a running hash of the counter."""
-    x = 0
-    for i in range(iterations):
-        x = (x * 31 + i) & 0xFFFFFFFF
-    return x
-
-
-def _bench_wait(settings: TranslateSettings) -> TranslationEngine:
-    return BenchWaitEngine(settings.bench_ms, settings.bench_segment_ms)
-
-
-def _bench_cpu(settings: TranslateSettings) -> TranslationEngine:
-    return BenchCpuEngine(settings.bench_cpu_iterations)
 
 
 def _ctranslate2(settings: TranslateSettings) -> TranslationEngine:
@@ -225,32 +174,67 @@ def _openai_compatible(settings: TranslateSettings) -> TranslationEngine:
     )
 
 
-ENGINES: dict[str, Callable[[TranslateSettings], TranslationEngine]] = {
+EngineFactory = Callable[[TranslateSettings], TranslationEngine]
+
+ENGINES: dict[str, EngineFactory] = {
     "pseudo": _pseudo,
     "ctranslate2": _ctranslate2,
     "libretranslate": _libretranslate,
     "openai-compatible": _openai_compatible,
-    "bench-wait": _bench_wait,  # benchmarks only (bench/scaling.py)
-    "bench-cpu": _bench_cpu,  # benchmarks only (bench/scaling.py)
 }
 
 
 def engines_from_settings(settings: TranslateSettings) -> list[TranslationEngine]:
     """The configured engines in order (empty when none is configured); unknown names and broken
     model directories fail loudly at start-up, not at the first article."""
-    names = [n.strip().lower() for n in settings.engine.split(",") if n.strip()]
+    names = [n.strip() for n in settings.engine.split(",") if n.strip()]
     engines = []
-    for name in names:
+    for name in (n if ":" in n else n.lower() for n in names):
         if name == "none":
             continue
         if name == "ctranslate2":
             engines.extend(_ctranslate2_engines(settings))
             continue
-        try:
-            factory = ENGINES[name]
-        except KeyError:
-            raise EngineNotConfigured(
-                f"unknown translation engine {name!r}; available: {', '.join(sorted(ENGINES))}"
-            ) from None
-        engines.append(factory(settings))
+        engines.append(_checked(name, _factory(name)(settings)))
     return engines
+
+
+def _factory(name: str) -> EngineFactory:
+    """A built-in engine by name, or one that lives elsewhere by import path
+    (``package.module:factory``: the benchmarks' ``bench.engines:wait``, say), so that code only
+    benchmarks or tests run never ships in the service."""
+    if ":" in name:
+        return _imported(name)
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise EngineNotConfigured(
+            f"unknown translation engine {name!r}; available: {', '.join(sorted(ENGINES))}, "
+            "or an engine factory as module.path:factory"
+        ) from None
+
+
+def _imported(path: str) -> EngineFactory:
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or the module failing as it loads
+        raise EngineNotConfigured(
+            f"translation engine {path!r}: cannot import {module_name!r} ({exc})"
+        ) from exc
+    factory = getattr(module, attribute, None) if attribute.isidentifier() else None
+    if factory is None or not callable(factory):
+        raise EngineNotConfigured(
+            f"translation engine {path!r}: {module_name} has no engine factory {attribute!r} "
+            "(a function of the translate settings that returns an engine)"
+        )
+    return cast(EngineFactory, factory)
+
+
+def _checked(name: str, engine: object) -> TranslationEngine:
+    """What a factory made, refused at start-up unless it has the engine interface."""
+    if not all(hasattr(engine, a) for a in ("name", "model", "model_version", "supports")) or (
+        not callable(getattr(engine, "translate", None))
+    ):
+        raise EngineNotConfigured(f"translation engine {name!r}: its factory made no engine")
+    return cast(TranslationEngine, engine)

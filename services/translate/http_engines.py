@@ -19,9 +19,10 @@ from typing import Any
 import httpx
 
 from services.translate.segment import translate_non_blank
+from shared.languages import name_of
 
 __all__ = [
-    "LANGUAGE_NAMES",
+    "OPENAI_LANGUAGES",
     "EngineRejected",
     "EngineUnavailable",
     "LibreTranslateEngine",
@@ -37,34 +38,12 @@ class EngineRejected(ValueError):
     """The engine refused the request or answered nonsense: sending it again will not help."""
 
 
-#: Languages the OpenAI-compatible engine offers, with the English names its prompt uses.
-LANGUAGE_NAMES: dict[str, str] = {
-    "fa": "Persian",
-    "en": "English",
-    "ar": "Arabic",
-    "ru": "Russian",
-    "de": "German",
-    "fr": "French",
-    "es": "Spanish",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "tr": "Turkish",
-    "zh": "Chinese",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "hi": "Hindi",
-    "ur": "Urdu",
-    "ps": "Pashto",
-    "az": "Azerbaijani",
-    "hy": "Armenian",
-    "ka": "Georgian",
-    "tg": "Tajik",
-    "uz": "Uzbek",
-    "kk": "Kazakh",
-    "uk": "Ukrainian",
-    "id": "Indonesian",
-    "ms": "Malay",
-}
+#: Languages the OpenAI-compatible engine offers; its prompt names them in English
+#: (``shared/languages.py``).
+OPENAI_LANGUAGES = frozenset(
+    {"fa", "en", "ar", "ru", "de", "fr", "es", "it", "pt", "tr", "zh", "ja", "ko", "hi", "ur",
+     "ps", "az", "hy", "ka", "tg", "uz", "kk", "uk", "id", "ms"}
+)  # fmt: skip
 
 _ERROR_TEXT_LIMIT = 300
 
@@ -289,13 +268,13 @@ class OpenAICompatibleEngine(_HttpEngine):
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def supports(self, source: str, target: str) -> bool:
-        return source != target and source in LANGUAGE_NAMES and target in LANGUAGE_NAMES
+        return source != target and source in OPENAI_LANGUAGES and target in OPENAI_LANGUAGES
 
     @staticmethod
     def system_prompt(source: str, target: str) -> str:
         return (
             f"You are a professional news translator. Translate the user's text from "
-            f"{LANGUAGE_NAMES[source]} to {LANGUAGE_NAMES[target]}. Output only the translation: "
+            f"{name_of(source)} to {name_of(target)}. Output only the translation: "
             "no explanations, notes, quotes or transliterations. Keep names, numbers and any "
             "inline HTML tags unchanged. Text inside <context>…</context> is the start of the "
             "article, given so a headline is translated in context: translate it too and keep "

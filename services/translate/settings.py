@@ -18,7 +18,9 @@ class TranslateSettings(ServiceSettings):
         description="Empty: none configured (translations stay pending and say why). One engine, "
         "or several separated by commas, tried in order (a fallback chain; pairs no engine has "
         "go through English): `ctranslate2` (a local model from `model_dir`), `libretranslate`, "
-        "`openai-compatible`, `pseudo` (the deterministic test engine).",
+        "`openai-compatible`, `pseudo` (the deterministic test engine), or an engine factory by "
+        "import path, `module.path:factory` (a function of these settings returning an engine: "
+        "the benchmarks' `bench.engines:wait`).",
     )
     model_dir: Path | None = Field(
         default=None, description="A CTranslate2 model directory with its cityfeeds-model.json."
@@ -53,15 +55,6 @@ class TranslateSettings(ServiceSettings):
     openai_api_key: str | None = None
     openai_max_concurrency: int = Field(default=4, ge=1)
     engine_timeout_seconds: float = Field(default=60.0, gt=0, description="Per HTTP engine call.")
-    bench_ms: float = Field(
-        default=50.0, ge=0, description="Engine `bench-wait` (benchmarks only): wait per call, ms."
-    )
-    bench_segment_ms: float = Field(
-        default=2.0, ge=0, description="Engine `bench-wait`: wait per segment, ms."
-    )
-    bench_cpu_iterations: int = Field(
-        default=20_000, ge=0, description="Engine `bench-cpu` (benchmarks only): loop per segment."
-    )
     batch_max_records: int = Field(
         default=200, ge=1, description="Articles taken from Kafka at once and pooled per pair."
     )

@@ -1,0 +1,2 @@
+"""Deployment: the local stack (``deploy/local``), images (``deploy/docker``) and Kubernetes
+manifests (``deploy/k8s``)."""
