@@ -14,7 +14,7 @@ import sys
 
 from services.feeds.publishing import FeedPublisher, FeedRef
 from services.feeds.settings import FeedsSettings
-from services.feeds.store import ENTRIES, FeedStore
+from services.feeds.store import FeedStore
 from shared.registry import Registry
 from shared.storage import connect
 
@@ -23,12 +23,9 @@ async def backfill(settings: FeedsSettings) -> int:
     client = connect(settings.infra, "feeds-cli")
     try:
         db = client[settings.infra.mongodb_database]
-        feeds = FeedPublisher(
-            FeedStore(db, settings.entries_per_feed), Registry(db), settings.public_url
-        )
-        # a full scan, in publication order: a maintenance command, not a hot path
-        entries = [e async for e in db[ENTRIES.name].find({})]
-        entries.sort(key=lambda e: (e["updated"], e["_id"]))
+        store = FeedStore(db, settings.entries_per_feed)
+        feeds = FeedPublisher(store, Registry(db), settings.public_url)
+        entries = await store.all_entries()  # in publication order
         changed: set[FeedRef] = set()
         for entry in entries:
             changed |= await feeds.backfill(entry)

@@ -4,9 +4,11 @@ reaches the feeds when approved, as a later revision."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from services.feeds.entries import EntryImage, FeedEntry
 from services.feeds.publishing import FeedPublisher
 from shared.contracts import (
     ArticleStatus,
@@ -21,26 +23,34 @@ from shared.service import Runtime
 
 
 def entry(
-    event: ArticleVersion, source_language: str, updated: datetime, provenance: Any
-) -> dict[str, Any]:
-    """A feed entry document: the version's content plus what only the feeds need."""
-    return {
-        **event.model_dump(
-            exclude={
-                "schema_version",
-                "body_text",
-                "external_id",
-                "published_source",
-                "content_hash",
-                "ingested_at",
-                "provenance",
-            }
+    event: ArticleVersion,
+    source_language: str,
+    updated: datetime,
+    provenance: Mapping[str, Any] | None,
+) -> FeedEntry:
+    """A feed entry: the version's content plus what only the feeds need (``updated``: when
+    this version reached the feeds' sources; ``provenance``: a translation's, as JSON)."""
+    return FeedEntry(
+        article_id=event.article_id,
+        language=event.language,
+        version=event.version,
+        revision=event.revision if isinstance(event, TranslatedArticle) else 0,
+        status=event.status,
+        publisher=event.publisher,
+        headline=event.headline,
+        body_html=event.body_html,
+        published=event.published,
+        updated=updated,
+        source_language=source_language,
+        url=event.url,
+        subjects=tuple(event.subjects),
+        byline=event.byline,
+        images=tuple(
+            EntryImage(i.url, i.caption, i.credit, i.media_type, i.width, i.height)
+            for i in event.images
         ),
-        "status": event.status.value,
-        "source_language": source_language,
-        "updated": updated,
-        "provenance": provenance,
-    }
+        provenance=provenance,
+    )
 
 
 def register(rt: Runtime, feeds: FeedPublisher) -> None:

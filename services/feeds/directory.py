@@ -14,8 +14,9 @@ from itertools import groupby
 from lxml import etree  # type: ignore[import-untyped]
 
 from services.feeds import pages
-from services.feeds.render import FORMATS, LANGUAGE_NAMES, MEDIA_TYPES, Format, scrub
+from services.feeds.render import FORMATS, MEDIA_TYPES, Format, scrub
 from shared.display import http_url
+from shared.languages import LANGUAGES
 
 KINDS = {"publisher": "Publishers", "network": "Networks", "partner": "Partners"}
 FORMAT_NAMES = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
@@ -97,6 +98,6 @@ def render_directory(
         opml_url=scrub(opml_url),
         sections=sections,
         formats=[(fmt, FORMAT_NAMES[fmt], MEDIA_TYPES[fmt].split(";")[0]) for fmt in FORMATS],
-        language_names=LANGUAGE_NAMES,
+        language_names={code: known.native for code, known in LANGUAGES.items()},
         partner_form=partner_form,
     )

@@ -32,6 +32,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped]
 
 from shared.display import http_url
+from shared.languages import is_rtl
 
 Format = Literal["atom", "rss", "json"]
 FORMATS: tuple[Format, ...] = ("atom", "rss", "json")
@@ -40,8 +41,7 @@ MEDIA_TYPES: dict[str, str] = {
     "rss": "application/rss+xml; charset=utf-8",
     "json": "application/feed+json; charset=utf-8",
 }
-RTL_LANGUAGES = {"fa", "ar", "he", "ur", "ps", "ckb", "yi", "dv"}
-LANGUAGE_NAMES = {"fa": "فارسی", "en": "English", "ar": "العربية", "ru": "Русский"}
+# The languages' own names, for services/feeds/directory.py until it asks shared.languages.
 # Namespace for entry and feed ids: ids depend only on the article and language, so they never
 # change across versions, hosts or deployments.
 ID_NAMESPACE = uuid.UUID("6f1c3f4e-0c8e-4a8e-9a55-5d7a4cf0b1d2")
@@ -165,10 +165,6 @@ def entry_id(article_id: str, language: str) -> str:
 
 def feed_id(kind: str, key: str, language: str) -> str:
     return f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, f'feed/{kind}/{key}/{language}')}"
-
-
-def is_rtl(language: str) -> bool:
-    return language.replace("_", "-").split("-")[0].lower() in RTL_LANGUAGES
 
 
 def content_html(entry: Entry) -> str:

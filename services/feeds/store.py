@@ -22,15 +22,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bson import Binary
 from pymongo.errors import DuplicateKeyError
 
-from shared.contracts import utcnow
+from services.feeds.entries import EntryImage, FeedEntry, entry_key
+from shared.contracts import ArticleStatus, utcnow
 from shared.storage import Collection, Database
 
 ENTRIES = Collection("feed_entries")
@@ -58,13 +59,32 @@ class Rendered:
     source: str | None = None  # a format rendered on demand: the Atom ETag it goes with
 
 
-def entry_key(article_id: str, language: str) -> str:
-    return f"{article_id}:{language}"
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as stored, with the bookkeeping of the feeds it was appended to."""
+
+    entry: FeedEntry
+    # By feed (its id as a field name): the stamp of the version last appended, and the log
+    # pages the entry was appended on (a withdrawal redacts the archives among them).
+    appended: Mapping[str, str] = field(default_factory=dict)
+    pages: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def appended_to(self, feed: str) -> str | None:
+        return self.appended.get(_field(feed))
+
+    def pages_in(self, feed: str) -> tuple[int, ...]:
+        return self.pages.get(_field(feed), ())
 
 
-def stamp(doc: dict[str, Any]) -> str:
-    """Version and revision as one comparable marker of what was appended to a feed."""
-    return f"{int(doc['version'])}.{int(doc.get('revision') or 0)}"
+@dataclass(frozen=True)
+class Put:
+    """What storing an entry found: the entry now stored (``None`` only if it vanished
+    meanwhile), whether this call changed it, and the article's languages with their status
+    from before the call."""
+
+    stored: StoredEntry | None
+    changed: bool
+    languages_before: Mapping[str, str]
 
 
 class FeedStore:
@@ -77,47 +97,78 @@ class FeedStore:
         self.versions = db[VERSIONS.name]
         self.page_size = page_size
         self._writing = asyncio.Lock()
-        self._log_items: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._log_items: OrderedDict[str, tuple[int, FeedEntry]] = OrderedDict()  # by _id: seq
 
     # ------------------------------------------------------------------ entries
 
-    async def upsert_entry(self, doc: dict[str, Any]) -> bool:
+    async def put_entry(self, entry: FeedEntry) -> Put:
+        """Store ``entry`` unless the same or a later version is stored, and read back the one
+        stored, with the article's languages from before (a language that appears or is
+        withdrawn changes what the other languages' entries link to)."""
+        before = (await self.languages([entry.article_id])).get(entry.article_id, {})
+        changed = await self.upsert_entry(entry)
+        stored = await self.stored(entry.article_id, entry.language)
+        return Put(stored, changed, before)
+
+    async def add_to_feeds(self, stored: StoredEntry, feeds: Sequence[str]) -> list[str]:
+        """Append the stored version of the entry to each of ``feeds`` that has not got it yet
+        (once per feed and version, also across redeliveries), noting the page it went on; the
+        feeds it was appended to."""
+        entry = stored.entry
+        item = _document(entry)
+        appended = []
+        for feed in feeds:
+            if stored.appended_to(feed) != entry.stamp:
+                seq = await self.append(feed, item)
+                await self.mark_appended(entry.key, feed, self.page_of(seq), entry.stamp)
+                appended.append(feed)
+        return appended
+
+    async def upsert_entry(self, entry: FeedEntry) -> bool:
         """Store an entry unless the same or a later (version, revision) is stored; True if
         changed. A revision orders events within a version (a human translation after the
         machine one). The compound filter keeps two replicas from overwriting a newer version with
         an older one; it starts with ``_id``, so it is a point read (6 ms at 2,000 entries on the
         patched FerretDB, against 668 ms for a table scan on stock FerretDB 1.24; make
         bench-e2e)."""
-        key = entry_key(doc["article_id"], doc["language"])
-        revision = doc.setdefault("revision", 0)
+        aid, lang, version = entry.article_id, entry.language, entry.version
         try:
             result = await self.entries.update_one(
                 {
-                    "_id": key,
+                    "_id": entry.key,
                     "$or": [
-                        {"version": {"$lt": doc["version"]}},
-                        {"version": doc["version"], "revision": {"$lt": revision}},
+                        {"version": {"$lt": version}},
+                        {"version": version, "revision": {"$lt": entry.revision}},
                     ],
                 },
-                {"$set": {**doc, "stored_at": utcnow()}},
+                {"$set": {**_document(entry), "stored_at": utcnow()}},
                 upsert=True,
             )
         except DuplicateKeyError:
             return False
         await self.articles.update_one(
-            {"_id": doc["article_id"]},
-            {"$max": {f"languages.{doc['language']}.version": doc["version"]}},
-            upsert=True,
+            {"_id": aid}, {"$max": {f"languages.{lang}.version": version}}, upsert=True
         )
-        stored = await self.entry(doc["article_id"], doc["language"])
+        stored = await self.entry(aid, lang)
         if stored is not None:
             await self.articles.update_one(
-                {"_id": doc["article_id"]},
-                {"$set": {f"languages.{doc['language']}.status": stored["status"]}},
+                {"_id": aid}, {"$set": {f"languages.{lang}.status": stored["status"]}}
             )
         return bool(result.upserted_id is not None or result.modified_count)
 
+    async def stored(self, article_id: str, language: str) -> StoredEntry | None:
+        doc = await self.entry(article_id, language)
+        return None if doc is None else _stored(doc)
+
+    async def all_entries(self) -> list[StoredEntry]:
+        """Every stored entry, oldest first (a full scan: for maintenance, never a hot path)."""
+        docs = [d async for d in self.entries.find({})]
+        docs.sort(key=lambda d: (d["updated"], d["_id"]))
+        return [_stored(d) for d in docs]
+
     async def entry(self, article_id: str, language: str) -> dict[str, Any] | None:
+        """The stored document, as the entry pages read it (services/feeds/http.py); the feeds
+        read :meth:`stored`."""
         return await self.entries.find_one({"_id": entry_key(article_id, language)})
 
     async def languages(self, article_ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -129,10 +180,10 @@ class FeedStore:
             if d is not None
         }
 
-    async def statuses(self, keys: Iterable[str]) -> dict[str, str]:
+    async def statuses(self, keys: Iterable[str]) -> dict[str, ArticleStatus]:
         """Current status of entries by ``article:language`` key."""
         docs = await self._point_reads(self.entries, list(dict.fromkeys(keys)))
-        return {d["_id"]: str(d["status"]) for d in docs if d is not None}
+        return {d["_id"]: ArticleStatus(d["status"]) for d in docs if d is not None}
 
     async def mark_appended(self, key: str, feed: str, page: int, marker: str) -> None:
         await self.entries.update_one(
@@ -148,7 +199,7 @@ class FeedStore:
     def page_of(self, seq: int) -> int:
         return (seq - 1) // self.page_size
 
-    async def append(self, feed: str, item: dict[str, Any]) -> int:
+    async def append(self, feed: str, item: Mapping[str, Any]) -> int:
         """Append ``item`` to the feed's log; its sequence number.
 
         The item is inserted under ``_id = feed#seq``: the insert is the claim on the number
@@ -175,7 +226,7 @@ class FeedStore:
             seq += 1
         return seq
 
-    async def page_items(self, feed: str, pages: Iterable[int], head: int) -> list[dict[str, Any]]:
+    async def page_items(self, feed: str, pages: Iterable[int], head: int) -> list[FeedEntry]:
         """Items of the given pages up to ``head``, newest first. Log items never change once
         inserted, so those read before come from memory: a render reads only the new ones."""
         ids = [
@@ -188,15 +239,15 @@ class FeedStore:
         missing = [i for i in ids if i not in cache]
         for doc in await self._point_reads(self.log, missing):
             if doc is not None:
-                cache[doc["_id"]] = doc
+                cache[doc["_id"]] = (int(doc["seq"]), _entry(doc))
         items = []
         for i in ids:
-            if (doc := cache.get(i)) is not None:
+            if (item := cache.get(i)) is not None:
                 cache.move_to_end(i)
-                items.append(doc)
+                items.append(item)
         while len(cache) > LOG_CACHE_ITEMS:
             cache.popitem(last=False)
-        return sorted(items, key=lambda i: int(i["seq"]), reverse=True)
+        return [entry for _, entry in sorted(items, key=lambda i: i[0], reverse=True)]
 
     # ------------------------------------------------------------------ rendered documents
 
@@ -213,7 +264,7 @@ class FeedStore:
         that sees the new version finds the new body). Two renders may race and the older may
         land last; :meth:`FeedPublisher.refresh` renders again when the head moved on meanwhile."""
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        async with self._writing:  # one large write at a time: see publishing.RENDERS_AT_ONCE
+        async with self._writing:  # one large write at a time: see scheduling.RENDERS_AT_ONCE
             await self.rendered.replace_one(
                 {"_id": key},
                 {
@@ -269,3 +320,80 @@ class FeedStore:
 def _field(feed: str) -> str:
     """A feed key as a field name (no dots: they would be read as a path)."""
     return feed.replace(".", "_")
+
+
+# ---------------------------------------------------------------------- the entry's document
+
+
+def _document(entry: FeedEntry) -> dict[str, Any]:
+    """An entry as stored in ``feed_entries`` (with its bookkeeping added there) and in the
+    feed logs."""
+    return {
+        "article_id": entry.article_id,
+        "version": entry.version,
+        "status": entry.status.value,
+        "publisher": entry.publisher,
+        "language": entry.language,
+        "headline": entry.headline,
+        "body_html": entry.body_html,
+        "url": entry.url,
+        "subjects": list(entry.subjects),
+        "byline": entry.byline,
+        "images": [
+            {
+                "url": i.url,
+                "caption": i.caption,
+                "credit": i.credit,
+                "media_type": i.media_type,
+                "width": i.width,
+                "height": i.height,
+            }
+            for i in entry.images
+        ],
+        "published": entry.published,
+        "revision": entry.revision,
+        "source_language": entry.source_language,
+        "updated": entry.updated,
+        "provenance": None if entry.provenance is None else dict(entry.provenance),
+        "publisher_name": entry.publisher_name,
+    }
+
+
+def _stored(doc: Mapping[str, Any]) -> StoredEntry:
+    pages = {feed: tuple(int(p) for p in ps) for feed, ps in (doc.get("pages") or {}).items()}
+    return StoredEntry(_entry(doc), dict(doc.get("appended") or {}), pages)
+
+
+def _entry(doc: Mapping[str, Any]) -> FeedEntry:
+    """An entry from its stored document: the optional fields may be missing in documents from
+    before they were kept, and images without a URL are left out."""
+    return FeedEntry(
+        article_id=doc["article_id"],
+        language=doc["language"],
+        version=int(doc["version"]),
+        revision=int(doc.get("revision") or 0),
+        status=ArticleStatus(doc["status"]),
+        publisher=doc["publisher"],
+        headline=doc["headline"],
+        body_html=doc["body_html"],
+        published=doc["published"],
+        updated=doc["updated"],
+        source_language=doc.get("source_language"),
+        url=doc.get("url"),
+        subjects=tuple(doc.get("subjects") or ()),
+        byline=doc.get("byline"),
+        images=tuple(
+            EntryImage(
+                url=i["url"],
+                caption=i.get("caption"),
+                credit=i.get("credit"),
+                media_type=i.get("media_type") or i.get("type"),
+                width=i.get("width"),
+                height=i.get("height"),
+            )
+            for i in doc.get("images") or ()
+            if i.get("url")
+        ),
+        provenance=doc.get("provenance"),
+        publisher_name=doc.get("publisher_name") or "",
+    )

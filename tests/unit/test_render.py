@@ -26,9 +26,9 @@ from services.feeds.render import (
     Tombstone,
     entry_id,
     feed_id,
-    is_rtl,
     render,
 )
+from shared.languages import is_rtl
 
 NS = {
     "a": "http://www.w3.org/2005/Atom",

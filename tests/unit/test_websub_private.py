@@ -4,11 +4,11 @@ keeps its digest (never the token), and is delivered to only while that token is
 from __future__ import annotations
 
 from datetime import timedelta
-from types import MethodType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 from services.feeds.http import private_topics, subscription_allowed
-from services.feeds.publishing import FeedPublisher
+from services.feeds.routing import FeedUrls
 from services.feeds.websub import CREDENTIAL
 from shared.registry import (
     Registry,
@@ -30,7 +30,7 @@ async def world() -> SimpleNamespace:
     clock = Clock()
     registry = Registry(db, clock=clock)  # type: ignore[arg-type]
     feeds = SimpleNamespace(public_url=BASE, registry=registry)
-    feeds.parse_topic = MethodType(FeedPublisher.parse_topic, feeds)
+    feeds.parse_topic = FeedUrls(BASE).parse_topic
     kazan, _ = await create_partner_token(db, "kazan", clock())  # type: ignore[arg-type]
     istanbul, _ = await create_partner_token(db, "istanbul", clock())  # type: ignore[arg-type]
     return SimpleNamespace(
