@@ -11,7 +11,7 @@ import contextlib
 from fastapi import FastAPI
 
 from services.ingest import api, consumer, desk
-from services.ingest.sessions import SESSIONS
+from services.ingest.desk.sessions import SESSIONS
 from services.ingest.settings import IngestSettings
 from services.ingest.store import COLLECTIONS, ArticleStore
 from shared.glossary import GlossaryStore

@@ -20,7 +20,7 @@ from pymongo.errors import AutoReconnect
 
 from services.ingest import api, desk
 from services.ingest.article import Prepared, prepare
-from services.ingest.sessions import DeskSessions, Lifetimes
+from services.ingest.desk.sessions import DeskSessions, Lifetimes
 from services.ingest.settings import IngestSettings
 from shared.contracts import IngestedArticle, SubmittedArticle
 from shared.registry import EditorKey, Publisher, key_digest

@@ -25,8 +25,8 @@ from fastapi import FastAPI
 
 from services.ingest import api, desk
 from services.ingest.article import Prepared, prepare
-from services.ingest.review_text import Span, locate, side_by_side, spans
-from services.ingest.sessions import DeskSessions, Lifetimes
+from services.ingest.desk.review_text import Span, locate, side_by_side, spans
+from services.ingest.desk.sessions import DeskSessions, Lifetimes
 from services.ingest.settings import IngestSettings
 from services.ingest.store import ArticleStore, language_state, review_kind
 from shared.contracts import (
@@ -565,7 +565,7 @@ async def test_only_the_publishers_signed_in_translators_can_decide(
 def test_a_persian_figure_in_an_english_reason_keeps_its_reading_order() -> None:
     """Without isolation "۳۰ میلیون" in an English sentence is laid out left to right, so a
     Persian reader sees "million 30"."""
-    from services.ingest.review_text import isolate_rtl
+    from services.ingest.desk.review_text import isolate_rtl
 
     reason = "figures of the source missing from the translation: ۳۰ میلیون, <b>"
     assert str(isolate_rtl(reason)) == (

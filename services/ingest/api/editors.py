@@ -1,160 +1,39 @@
-"""The editors' HTTP API. ``POST /articles`` publishes to the same topic as every other client.
-
-Every request carries a publisher's editor key (``Authorization: Bearer <key>`` or ``X-API-Key``);
-the key decides which publisher the editor writes as. Any problem is a 4xx with a JSON body
-``{"error": ..., "reason": ...}`` that tells a person what to change.
-"""
+"""What an editor can do, whatever the way in: the operations behind the JSON API
+(:mod:`services.ingest.api.routes`) and the editor desk's pages (:mod:`services.ingest.desk`), so
+both judge, refuse and publish alike. Each refuses with a reason (:class:`shared.web.Refused`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
-from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
+from services.ingest.api.bodies import Accepted, TranslationSubmission
 from services.ingest.article import Prepared, Rejected, WithdrawalRequest
 from services.ingest.preparing import preparer
 from services.ingest.settings import IngestSettings
 from services.ingest.store import ArticleStore, QueuedTranslation, ReviewStep
 from services.ingest.text import paragraphs, paragraphs_to_html, sanitise_html
 from services.ingest.versions import SCOPES_HEADER, conflict, needed_scope
-from shared.bodylimit import limits_of
 from shared.contracts import (
     SUBMISSION,
     AnySubmission,
     ArticleStatus,
     HumanTranslation,
     IngestedArticle,
-    LanguageTag,
     RetranslationRequest,
     ReviewAction,
-    SubmissionMessage,
     Topics,
     Withdrawal,
     utcnow,
 )
-from shared.glossary import Glossary, GlossaryConflict, GlossaryStore, Term
-from shared.messaging import (
-    InvalidMessage,
-    TransientError,
-    decode_json,
-    describe_errors,
-    describe_validation_error,
-    is_transient,
-)
+from shared.glossary import GlossaryStore
+from shared.messaging import InvalidMessage, decode_json, describe_validation_error
 from shared.registry import EditorKey
 from shared.registry import Scope as KeyScope
 from shared.service import Runtime
-from shared.storage import TRANSIENT_DB_ERRORS
-
-DESCRIPTION = """\
-Submit Persian news articles for translation and syndication.
-
-`POST /articles` takes any of the input forms as JSON: a clean article, an IPTC ninjs document
-(`{"ninjs": {...}}`), a raw page (`{"raw_html": "..."}` or `{"raw_text": "..."}`) or a withdrawal
-(`{"withdraw": true, "article_id": "..."}`). A raw page can also be sent as it is, with
-`Content-Type: text/html` or `text/plain`. The publisher comes from your editor key.
-"""
-
-
-class Accepted(BaseModel):
-    article_id: str
-    status: str = "accepted"
-    form: str
-    headline: str | None = None
-    published: str | None = None
-    published_source: str | None = None
-    external_id: str | None = None
-    detail: str = "Queued for ingest; GET /articles/{article_id} shows its versions."
-
-
-class TranslationSubmission(BaseModel):
-    """An editor's translation of an article into one of its target languages."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    headline: str = Field(min_length=1, max_length=1000)
-    body_html: str | None = Field(default=None, max_length=1_000_000)
-    body_text: str | None = Field(default=None, max_length=500_000)
-    version: int | None = Field(
-        default=None, ge=1, description="The version translated; default: the latest."
-    )
-
-
-class GlossaryEdit(BaseModel):
-    """The whole term list of one target language; it becomes the next version."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    terms: list[Term] = Field(max_length=5000)
-    version: int | None = Field(
-        default=None,
-        ge=0,
-        description="The version this edit starts from; refused (409) if someone saved since.",
-    )
-
-
-class ErrorBody(BaseModel):
-    error: str
-    reason: str
-
-
-#: The routes that take a whole submission (up to INGEST_MAX_SUBMISSION_BYTES); every other route
-#: takes shared.bodylimit's small default.
-UPLOADS = (
-    ("POST", "/articles"),
-    ("POST", "/articles/preview"),
-    ("PUT", "/articles/{article_id}/translations/{language}"),
-    ("PUT", "/glossary/{language}"),
-)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
-}
-
-
-#: Errors that mean the broker or the database is unreachable: a 503, never the editor's fault.
-OUTAGES: tuple[type[Exception], ...] = (
-    KafkaError,
-    TimeoutError,
-    TransientError,
-    *TRANSIENT_DB_ERRORS,
-)
-
-
-class Refused(Exception):
-    def __init__(self, status: int, kind: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.kind, self.reason = status, kind, reason
-
-
-def error(status: int, kind: str, reason: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="ingest"'} if status == 401 else None
-    return JSONResponse({"error": kind, "reason": reason}, status_code=status, headers=headers)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, stopping as soon as it passes the limit (belt and braces: shared.bodylimit has
-    already cut the stream at the route's limit, UPLOADS)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, "payload too large", f"the body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def request_token(request: Request) -> str | None:
-    """The editor key a request carries (``Authorization: Bearer`` or ``X-API-Key``)."""
-    auth = request.headers.get("authorization", "")
-    return auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
+from shared.web import Refused
 
 
 async def editor_for(rt: Runtime, token: str | None) -> EditorKey:
@@ -164,16 +43,12 @@ async def editor_for(rt: Runtime, token: str | None) -> EditorKey:
             401,
             "unauthorized",
             "no editor key: send 'Authorization: Bearer <key>' (keys come from "
-            "'python -m shared.registry keys create <publisher>')",
+            "'python -m tools.registry keys create <publisher>')",
         )
     key = await rt.registry.editor_key(token)
     if key is None:
         raise Refused(401, "unauthorized", "this editor key is not valid (unknown or revoked)")
     return key
-
-
-async def editor(rt: Runtime, request: Request) -> EditorKey:
-    return await editor_for(rt, request_token(request))
 
 
 #: What each scope lets an editor do, as a refusal names it.
@@ -230,8 +105,9 @@ def submission_from(
 
 
 class Editors:
-    """What an editor can do, whatever the way in: the JSON API below and the editor desk's pages
-    (:mod:`services.ingest.desk`) both call these, so both judge, refuse and publish alike."""
+    """What an editor can do, whatever the way in: the JSON API (:mod:`.routes`) and the editor
+    desk's pages (:mod:`services.ingest.desk`) both call these, so both judge, refuse and publish
+    alike."""
 
     def __init__(
         self,
@@ -526,192 +402,3 @@ class Editors:
             key=entry.article_id.encode(),
         )
         return await self.store.mark_step(entry, "sent back", by)
-
-
-def install(
-    api: FastAPI,
-    rt: Runtime,
-    store: ArticleStore,
-    settings: IngestSettings,
-    glossaries: GlossaryStore,
-) -> Editors:
-    """The JSON API's routes; the :class:`Editors` they use, for the desk's pages."""
-    limit = settings.max_submission_bytes
-    limits = limits_of(api)  # cut on the bytes streamed, before any parsing
-    for method, path in UPLOADS:
-        limits.allow(method, path, limit)
-    editors = Editors(rt, store, settings, glossaries)
-
-    @api.exception_handler(Refused)
-    async def refused(_: Request, exc: Refused) -> JSONResponse:
-        return error(exc.status, exc.kind, exc.reason)
-
-    @api.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        """FastAPI's own checks of parameters (a limit out of range, a language that is no
-        language tag) refuse in the same shape as every other refusal, as documented."""
-        return error(422, "invalid request", describe_errors(exc.errors()))
-
-    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        """An outage is the server's problem, not the editor's: say so, and when to retry."""
-        if not is_transient(exc):
-            rt.log.error("unexpected error", exc_info=exc)
-            return error(500, "internal error", "an unexpected error; it has been logged")
-        rt.log.warning("refused a request during an outage", extra={"error": repr(exc)})
-        response = error(503, "unavailable", "the broker or the database is unreachable; retry")
-        response.headers["Retry-After"] = "5"
-        return response
-
-    for outage in OUTAGES:
-        api.add_exception_handler(outage, unavailable)
-
-    async def judge(
-        request: Request,
-    ) -> tuple[EditorKey, AnySubmission, Prepared | WithdrawalRequest]:
-        key = await editor(rt, request)
-        body = await read_body(request, limit)
-        ctype = request.headers.get("content-type", "application/json")
-        sub, change = await editors.judge(key, body, ctype, dict(request.query_params))
-        return key, sub, change
-
-    @api.post(
-        "/articles",
-        status_code=202,
-        response_model=Accepted,
-        responses=ERRORS,
-        summary="Submit an article, a correction or a withdrawal, in any input form",
-        openapi_extra={"requestBody": _request_body()},
-    )
-    async def submit(request: Request) -> Accepted:
-        key, sub, change = await judge(request)
-        return await editors.submit(key, sub, change)
-
-    @api.post(
-        "/articles/preview",
-        responses=ERRORS,
-        summary="What ingest would make of a submission, without publishing it",
-        openapi_extra={"requestBody": _request_body()},
-    )
-    async def preview(request: Request) -> dict[str, Any]:
-        _, sub, change = await judge(request)
-        return editors.preview(sub, change)
-
-    @api.delete(
-        "/articles/{article_id}",
-        status_code=202,
-        response_model=Accepted,
-        responses=ERRORS,
-        summary="Withdraw an article from every feed, in every language",
-    )
-    async def withdraw(article_id: str, request: Request, reason: str | None = None) -> Accepted:
-        return await editors.withdraw(await editor(rt, request), article_id, reason)
-
-    @api.get(
-        "/articles",
-        responses=ERRORS,
-        summary="Your publisher's articles, the most recently changed first",
-    )
-    async def recent(
-        request: Request, limit: Annotated[int, Query(ge=1, le=200)] = 50
-    ) -> list[dict[str, Any]]:
-        return await editors.recent(await editor(rt, request), limit)
-
-    @api.get(
-        "/articles/{article_id}",
-        responses=ERRORS,
-        summary="An article: its latest version, every version, and its status per language",
-    )
-    async def show(article_id: str, request: Request) -> dict[str, Any]:
-        return await editors.show(await editor(rt, request), article_id)
-
-    async def json_body(request: Request, model: type[BaseModel], what: str) -> Any:
-        try:
-            return model.model_validate(decode_json(await read_body(request, limit)))
-        except ValidationError as exc:
-            raise Refused(422, f"invalid {what}", describe_validation_error(exc)) from None
-        except InvalidMessage as exc:
-            raise Refused(422, f"invalid {what}", str(exc)) from None
-
-    @api.put(
-        "/articles/{article_id}/translations/{language}",
-        status_code=202,
-        responses=ERRORS,
-        summary="Publish your own translation of an article (it replaces the machine one)",
-    )
-    async def translate_by_hand(
-        article_id: str, language: LanguageTag, request: Request
-    ) -> dict[str, Any]:
-        key = await editor(rt, request)
-        require(key, "translate", "submit translations")
-        await editors.owned(article_id, key)
-        body: TranslationSubmission = await json_body(request, TranslationSubmission, "translation")
-        return await editors.translate(key, article_id, language, body)
-
-    @api.get(
-        "/review",
-        responses=ERRORS,
-        summary="Machine translations waiting for an editor: held, or published with failed "
-        "checks (the newest first)",
-    )
-    async def review_queue(
-        request: Request, language: LanguageTag | None = None
-    ) -> list[QueuedTranslation]:
-        return await editors.review_queue(await editor(rt, request), language)
-
-    @api.get("/glossary/{language}", responses=ERRORS, summary="Your glossary for a language")
-    async def glossary(language: LanguageTag, request: Request) -> Glossary:
-        key = await editor(rt, request)
-        found = await glossaries.get(key.publisher, language, fresh=True)
-        return found or Glossary(publisher=key.publisher, language=language)
-
-    @api.put(
-        "/glossary/{language}",
-        responses=ERRORS,
-        summary="Replace your glossary for a language (a new version; applies within seconds)",
-    )
-    async def edit_glossary(language: LanguageTag, request: Request) -> Glossary:
-        key = await editor(rt, request)
-        require(key, "translate", "edit the glossary")
-        body: GlossaryEdit = await json_body(request, GlossaryEdit, "glossary")
-        await editors.target_language(key.publisher, language)
-        publisher = await rt.registry.publisher(key.publisher)
-        try:
-            return await glossaries.put(
-                key.publisher,
-                language,
-                body.terms,
-                source_language=publisher.language if publisher else "fa",
-                by=f"{key.name} ({key.id})",
-                expected_version=body.version,
-            )
-        except GlossaryConflict as exc:
-            raise Refused(409, "glossary changed", f"{exc}; reload it and edit again") from None
-
-    def custom_openapi() -> dict[str, Any]:
-        if api.openapi_schema is None:
-            schema = get_openapi(
-                title=api.title, version=api.version, description=api.description, routes=api.routes
-            )
-            defs = TypeAdapter(SubmissionMessage).json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(defs.pop("$defs", {}))
-            components["Submission"] = defs
-            api.openapi_schema = schema
-        return api.openapi_schema
-
-    api.openapi = custom_openapi  # type: ignore[method-assign]
-    return editors
-
-
-def _request_body() -> dict[str, Any]:
-    page = {"type": "string", "description": "The page, as it is (publisher from the key)."}
-    return {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/Submission"}},
-            "text/html": {"schema": page},
-            "text/plain": {"schema": page},
-        },
-    }
