@@ -7,26 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, select_autoescape
-
 from shared import display
+from shared.web import page_environment
 
-#: Where the pages' style sheet is served (services/feeds/portal.py).
+#: Where the pages' style sheet is served (services/feeds/portal/previews.py).
 ASSETS = "/assets"
 SITE_NAME = "City news feeds"
-
-
-def environment() -> Environment:
-    env = Environment(
-        loader=ChoiceLoader(
-            [PackageLoader("services.feeds", "templates"), FileSystemLoader(display.TEMPLATES)]
-        ),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(display.FILTERS)
-    return env
 
 
 def translation_note(prov: Mapping[str, Any] | None, *, model: bool = False) -> str:
@@ -52,7 +38,7 @@ def translation_note(prov: Mapping[str, Any] | None, *, model: bool = False) -> 
     return " · ".join(parts)
 
 
-ENV = environment()
+ENV = page_environment("services.feeds")
 ENV.filters["translation_note"] = translation_note
 
 

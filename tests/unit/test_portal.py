@@ -121,9 +121,8 @@ async def w() -> SimpleNamespace:
     store = Store()
     feeds = FeedPublisher(store, registry, SITE)  # type: ignore[arg-type]
     app = FastAPI()
-    portal.install_entries(app, feeds)  # as services/feeds/app.py: before the entry pages
     server = http.install(app, feeds, cache_seconds=0)
-    portal.install(app, feeds, server)
+    portal.install(app, server)
     fa = entry("fa", "مترو <تهران> به شمال رسید", "<p>خط هفت افتتاح شد.</p>")
     en = entry(
         "en",

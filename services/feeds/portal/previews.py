@@ -1,0 +1,99 @@
+"""A feed as a page (``/preview/{root}/{key}/{lang}``): its JSON Feed document, found through the
+same :class:`~services.feeds.http.server.FeedServer` (and so the same access checks and cache)
+as a feed reader's request; also the pages' style sheet (``/assets``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Response
+
+from services.feeds.directory import FORMAT_NAMES
+from services.feeds.portal.context import PRIVATE, PUBLIC, Portal, PortalOf, Token
+from services.feeds.publishing import FeedPublisher, FeedRef, Kind
+from services.feeds.render import FORMATS, MEDIA_TYPES
+from shared import display
+
+ROOTS: dict[str, Kind] = {"feeds": "publisher", "networks": "network", "partners": "partner"}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/assets/{name}")
+async def asset(name: str) -> Response:
+    return display.asset(name)
+
+
+def links(feeds: FeedPublisher, feed: FeedRef) -> list[tuple[str, str, str]]:
+    """Where to subscribe to ``feed``: each format's name, URL and media type."""
+    return [
+        (FORMAT_NAMES[fmt], feeds.url(feed, fmt), MEDIA_TYPES[fmt].split(";")[0]) for fmt in FORMATS
+    ]
+
+
+def refusal(response: Response) -> str:
+    """The reason of the feed server's refusal, to show on a page."""
+    try:
+        return str(json.loads(bytes(response.body))["reason"])
+    except (ValueError, KeyError, TypeError):
+        return "this feed cannot be shown"
+
+
+def missing(portal: Portal, status: int, reason: str) -> Response:
+    problem = {"title": "Not found.", "reason": reason}
+    return portal.render("preview_missing.html", status, PUBLIC, problem=problem)
+
+
+@router.get("/preview/{root}/{key}/{lang}")
+async def preview(root: str, key: str, lang: str, token: Token, portal: PortalOf) -> Response:
+    kind = ROOTS.get(root)
+    if kind is None:
+        return missing(portal, 404, f"no feeds under /{root}")
+    if kind != "partner":
+        token = None  # a public feed's preview never looks at a token
+    elif token is None:
+        return portal.token_form(key, 401, None)
+    found = await portal.server.find(kind, key, f"{lang}.json", None, token)
+    if isinstance(found, Response):
+        if kind == "partner" and found.status_code == 401:
+            return portal.token_form(key, 401, refusal(found))
+        return missing(portal, found.status_code, refusal(found))
+    document = json.loads(found.body)
+    feed = FeedRef(kind, key, lang)
+    return portal.render(
+        "preview.html",
+        200,
+        PRIVATE if kind == "partner" else PUBLIC,
+        feed=feed,
+        root=root,
+        document=document,
+        items=document.get("items", []),
+        zones=await _zones(portal, document),
+        links=links(portal.feeds, feed),
+        others=await _others(portal, feed, root),
+        private=kind == "partner",
+        sign_out=f"{portal.base}/preview/partners/{quote(key)}/sign-out",
+    )
+
+
+async def _zones(portal: Portal, document: dict[str, Any]) -> dict[str, str]:
+    """Each publisher's time zone, by id, for the dates of its items (Jalali in Persian)."""
+    zones: dict[str, str] = {}
+    for item in document.get("items", []):
+        pub = ((item.get("_city_syndication") or {}).get("publisher") or {}).get("id")
+        if pub and pub not in zones:
+            publisher = await portal.feeds.registry.publisher(pub)
+            zones[pub] = publisher.timezone if publisher else "UTC"
+    return zones
+
+
+async def _others(portal: Portal, feed: FeedRef, root: str) -> list[tuple[str, str]]:
+    """The previews of the same feed in its other languages."""
+    languages = await portal.feeds.feed_languages(feed.kind, feed.key) or [feed.language]
+    return [
+        (other, f"{portal.base}/preview/{root}/{quote(feed.key)}/{other}")
+        for other in languages
+        if other != feed.language
+    ]
