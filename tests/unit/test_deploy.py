@@ -532,7 +532,8 @@ def test_the_command_line_reports_and_fails(tree: Path) -> None:
     k8s = tree / "deploy" / "k8s"
     edit(k8s / "ingest.yaml", _drop_non_root)
     result = subprocess.run(
-        [sys.executable, str(ROOT / "deploy/k8s/validate.py"), "--k8s", str(k8s)],
+        [sys.executable, "-m", "deploy.k8s.validate", "--k8s", str(k8s)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,1 @@
+"""Kubernetes manifests and their validator (``python -m deploy.k8s.validate``)."""
