@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-import stack
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from deploy.local import stack
 from shared.contracts import Topics
 from tests.conftest import Infra
 
@@ -62,9 +62,9 @@ class System:
 
 
 async def registry_cli(system: System, *args: str) -> str:
-    """``python -m shared.registry ARGS`` against the system's database; its output."""
+    """``python -m tools.registry ARGS`` against the system's database; its output."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.registry", *args,
+        sys.executable, "-m", "tools.registry", *args,
         env={**os.environ, **system.env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -112,7 +112,7 @@ def started_system(infra: Infra, state: Path, **env: str) -> Iterator[System]:
         **env,
     }
     subprocess.run(
-        [sys.executable, "-m", "shared.registry", "load", str(FIXTURES / "registry.yaml")],
+        [sys.executable, "-m", "tools.registry", "load", str(FIXTURES / "registry.yaml")],
         env={**os.environ, **env},
         check=True,
         capture_output=True,
@@ -121,7 +121,7 @@ def started_system(infra: Infra, state: Path, **env: str) -> Iterator[System]:
     for publisher in ("mashhad", "tehran", "gorgan"):
         keyfile = state / "keys" / f"{publisher}.key"
         subprocess.run(
-            [sys.executable, "-m", "shared.registry", "keys", "create", publisher,
+            [sys.executable, "-m", "tools.registry", "keys", "create", publisher,
              "--name", "test-editor", "--out", str(keyfile)],
             env={**os.environ, **env},
             check=True,
@@ -131,7 +131,7 @@ def started_system(infra: Infra, state: Path, **env: str) -> Iterator[System]:
     for partner in ("kazan", "istanbul"):
         tokenfile = state / "keys" / f"partner-{partner}.token"
         subprocess.run(
-            [sys.executable, "-m", "shared.registry", "partner-token", "create", partner,
+            [sys.executable, "-m", "tools.registry", "partner-token", "create", partner,
              "--out", str(tokenfile)],
             env={**os.environ, **env},
             check=True,

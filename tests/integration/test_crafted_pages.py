@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import stack
 from aiokafka import AIOKafkaProducer
 
 from bench.crafted_page import crafted_text_page
+from deploy.local import stack
 from services.ingest.preparing import budget_reason
 from shared.contracts import Topics
 from tests.integration.conftest import System, read_topic, ready, send

@@ -28,7 +28,7 @@ from services.translate.ct2 import MANIFEST_NAME
 from shared.contracts import Topics
 from tests.integration.conftest import System, read_topic
 from tests.support.hub_server import Repo, is_lfs, local_hub
-from tests.support.tiny_models import build_tiny_m2m100
+from tools.tiny_models import build_tiny_m2m100
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -8,8 +8,8 @@ import uuid
 
 import httpx
 import pytest
-import stack
 
+from deploy.local import stack
 from tests.integration.conftest import System, ready
 
 pytestmark = pytest.mark.integration

@@ -33,7 +33,7 @@ from shared.contracts import HumanTranslation, IngestedArticle, RetranslationReq
 from tests.integration.conftest import FIXTURES, System, await_feed, read_topic
 from tests.integration.test_translation import await_committed
 from tests.support.lab_engine import Lab, running_lab
-from tests.support.tiny_models import build_tiny_marian
+from tools.tiny_models import build_tiny_marian
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -52,7 +52,7 @@ DROPPED = {**GOOD, SENTENCE: "3 million pilgrims came to this city last year."}
 
 def load_registry(system: System, path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "shared.registry", "load", str(path)],
+        [sys.executable, "-m", "tools.registry", "load", str(path)],
         env={**os.environ, **system.env},
         check=True,
         capture_output=True,

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-import stack
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
+from deploy.local import stack
 from services.feeds.render import entry_id
 from services.ingest.text import article_id
 from shared.contracts import Topics

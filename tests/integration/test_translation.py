@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared.contracts import Topics
 from tests.integration.conftest import System, await_article, read_all, read_topic
 from tests.support.lab_engine import Lab, running_lab
-from tests.support.tiny_models import build_tiny_marian
+from tools.tiny_models import build_tiny_marian
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-import stack
 from pymongo import AsyncMongoClient
 
+from deploy.local import stack
 from services.feeds import websub
 from shared.contracts import utcnow
 from tests.integration.conftest import System, ready

@@ -29,7 +29,7 @@ from services.translate.ct2 import (
     verify,
 )
 from services.translate.engines import TranslationEngine
-from tests.support.tiny_models import ENGLISH_LINES, PERSIAN_LINES, build_tiny_marian
+from tools.tiny_models import ENGLISH_LINES, PERSIAN_LINES, build_tiny_marian
 
 SEGMENTS = [
     "شهرداری مشهد امروز از افتتاح یک پارک جدید خبر داد.",

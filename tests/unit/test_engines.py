@@ -5,7 +5,7 @@ import pytest
 from services.translate.ct2 import CTranslate2Engine
 from services.translate.engines import EngineNotConfigured, PseudoEngine, engines_from_settings
 from services.translate.settings import TranslateSettings
-from tests.support.tiny_models import build_tiny_marian
+from tools.tiny_models import build_tiny_marian
 
 
 def test_no_engine_is_a_choice_and_unknown_names_fail_loudly() -> None:

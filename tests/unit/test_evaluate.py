@@ -26,7 +26,7 @@ from services.translate.model_scores import SCORES_NAME, ModelScores, PairScore
 from services.translate.reference_sets import MUNICIPAL_FILE, read_file, read_flores
 from services.translate.routing import Router
 from services.translate.settings import TranslateSettings
-from tests.support.tiny_models import ENGLISH_LINES, PERSIAN_LINES, build_tiny_m2m100
+from tools.tiny_models import ENGLISH_LINES, PERSIAN_LINES, build_tiny_m2m100
 
 ARABIC = ("افتتح بلدية مشهد اليوم حديقة جديدة.", "وافق مجلس المدينة على الميزانية.")
 RUSSIAN = ("Мэрия Мешхеда открыла новый парк.", "Городской совет утвердил бюджет.")

@@ -27,7 +27,7 @@ from services.translate import hub as hub_module
 from services.translate import models as cli
 from services.translate.ct2 import MANIFEST_NAME, CTranslate2Engine, ModelManifest, sha256_file
 from tests.support.hub_server import LocalHub, Repo, is_lfs, local_hub
-from tests.support.tiny_models import build_tiny_m2m100
+from tools.tiny_models import build_tiny_m2m100
 
 REPO = "cityfeeds-test/tiny-m2m100-ct2"
 NAME = "tiny-m2m100"

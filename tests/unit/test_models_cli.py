@@ -18,7 +18,7 @@ import pytest
 
 from services.translate import models as cli
 from services.translate.ct2 import MANIFEST_NAME, CTranslate2Engine, ModelManifest
-from tests.support.tiny_models import build_tiny_marian, build_tiny_marian_sources
+from tools.tiny_models import build_tiny_marian, build_tiny_marian_sources
 
 RELEASE = "opus-2099-01-01"
 # Real OPUS-MT releases name their files like this, at the top level of the archive.
@@ -439,7 +439,7 @@ def test_pick_command_writes_the_env_file_stack_reads(
     capsys: pytest.CaptureFixture[str],
     no_engine_env: None,
 ) -> None:
-    import stack  # deploy/local/stack.py, on the path through tests/conftest.py
+    from deploy.local import stack
 
     env_file = tmp_path / "var" / "translate.env"
     argv = ("pick", "--registry", str(REGISTRY), "--publisher", "mashhad", "--env-file")
@@ -466,7 +466,7 @@ def test_pick_command_writes_the_env_file_stack_reads(
 def test_stack_env_file_never_overrides_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import stack
+    from deploy.local import stack
 
     env_file = tmp_path / "translate.env"
     env_file.write_text(

@@ -30,7 +30,7 @@ import pytest
 from services.translate import model_files
 from services.translate import models as cli
 from services.translate.ct2 import MANIFEST_NAME, ModelManifest
-from tests.support.tiny_models import build_tiny_marian, build_tiny_marian_sources
+from tools.tiny_models import build_tiny_marian, build_tiny_marian_sources
 
 MIB = 1 << 20
 

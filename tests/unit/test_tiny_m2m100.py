@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.translate.ct2 import CTranslate2Engine, ModelManifest, verify
-from tests.support.tiny_models import build_tiny_m2m100
+from tools.tiny_models import build_tiny_m2m100
 
 
 @pytest.fixture(scope="module")
