@@ -119,7 +119,7 @@ def not_modified(conditions: Conditions, doc: Document) -> bool:
     return False
 
 
-class Prepared(Response):
+class PrebuiltResponse(Response):
     """A response whose header list was built beforehand."""
 
     def __init__(self, status: int, headers: list[Header], body: bytes) -> None:
@@ -265,7 +265,7 @@ class FeedServer:
         found = await self.find(kind, key, name, lang, conditions.token)
         if isinstance(found, Response):
             return found
-        return Prepared(*await self.answer(found, conditions))
+        return PrebuiltResponse(*await self.answer(found, conditions))
 
 
 class FeedDocuments:
