@@ -62,18 +62,18 @@ def missing_terms(translation: str, terms: Sequence[Term]) -> list[Term]:
 
 
 @dataclass(frozen=True)
-class Prepared:
+class GlossedSegment:
     """A segment as sent to the engine, and the terms its translation must contain."""
 
     text: str
     terms: tuple[Term, ...]
 
 
-def prepare(segment: str, terms: Sequence[Term], mode: GlossaryMode) -> Prepared:
+def prepare(segment: str, terms: Sequence[Term], mode: GlossaryMode) -> GlossedSegment:
     found = find_terms(segment, terms)
     if not found:
-        return Prepared(segment, ())
-    return Prepared(write_in(segment, found) if mode == "inline" else segment, tuple(found))
+        return GlossedSegment(segment, ())
+    return GlossedSegment(write_in(segment, found) if mode == "inline" else segment, tuple(found))
 
 
 def describe(term: Term) -> str:

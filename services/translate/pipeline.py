@@ -22,7 +22,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.translate.checks import CHECKS_VERSION, SegmentPair, run_checks
-from services.translate.glossary import GlossaryMode, Prepared, describe, missing_terms, prepare
+from services.translate.glossary import (
+    GlossaryMode,
+    GlossedSegment,
+    describe,
+    missing_terms,
+    prepare,
+)
 from services.translate.memory import TranslationMemory, memory_key, preferred_legs
 from services.translate.routing import Leg, LegCache, Routed, Router
 from services.translate.segment import Segmented, assemble_article, segment_article
@@ -93,7 +99,7 @@ class Outcome:
 class _Planned:
     job: Job
     plan: Segmented
-    prepared: list[Prepared]
+    prepared: list[GlossedSegment]
 
 
 class BatchTranslator:
