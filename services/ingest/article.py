@@ -75,7 +75,7 @@ _ARABIC_LETTERS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک"})
 
 
 @dataclass(frozen=True)
-class Prepared:
+class PreparedVersion:
     """One version's content, ready to store: ``content`` holds the IngestedArticle fields."""
 
     article_id: str
@@ -107,7 +107,7 @@ class WithdrawalRequest:
     publisher: str = field(kw_only=True)
 
 
-Change = Prepared | WithdrawalRequest
+Change = PreparedVersion | WithdrawalRequest
 
 
 def prepare(sub: AnySubmission, publisher: Publisher, received_at: datetime) -> Change:
@@ -158,7 +158,7 @@ def cleaner(language: str) -> Callable[[str], str]:
 
 def _article(
     sub: SubmittedArticle, publisher: Publisher, received_at: datetime, form: str
-) -> Prepared:
+) -> PreparedVersion:
     clean = cleaner(sub.language)
     if sub.body_html:
         body_html = text.sanitise_html(sub.body_html)
@@ -194,7 +194,7 @@ def _article(
     return _prepared(content, sub.embargoed)
 
 
-def _page(sub: SubmittedPage, publisher: Publisher, received_at: datetime) -> Prepared:
+def _page(sub: SubmittedPage, publisher: Publisher, received_at: datetime) -> PreparedVersion:
     try:
         page = (
             extract.from_html(sub.raw_html, publisher.timezone)
@@ -287,7 +287,7 @@ def _content(
     }
 
 
-def _prepared(content: dict[str, Any], embargo: datetime | None) -> Prepared:
+def _prepared(content: dict[str, Any], embargo: datetime | None) -> PreparedVersion:
     ident = text.article_id(
         content["publisher"], content["external_id"], content["headline"], content["body_text"]
     )
@@ -300,4 +300,4 @@ def _prepared(content: dict[str, Any], embargo: datetime | None) -> Prepared:
         and not (k == "published" and content["published_source"] == DateSource.SUBMISSION_TIME)
     }
     hashed["embargo_until"] = embargo
-    return Prepared(ident, content, text.content_hash(hashed), embargo)
+    return PreparedVersion(ident, content, text.content_hash(hashed), embargo)

@@ -338,7 +338,7 @@ async def test_a_version_stored_before_a_crash_is_adopted_and_announced(
     """The state a crash between storing a version and saving its head leaves behind."""
     from pymongo import AsyncMongoClient
 
-    from services.ingest.article import Prepared, prepare
+    from services.ingest.article import PreparedVersion, prepare
     from services.ingest.store import version_id
     from services.ingest.versions import Head, apply
     from shared.contracts import SUBMISSION
@@ -354,7 +354,7 @@ async def test_a_version_stored_before_a_crash_is_adopted_and_announced(
     change = prepare(
         SUBMISSION.validate_python(submission), Publisher(id="gorgan", name="Gorgan"), utcnow()
     )
-    assert isinstance(change, Prepared)
+    assert isinstance(change, PreparedVersion)
     event = apply(Head(change.article_id), change, 0, 0, utcnow())
     assert event is not None
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(system.infra.mongodb_uri)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.ingest.article import Prepared, Rejected, WithdrawalRequest, prepare
+from services.ingest.article import PreparedVersion, Rejected, WithdrawalRequest, prepare
 from shared.contracts import SubmittedArticle, SubmittedPage, Withdrawal
 from shared.registry import Publisher
 
@@ -69,7 +69,7 @@ def test_a_raw_page_gives_its_code_date_and_body() -> None:
     raw = (FIXTURES / "samples" / "tehran-transport-synthetic.html").read_text()
     page = SubmittedPage(publisher="mashhad", raw_html=raw)
     p = prepare(page, MASHHAD, RECEIVED)
-    assert isinstance(p, Prepared)
+    assert isinstance(p, PreparedVersion)
     assert p.content["external_id"] == "2212303" and p.content["input_form"] == "page"
     assert p.content["published_source"] == "page"
     assert p.content["body_html"].startswith("<p>شهردار تهران از اجرای طرح جدید")
@@ -158,7 +158,7 @@ def test_any_iso_date_is_either_in_range_or_a_reason_never_a_crash(
             p = prepare(sub(**payload), MASHHAD, RECEIVED)
         except (Rejected, ValidationError):
             continue
-        assert isinstance(p, Prepared)
+        assert isinstance(p, PreparedVersion)
         assert (
             datetime(1899, 12, 31, tzinfo=UTC) <= p.content["published"] <= RECEIVED.replace(day=2)
         )

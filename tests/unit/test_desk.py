@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from pymongo.errors import AutoReconnect
 
 from services.ingest import api, desk
-from services.ingest.article import Prepared, prepare
+from services.ingest.article import PreparedVersion, prepare
 from services.ingest.desk.sessions import DeskSessions, Lifetimes
 from services.ingest.settings import IngestSettings
 from shared.contracts import IngestedArticle, SubmittedArticle
@@ -146,7 +146,7 @@ def stored_article() -> IngestedArticle:
         subjects=["city diplomacy"],
     )
     prepared = prepare(sub, TEHRAN, T0)
-    assert isinstance(prepared, Prepared)
+    assert isinstance(prepared, PreparedVersion)
     return IngestedArticle(
         article_id=prepared.article_id,
         version=1,

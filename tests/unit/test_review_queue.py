@@ -24,7 +24,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.ingest import api, desk
-from services.ingest.article import Prepared, prepare
+from services.ingest.article import PreparedVersion, prepare
 from services.ingest.desk.review_text import Span, locate, side_by_side, spans
 from services.ingest.desk.sessions import DeskSessions, Lifetimes
 from services.ingest.settings import IngestSettings
@@ -202,7 +202,7 @@ def source_article(publisher: str = "mashhad", version: int = 1) -> IngestedArti
         published="2026-03-01T12:30:00+03:30",
     )
     prepared = prepare(sub, PUBLISHERS[publisher], T0)
-    assert isinstance(prepared, Prepared)
+    assert isinstance(prepared, PreparedVersion)
     return IngestedArticle(
         article_id=prepared.article_id,
         version=version,

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.ingest.article import Prepared, Rejected, WithdrawalRequest, prepare
+from services.ingest.article import PreparedVersion, Rejected, WithdrawalRequest, prepare
 from services.ingest.versions import Head, apply, needed_scope
 from shared.contracts import ArticleStatus, SubmittedArticle
 from shared.registry import Publisher
@@ -11,12 +11,12 @@ MASHHAD = Publisher(id="mashhad", name="Mashhad")
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
-def change(headline: str = "تیتر", **kw: object) -> Prepared:
+def change(headline: str = "تیتر", **kw: object) -> PreparedVersion:
     sub = SubmittedArticle.model_validate(
         {"publisher": "mashhad", "headline": headline, "body_text": "متن", "external_id": "7", **kw}
     )
     prepared = prepare(sub, MASHHAD, NOW)
-    assert isinstance(prepared, Prepared)
+    assert isinstance(prepared, PreparedVersion)
     return prepared
 
 

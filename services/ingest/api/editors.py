@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.ingest.api.bodies import Accepted, TranslationSubmission
-from services.ingest.article import Prepared, Rejected, WithdrawalRequest
+from services.ingest.article import PreparedVersion, Rejected, WithdrawalRequest
 from services.ingest.preparing import preparer
 from services.ingest.settings import IngestSettings
 from services.ingest.store import ArticleStore, QueuedTranslation, ReviewStep
@@ -128,7 +128,7 @@ class Editors:
 
     async def judge(
         self, key: EditorKey, body: bytes, content_type: str, fields: Mapping[str, Any]
-    ) -> tuple[AnySubmission, Prepared | WithdrawalRequest]:
+    ) -> tuple[AnySubmission, PreparedVersion | WithdrawalRequest]:
         """The submission and what ingest would make of it; :class:`Refused` with the reason."""
         try:
             sub = submission_from(body, content_type, fields, key)
@@ -142,7 +142,7 @@ class Editors:
             raise Refused(422, "invalid article", str(exc)) from None
 
     async def accept(
-        self, change: Prepared | WithdrawalRequest, sub: AnySubmission, key: EditorKey
+        self, change: PreparedVersion | WithdrawalRequest, sub: AnySubmission, key: EditorKey
     ) -> Accepted:
         await self.rt.broker.publish(
             sub.model_dump(mode="json", exclude_none=True),
@@ -163,7 +163,7 @@ class Editors:
         )
 
     async def submit(
-        self, key: EditorKey, sub: AnySubmission, change: Prepared | WithdrawalRequest
+        self, key: EditorKey, sub: AnySubmission, change: PreparedVersion | WithdrawalRequest
     ) -> Accepted:
         """Publish a judged submission if the key may do what it does to the stored article:
         judged on the prepared change, whatever form it came in (a ninjs ``canceled`` is a
@@ -178,7 +178,7 @@ class Editors:
         return await self.accept(change, sub, key)
 
     @staticmethod
-    def preview(sub: AnySubmission, change: Prepared | WithdrawalRequest) -> dict[str, Any]:
+    def preview(sub: AnySubmission, change: PreparedVersion | WithdrawalRequest) -> dict[str, Any]:
         if isinstance(change, WithdrawalRequest):
             return {"article_id": change.article_id, "form": sub.form, "withdraw": True}
         return {"article_id": change.article_id, "form": sub.form, **change.content}

@@ -20,7 +20,7 @@ from services.ingest.api.auth import (
 )
 from services.ingest.api.bodies import ERRORS, Accepted, GlossaryEdit, TranslationSubmission
 from services.ingest.api.openapi import submission_body
-from services.ingest.article import Prepared, WithdrawalRequest
+from services.ingest.article import PreparedVersion, WithdrawalRequest
 from services.ingest.store import QueuedTranslation
 from shared.contracts import AnySubmission, LanguageTag
 from shared.glossary import Glossary, GlossaryConflict
@@ -88,7 +88,7 @@ class Judged(NamedTuple):
 
     key: EditorKey
     sub: AnySubmission
-    change: Prepared | WithdrawalRequest
+    change: PreparedVersion | WithdrawalRequest
 
 
 async def judged(request: Request, key: Editor, editors: EditorsOf) -> Judged:
