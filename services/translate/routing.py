@@ -89,7 +89,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def is_transient(exc: BaseException) -> bool:
+def worth_another_engine(exc: BaseException) -> bool:
     """Default policy: network and timeout trouble, or a service saying it is unavailable, is
     worth trying elsewhere; anything else is a bug or bad input and must surface."""
     if isinstance(exc, TimeoutError | ConnectionError | OSError):
@@ -104,11 +104,11 @@ class Router:
         self,
         engines: Sequence[TranslationEngine],
         pivot: str = "en",
-        is_transient: Callable[[BaseException], bool] = is_transient,
+        worth_another_engine: Callable[[BaseException], bool] = worth_another_engine,
     ) -> None:
         self._engines: tuple[TranslationEngine, ...] = tuple(engines)
         self.pivot = pivot
-        self._is_transient = is_transient
+        self._worth_another_engine = worth_another_engine
 
     @property
     def engines(self) -> tuple[TranslationEngine, ...]:
@@ -124,7 +124,7 @@ class Router:
             for e in self._engines
             if e.name not in unwanted and (e.model is None or e.model not in unwanted)
         ]
-        return Router(kept, self.pivot, self._is_transient)
+        return Router(kept, self.pivot, self._worth_another_engine)
 
     def routes(self, source: str, target: str) -> list[Route]:
         """Candidate routes, best first: every direct engine in configured order, then every
@@ -203,13 +203,13 @@ class Router:
                         try:
                             out = await _call(engine, todo, leg.source, leg.target)
                         except Exception as exc:
-                            if self._is_transient(exc):
+                            if self._worth_another_engine(exc):
                                 failed[key] = exc
                             raise
                         done.update(((leg, t), o) for t, o in zip(todo, out, strict=True))
                     texts = [done[(leg, t)] for t in texts]
             except Exception as exc:
-                if not self._is_transient(exc):
+                if not self._worth_another_engine(exc):
                     raise
                 label = self._label(route, source, target)
                 errors.append((label, exc))

@@ -10,7 +10,7 @@ from services.translate.routing import (
     NoRoute,
     Routed,
     Router,
-    is_transient,
+    worth_another_engine,
 )
 
 
@@ -217,15 +217,15 @@ def test_supports() -> None:
 
 
 def test_default_transient_policy() -> None:
-    assert is_transient(TimeoutError()) and is_transient(ConnectionResetError())
-    assert is_transient(OSError()) and is_transient(ServiceUnavailable())
-    assert not is_transient(ValueError()) and not is_transient(KeyError())
+    assert worth_another_engine(TimeoutError()) and worth_another_engine(ConnectionResetError())
+    assert worth_another_engine(OSError()) and worth_another_engine(ServiceUnavailable())
+    assert not worth_another_engine(ValueError()) and not worth_another_engine(KeyError())
 
 
 async def test_custom_transient_policy() -> None:
     a = FakeEngine("a", [("fa", "en")], fail={("fa", "en"): KeyError("quota")})
     b = FakeEngine("b", [("fa", "en")])
-    r = Router([a, b], is_transient=lambda exc: isinstance(exc, KeyError))
+    r = Router([a, b], worth_another_engine=lambda exc: isinstance(exc, KeyError))
     assert (await r.translate(["x"], "fa", "en")).engine == "b"
 
 
