@@ -55,7 +55,7 @@ class TransientError(Exception):
     """A dependency is unavailable; the same message may well succeed later."""
 
 
-def is_transient(exc: BaseException) -> bool:
+def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, (TransientError, TimeoutError, *TRANSIENT_DB_ERRORS)):
         return True
     return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
@@ -234,7 +234,7 @@ class _DeadLetterMiddleware(BaseMiddleware):
             except Exception as exc:
                 if is_permanent(exc):
                     raise
-                if is_transient(exc):
+                if is_outage(exc):
                     if loop.time() - started > self.policy.transient_retry_seconds:
                         raise
                 elif self.attempts >= self.policy.max_attempts:
@@ -254,7 +254,7 @@ class _DeadLetterMiddleware(BaseMiddleware):
     ) -> bool | None:
         if exc_val is None or not isinstance(exc_val, Exception):
             return False  # success, or cancellation at shutdown: leave the offset uncommitted
-        if is_transient(exc_val):
+        if is_outage(exc_val):
             log.error("dependency unavailable; message will be retried", exc_info=exc_val)
             return False  # nack: rewind and retry, never dead-letter an outage
         if not is_permanent(exc_val):

@@ -30,8 +30,8 @@ from shared.messaging import (
     consumer_options,
     decode_json,
     describe_validation_error,
+    is_outage,
     is_permanent,
-    is_transient,
     raw_decoder,
 )
 from shared.observability import article_context
@@ -86,7 +86,7 @@ class Ingest:
             if not isinstance(outcome, BaseException):
                 changes.append((record, outcome))
                 continue
-            if is_transient(outcome) or not isinstance(outcome, Exception):
+            if is_outage(outcome) or not isinstance(outcome, Exception):
                 raise outcome
             if not is_permanent(outcome):
                 self.rt.log.error("unexpected error; the record goes to the DLQ", exc_info=outcome)

@@ -7,8 +7,8 @@ from services.translate.settings import TranslateSettings
 from shared.messaging import (
     InvalidMessage,
     consumer_options,
+    is_outage,
     is_permanent,
-    is_transient,
     strict_json_decoder,
 )
 from shared.settings import ServiceSettings
@@ -42,9 +42,9 @@ async def test_json_without_content_type_is_decoded() -> None:
 
 
 def test_outages_are_retried_and_bad_messages_are_not() -> None:
-    assert is_transient(AutoReconnect("db restarting")) and not is_permanent(AutoReconnect("x"))
-    assert is_permanent(InvalidMessage("bad")) and not is_transient(InvalidMessage("bad"))
-    assert not is_transient(KeyError("bug")) and not is_permanent(KeyError("bug"))
+    assert is_outage(AutoReconnect("db restarting")) and not is_permanent(AutoReconnect("x"))
+    assert is_permanent(InvalidMessage("bad")) and not is_outage(InvalidMessage("bad"))
+    assert not is_outage(KeyError("bug")) and not is_permanent(KeyError("bug"))
 
 
 def test_every_consumer_uses_the_services_poll_interval(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from shared.messaging import TransientError, describe_errors, is_transient
+from shared.messaging import TransientError, describe_errors, is_outage
 from shared.service import Runtime
 from shared.storage import TRANSIENT_DB_ERRORS
 from shared.web import error_response, install_refusals
@@ -38,7 +38,7 @@ def install_errors(api: FastAPI, rt: Runtime) -> None:
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         """An outage is the server's problem, not the editor's: say so, and when to retry."""
-        if not is_transient(exc):
+        if not is_outage(exc):
             rt.log.error("unexpected error", exc_info=exc)
             return error_response(
                 500, "internal error", "an unexpected error; it has been logged", realm=REALM
