@@ -46,7 +46,7 @@ benchmark's own send time) → ``articles.ingested`` (ingest announces a version
 (``/proc``) over each load shows where the machine's two cores went.
 
 Then, in process (no Kafka, no HTTP), the feeds service's own work per article: ``--profile``
-articles through ``FeedPublisher.add`` on a fresh database in the same FerretDB, every change
+articles through ``Feeds.add`` on a fresh database in the same FerretDB, every change
 rendered at once, with the time of each ``FeedStore`` call and the number of database commands
 and renders; and ``FeedStore.upsert_entry`` timed with ``--growth`` entries stored.
 """
@@ -570,7 +570,7 @@ STORE_CALLS = (
 
 @dataclass
 class Profile:
-    """The feeds service's work per article, counted in process (``FeedPublisher.add`` on the
+    """The feeds service's work per article, counted in process (``Feeds.add`` on the
     same FerretDB, without Kafka or HTTP, every change rendered at once)."""
 
     n: int
@@ -646,7 +646,7 @@ async def profile_feeds(mongo: str, state: Path, args: argparse.Namespace) -> Pr
     from pymongo import AsyncMongoClient
 
     from services.feeds import documents
-    from services.feeds.publishing import FeedPublisher
+    from services.feeds.publishing import Feeds
     from services.feeds.store import FeedStore
     from shared.registry import Registry
 
@@ -690,7 +690,7 @@ async def profile_feeds(mongo: str, state: Path, args: argparse.Namespace) -> Pr
 
     namespace["render"] = counting_render
     try:
-        feeds = FeedPublisher(store, Registry(client[db_name]), "http://127.0.0.1")
+        feeds = Feeds(store, Registry(client[db_name]), "http://127.0.0.1")
         publishers = publisher_ids(args.publishers)
         wall: dict[str, list[float]] = {lang: [] for lang in LANGUAGES}
         docs = articles(args.profile, f"p{uuid.uuid4().hex[:4]}", publishers)
@@ -746,7 +746,7 @@ def profile_report(p: Profile) -> list[str]:
     busiest = sorted(per_article.items(), key=lambda kv: -kv[1])
     lines = [
         "",
-        f"The feeds service's work per article, counted in process (`FeedPublisher.add` on the "
+        f"The feeds service's work per article, counted in process (`Feeds.add` on the "
         f"same FerretDB, no Kafka or HTTP, each change rendered at once as under light load; "
         f"{p.n} articles, {events} events, page size {p.page_size}):",
         "",

@@ -179,14 +179,14 @@ def _translate() -> Runtime:
 
 def _feeds() -> Runtime:
     from services.feeds import consumer
-    from services.feeds.publishing import FeedPublisher
+    from services.feeds.publishing import Feeds
     from services.feeds.settings import FeedsSettings
     from services.feeds.store import FeedStore
 
     settings = FeedsSettings.model_construct(infra=_infra())
     rt = runtime("feeds", settings)
     store = FeedStore(rt.db, settings.entries_per_feed)
-    consumer.register(rt, FeedPublisher(store, rt.registry, settings.public_url))
+    consumer.register(rt, Feeds(store, rt.registry, settings.public_url))
     return rt
 
 

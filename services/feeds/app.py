@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from faststream import FastStream
 
 from services.feeds import admin, consumer, http, portal, websub
-from services.feeds.publishing import FeedPublisher
+from services.feeds.publishing import Feeds
 from services.feeds.settings import FeedsSettings
 from services.feeds.store import COLLECTIONS, FeedStore
 from shared import netguard
@@ -23,7 +23,7 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
     settings = settings or FeedsSettings()
     rt = build_runtime("feeds", settings)
     client = httpx.AsyncClient(timeout=30, follow_redirects=False)
-    feeds = FeedPublisher(
+    feeds = Feeds(
         FeedStore(rt.db, settings.entries_per_feed),
         rt.registry,
         settings.public_url.rstrip("/"),
@@ -45,7 +45,7 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
 
 
 def _websub(
-    settings: FeedsSettings, rt: Runtime, feeds: FeedPublisher, client: httpx.AsyncClient
+    settings: FeedsSettings, rt: Runtime, feeds: Feeds, client: httpx.AsyncClient
 ) -> websub.Hub | None:
     """Where the feeds announce their updates: the external hub configured, or our own hub
     (returned: the app serves and runs it)."""
@@ -79,7 +79,7 @@ def _websub(
     return hub
 
 
-async def _is_topic(feeds: FeedPublisher, url: str) -> bool:
+async def _is_topic(feeds: Feeds, url: str) -> bool:
     parsed = feeds.parse_topic(url)
     if parsed is None:
         return False
@@ -87,7 +87,7 @@ async def _is_topic(feeds: FeedPublisher, url: str) -> bool:
     return feed.language in (await feeds.feed_languages(feed.kind, feed.key) or [])
 
 
-async def _content(feeds: FeedPublisher, url: str) -> tuple[bytes, str] | None:
+async def _content(feeds: Feeds, url: str) -> tuple[bytes, str] | None:
     parsed = feeds.parse_topic(url)
     if parsed is None:
         return None
@@ -99,7 +99,7 @@ def _in_background(
     stream: FastStream,
     rt: Runtime,
     settings: FeedsSettings,
-    feeds: FeedPublisher,
+    feeds: Feeds,
     hub: websub.Hub | None,
     client: httpx.AsyncClient,
 ) -> None:
@@ -132,7 +132,7 @@ def _in_background(
         await client.aclose()
 
 
-async def _catch_up_loop(rt: Runtime, feeds: FeedPublisher) -> None:
+async def _catch_up_loop(rt: Runtime, feeds: Feeds) -> None:
     """Render feeds left behind by a crash between appending and rendering (here at start,
     or on another replica): at start-up, then every 30 s."""
     while True:

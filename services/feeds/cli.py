@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import sys
 
-from services.feeds.publishing import FeedPublisher, FeedRef
+from services.feeds.publishing import FeedRef, Feeds
 from services.feeds.settings import FeedsSettings
 from services.feeds.store import FeedStore
 from shared.registry import Registry
@@ -24,7 +24,7 @@ async def backfill(settings: FeedsSettings) -> int:
     try:
         db = client[settings.infra.mongodb_database]
         store = FeedStore(db, settings.entries_per_feed)
-        feeds = FeedPublisher(store, Registry(db), settings.public_url)
+        feeds = Feeds(store, Registry(db), settings.public_url)
         entries = await store.all_entries()  # in publication order
         changed: set[FeedRef] = set()
         for entry in entries:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from services.feeds.entries import EntryImage, FeedEntry
-from services.feeds.publishing import FeedPublisher
+from services.feeds.publishing import Feeds
 from shared.contracts import (
     ArticleStatus,
     ArticleVersion,
@@ -53,7 +53,7 @@ def entry(
     )
 
 
-def register(rt: Runtime, feeds: FeedPublisher) -> None:
+def register(rt: Runtime, feeds: Feeds) -> None:
     @rt.broker.subscriber(
         Topics.INGESTED,
         title="articles.ingested (feeds)",

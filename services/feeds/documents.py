@@ -31,7 +31,7 @@ from shared.contracts import ArticleStatus
 from shared.languages import name_of
 from shared.registry import Registry
 
-# Rendered with every change; the other formats when asked for (FeedPublisher.rendered).
+# Rendered with every change; the other formats when asked for (Feeds.rendered).
 EAGER: Format = "atom"
 
 

@@ -2,7 +2,7 @@
 
 An entry change is stored, appended to each feed that carries it (services/feeds/routing.py
 says which), the feed's subscription document is rendered again (services/feeds/documents.py;
-when: services/feeds/scheduling.py), and WebSub subscribers are told. ``FeedPublisher`` is the
+when: services/feeds/scheduling.py), and WebSub subscribers are told. ``Feeds`` is the
 one object the rest of the service holds.
 """
 
@@ -21,14 +21,14 @@ from services.feeds.scheduling import RenderScheduler
 from services.feeds.store import FeedStore, Rendered, StoredEntry
 from shared.registry import Registry
 
-__all__ = ["EAGER", "FeedPublisher", "FeedRef", "Kind", "Notify"]
+__all__ = ["EAGER", "FeedRef", "Feeds", "Kind", "Notify"]
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], Awaitable[Any]]
 
 
-class FeedPublisher:
+class Feeds:
     def __init__(
         self,
         store: FeedStore,

@@ -1,7 +1,7 @@
 """When feeds are rendered: debounced, so that a burst of changes to a feed costs a few renders.
 
 The feed logs are written before a render is scheduled, so a crash before the render loses
-nothing (``FeedPublisher.catch_up`` renders every feed whose rendering is behind its log).
+nothing (``Feeds.catch_up`` renders every feed whose rendering is behind its log).
 """
 
 from __future__ import annotations

@@ -262,7 +262,7 @@ class FeedStore:
     ) -> None:
         """Store a render of the log up to ``seq``, then its version (in that order: a reader
         that sees the new version finds the new body). Two renders may race and the older may
-        land last; :meth:`FeedPublisher.refresh` renders again when the head moved on meanwhile."""
+        land last; :meth:`Feeds.refresh` renders again when the head moved on meanwhile."""
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         async with self._writing:  # one large write at a time: see scheduling.RENDERS_AT_ONCE
             await self.rendered.replace_one(

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from services.feeds import cache as cache_module
 from services.feeds.cache import TTLCache
 from services.feeds.http import install
-from services.feeds.publishing import FeedPublisher
+from services.feeds.publishing import Feeds
 from services.feeds.store import Rendered
 from shared.registry import Registry, create_partner_token, save
 from tests.unit.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
@@ -94,7 +94,7 @@ async def make(ttl: float = 1.0) -> SimpleNamespace:
     registry = Registry(db, ttl=5.0, clock=Clock())  # type: ignore[arg-type]
     token, _ = await create_partner_token(db, "kazan", now=T0)  # type: ignore[arg-type]
     store = FakeStore()
-    feeds = FeedPublisher(store, registry, SITE, hub_url=f"{SITE}/websub")  # type: ignore[arg-type]
+    feeds = Feeds(store, registry, SITE, hub_url=f"{SITE}/websub")  # type: ignore[arg-type]
     ticks = Ticks()
     app = FastAPI()
     server = install(app, feeds, cache_seconds=ttl, clock=ticks)

@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.feeds.publishing import FeedPublisher, FeedRef
+from services.feeds.publishing import FeedRef, Feeds
 
 FA = FeedRef("publisher", "mashhad", "fa")
 EN = FeedRef("publisher", "mashhad", "en")
 AR = FeedRef("publisher", "mashhad", "ar")
 
 
-class Recording(FeedPublisher):
+class Recording(Feeds):
     def __init__(self, render_delay: float, links_delay: float) -> None:
         super().__init__(
             store=Any,  # type: ignore[arg-type]  # never reached: refresh is replaced

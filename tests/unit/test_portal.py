@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.feeds import http, portal
-from services.feeds.publishing import FeedPublisher
+from services.feeds.publishing import Feeds
 from services.feeds.render import Entry, Feed, FeedLinks, render
 from services.feeds.store import Rendered
 from shared.registry import Registry, create_partner_token, save
@@ -119,7 +119,7 @@ async def w() -> SimpleNamespace:
     registry = Registry(db, ttl=5.0, clock=Clock())  # type: ignore[arg-type]
     token, _ = await create_partner_token(db, "kazan", now=T0)  # type: ignore[arg-type]
     store = Store()
-    feeds = FeedPublisher(store, registry, SITE)  # type: ignore[arg-type]
+    feeds = Feeds(store, registry, SITE)  # type: ignore[arg-type]
     app = FastAPI()
     server = http.install(app, feeds, cache_seconds=0)
     portal.install(app, server)

@@ -28,14 +28,14 @@ from starlette.middleware.gzip import GZipMiddleware
 from services.feeds.http import documents, listings, permalinks
 from services.feeds.http.server import FeedDocuments, FeedServer, partner_token
 from services.feeds.http.subscriptions import private_topics, subscription_allowed
-from services.feeds.publishing import FeedPublisher
+from services.feeds.publishing import Feeds
 
 __all__ = ["FeedServer", "install", "partner_token", "private_topics", "subscription_allowed"]
 
 
 def install(
     api: FastAPI,
-    feeds: FeedPublisher,
+    feeds: Feeds,
     cache_seconds: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> FeedServer:

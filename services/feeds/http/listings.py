@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from services.feeds.directory import Listing, render_directory, render_opml
 from services.feeds.http.documents import TEXT
 from services.feeds.http.server import Server
-from services.feeds.publishing import FeedPublisher, FeedRef, Kind
+from services.feeds.publishing import FeedRef, Feeds, Kind
 
 TITLE = "City news feeds"
 LISTED = {"Cache-Control": "public, max-age=60"}
@@ -17,7 +17,7 @@ LISTED = {"Cache-Control": "public, max-age=60"}
 router = APIRouter()
 
 
-async def listings(feeds: FeedPublisher) -> list[Listing]:
+async def listings(feeds: Feeds) -> list[Listing]:
     """Every public feed in every language it has: publishers', then networks'."""
     out: list[Listing] = []
     for pub in await feeds.registry.publishers():
@@ -28,7 +28,7 @@ async def listings(feeds: FeedPublisher) -> list[Listing]:
 
 
 async def _languages_of(
-    feeds: FeedPublisher, kind: Kind, key: str, name: str, site: str | None = None
+    feeds: Feeds, kind: Kind, key: str, name: str, site: str | None = None
 ) -> list[Listing]:
     out: list[Listing] = []
     for lang in await feeds.feed_languages(kind, key) or []:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from services.feeds import pages
 from services.feeds.http.documents import TEXT
 from services.feeds.http.server import Server
-from services.feeds.publishing import FeedPublisher
+from services.feeds.publishing import Feeds
 from services.feeds.web import ErrorBody, error
 
 LANG = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
@@ -27,9 +27,7 @@ ENTRY_FIELDS = (
 router = APIRouter()
 
 
-async def published_entry(
-    feeds: FeedPublisher, article_id: str, lang: str
-) -> dict[str, Any] | Response:
+async def published_entry(feeds: Feeds, article_id: str, lang: str) -> dict[str, Any] | Response:
     """An entry partners may see, or the 404 or 410 that says why not."""
     if not LANG.match(lang):
         return error(404, f"no language {lang!r}")
@@ -76,7 +74,7 @@ async def entry_page(article_id: str, lang: str, server: Server) -> Response:
     return HTMLResponse(_entry_html(feeds, entry, others))
 
 
-def _entry_html(feeds: FeedPublisher, entry: dict[str, Any], others: dict[str, str]) -> str:
+def _entry_html(feeds: Feeds, entry: dict[str, Any], others: dict[str, str]) -> str:
     """The entry's page (services/feeds/templates/entry.html), linking its other languages."""
     lang = entry["language"]
     links = [

@@ -21,7 +21,7 @@ from fastapi import Depends, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.feeds.cache import Document, DocumentCache, Header, TTLCache, forget_on_write
-from services.feeds.publishing import EAGER, FeedPublisher, FeedRef, Kind
+from services.feeds.publishing import EAGER, FeedRef, Feeds, Kind
 from services.feeds.render import FORMATS, Format
 from services.feeds.store import Rendered
 from services.feeds.web import app_state, error
@@ -135,7 +135,7 @@ class FeedServer:
 
     def __init__(
         self,
-        feeds: FeedPublisher,
+        feeds: Feeds,
         cache_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -8,13 +8,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from services.feeds.publishing import FeedPublisher
+from services.feeds.publishing import Feeds
 from services.feeds.websub import CREDENTIAL
 from shared.registry import key_digest
 
 
 def private_topics(
-    feeds: FeedPublisher,
+    feeds: Feeds,
 ) -> Callable[[dict[str, str]], Awaitable[tuple[int, str] | None]]:
     """WebSub for private feeds: the subscriber names the partner feed with its token
     (``…/partners/kazan/en.atom?token=…``); the hub then knows it by its canonical URL, which
@@ -43,7 +43,7 @@ def private_topics(
     return prepare
 
 
-def subscription_allowed(feeds: FeedPublisher) -> Callable[[dict[str, Any]], Awaitable[bool]]:
+def subscription_allowed(feeds: Feeds) -> Callable[[dict[str, Any]], Awaitable[bool]]:
     """Whether a WebSub subscription may still receive its feed, asked before every delivery:
     always for a public feed; for a partner feed, while the token it was made with is valid
     (not revoked, not expired), belongs to that partner, and the partner has WebSub on."""

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.feeds import pages
 from services.feeds.http.server import FeedServer, Server, partner_token
-from services.feeds.publishing import FeedPublisher
+from services.feeds.publishing import Feeds
 from shared import display
 from shared.registry import Partner
 from shared.web import same_origin
@@ -41,7 +41,7 @@ class Portal:
     server: FeedServer
 
     @property
-    def feeds(self) -> FeedPublisher:
+    def feeds(self) -> Feeds:
         return self.server.feeds
 
     @property

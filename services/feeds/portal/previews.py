@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 
 from services.feeds.directory import FORMAT_NAMES
 from services.feeds.portal.context import PRIVATE, PUBLIC, Portal, PortalOf, Token
-from services.feeds.publishing import FeedPublisher, FeedRef, Kind
+from services.feeds.publishing import FeedRef, Feeds, Kind
 from services.feeds.render import FORMATS, MEDIA_TYPES
 from shared import display
 
@@ -26,7 +26,7 @@ async def asset(name: str) -> Response:
     return display.asset(name)
 
 
-def links(feeds: FeedPublisher, feed: FeedRef) -> list[tuple[str, str, str]]:
+def links(feeds: Feeds, feed: FeedRef) -> list[tuple[str, str, str]]:
     """Where to subscribe to ``feed``: each format's name, URL and media type."""
     return [
         (FORMAT_NAMES[fmt], feeds.url(feed, fmt), MEDIA_TYPES[fmt].split(";")[0]) for fmt in FORMATS
