@@ -146,6 +146,37 @@ class BatchTranslator:
     async def _pair(
         self, source: str, target: str, jobs: list[Job], cache: LegCache
     ) -> list[Outcome]:
+        planned = self._plan(source, target, jobs)
+        texts = list(dict.fromkeys(p.text for pl in planned for p in pl.prepared if p.text.strip()))
+        preferred = preferred_legs(self.router, source, target)
+        translated, legs_of = await self._known(source, target, preferred, texts)
+        missing = [t for t in texts if t not in translated]
+        if self.memory is not None:
+            self.memory.misses += len(missing)
+
+        if len(preferred) > 1 and missing:
+            await self._recall_legs(preferred[:-1], missing, cache)
+
+        failed, calls, engine_seconds = await self._translate_missing(
+            source, target, missing, cache, translated, legs_of
+        )
+
+        log.info(
+            "translated batch",
+            extra={
+                "pair": f"{source}→{target}",
+                "articles": len(jobs),
+                "segments": len(texts),
+                "memory_hits": len(texts) - len(missing),
+                "failed_segments": len(failed),
+                "engine_calls": calls,
+                "engine_seconds": round(engine_seconds, 3),
+            },
+        )
+        return [self._outcome(pl, translated, legs_of, failed) for pl in planned]
+
+    def _plan(self, source: str, target: str, jobs: list[Job]) -> list[_Planned]:
+        """Each article cut into segments, with its glossary terms prepared in them."""
         # Inline markup travels as <x1>…</x1> markers only when every engine keeps them.
         plain = not all(getattr(e, "keeps_markup", False) for e in self.router.engines)
         # The lead goes with the headline only when every candidate engine knows what to do
@@ -163,9 +194,13 @@ class BatchTranslator:
             terms = job.glossary.terms if job.glossary else []
             prepared = [prepare(s, terms, self.glossary_mode) for s in plan.segments]
             planned.append(_Planned(job, plan, prepared))
+        return planned
 
-        texts = list(dict.fromkeys(p.text for pl in planned for p in pl.prepared if p.text.strip()))
-        preferred = preferred_legs(self.router, source, target)
+    async def _known(
+        self, source: str, target: str, preferred: tuple[Leg, ...], texts: list[str]
+    ) -> tuple[dict[str, str], dict[str, tuple[Leg, ...]]]:
+        """(translation, legs) of the ``texts`` the memory already holds along the preferred
+        route, each distinct segment looked up once; they count as the memory's hits."""
         translated: dict[str, str] = {}
         legs_of: dict[str, tuple[Leg, ...]] = {}
         if self.memory is not None:
@@ -176,13 +211,20 @@ class BatchTranslator:
                     translated[text] = known[keys[text]]
                     legs_of[text] = preferred
             self.memory.hits += len(translated)
-        missing = [t for t in texts if t not in translated]
-        if self.memory is not None:
-            self.memory.misses += len(missing)
+        return translated, legs_of
 
-        if len(preferred) > 1 and missing:
-            await self._recall_legs(preferred[:-1], missing, cache)
-
+    async def _translate_missing(
+        self,
+        source: str,
+        target: str,
+        missing: list[str],
+        cache: LegCache,
+        translated: dict[str, str],
+        legs_of: dict[str, tuple[Leg, ...]],
+    ) -> tuple[dict[str, str], int, float]:
+        """Engine calls of at most ``batch_tokens`` for the segments the memory lacks, adding to
+        ``translated`` and ``legs_of`` and storing in the memory; a call that keeps failing fails
+        only its segments. Returns (failed segment: reason, engine calls, engine seconds)."""
         failed: dict[str, str] = {}
         batch = engine_batch(self.router, source, target)
         calls, engine_seconds = 0, 0.0
@@ -218,20 +260,7 @@ class BatchTranslator:
                         },
                         legs=(leg,),
                     )
-
-        log.info(
-            "translated batch",
-            extra={
-                "pair": f"{source}→{target}",
-                "articles": len(jobs),
-                "segments": len(texts),
-                "memory_hits": len(texts) - len(missing),
-                "failed_segments": len(failed),
-                "engine_calls": calls,
-                "engine_seconds": round(engine_seconds, 3),
-            },
-        )
-        return [self._outcome(pl, translated, legs_of, failed) for pl in planned]
+        return failed, calls, engine_seconds
 
     async def _recall_legs(self, legs: Sequence[Leg], texts: list[str], cache: LegCache) -> None:
         """Fill ``cache`` with the memory's translations of ``texts`` along the leading legs of a
