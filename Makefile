@@ -57,9 +57,9 @@ run: provision
 	  $(PY) -m tools.registry partner-token create $$p --out $(STATE)/keys/partner-$$p.token || exit 1; done
 	@# No model installed: fetch the catalogue's default when the hub answers (TRANSLATE_AUTO_FETCH=0
 	@# opts out, TRANSLATE_DEFAULT_MODEL names another); without a hub, one line, and on as before.
-	@$(PY) -m services.translate.models ensure
-	@# Without TRANSLATE_ENGINE, serve the best verified model installed (services/translate/models.py).
-	@$(PY) -m services.translate.models pick --registry deploy/local/registry.yaml \
+	@$(PY) -m services.translate.model_cli ensure
+	@# Without TRANSLATE_ENGINE, serve the best verified model installed (services/translate/model_pick.py).
+	@$(PY) -m services.translate.model_cli pick --registry deploy/local/registry.yaml \
 	  $(addprefix --publisher ,$(SAMPLE_PUBLISHERS)) --env-file $(STATE)/translate.env > $(STATE)/translate.txt
 	$(STACK) up --python $(PY) --env-file $(STATE)/translate.env
 	$(PY) -m services.feeds.cli backfill

@@ -295,7 +295,7 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         source_url="https://object.pouta.csc.fi/Tatoeba-MT-models/fas-eng/opus-2021-02-23.zip",
         notes="Not on the Hugging Face hub (there is no Helsinki-NLP/opus-mt-fa-en repository) "
         "and its archive has no published SHA-256. Check the archive, then install it with "
-        "`python -m services.translate.models fetch opus-mt fa en --url "
+        "`python -m services.translate.model_cli fetch opus-mt fa en --url "
         "https://object.pouta.csc.fi/Tatoeba-MT-models/fas-eng/opus-2021-02-23.zip --sha256 HEX`, "
         "or add a checked entry with --catalogue FILE.",
     ),

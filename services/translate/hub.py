@@ -7,7 +7,7 @@ connection cut in the middle of a file is taken up again with a ``Range`` reques
 arrived whole stay in a hidden download folder beside the models, so running the same command again
 fetches only what is missing. Exactly the entry's files are taken, at its pinned commit, and each is
 checked against the SHA-256 the catalogue pins before anything is built from it; the caller then
-installs the result through the staging of ``models.py`` (loaded once, then renamed into place).
+installs the result through the staging of ``model_store.py`` (loaded once, then moved into place).
 
 Every failure becomes one ``CliError`` line: the client's own errors are long, multi-line and
 talk about its cache, which is not what an operator of this service needs to read.

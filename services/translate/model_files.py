@@ -1,4 +1,4 @@
-"""Getting model files from strangers onto disk safely, for ``services.translate.models``.
+"""Getting model files from strangers onto disk safely, for ``services.translate.model_cli``.
 
 The models CLI installs files that come from elsewhere: archives (tar, zip), folders an operator
 points at, and downloads from a URL. What is installed is then vouched for by the digests in the

@@ -72,7 +72,7 @@ def fetched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Repo]:
         catalogue = _catalogue(repo, work / "catalogue.json")
         argv = ["--models", str(models), "fetch", NAME, "--catalogue", str(catalogue)]
         done = subprocess.run(
-            [sys.executable, "-m", "services.translate.models", *argv],
+            [sys.executable, "-m", "services.translate.model_cli", *argv],
             cwd=ROOT,
             env=env,
             capture_output=True,

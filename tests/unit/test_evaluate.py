@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from services.translate import models as cli
+from services.translate import model_cli as cli
 from services.translate.ct2 import ModelManifest
 from services.translate.engines import (
     EngineNotConfigured,
@@ -22,6 +22,7 @@ from services.translate.engines import (
     parse_model_dirs,
 )
 from services.translate.evaluate import bleu_tokenizer, score
+from services.translate.model_pick import pick_model
 from services.translate.model_scores import SCORES_NAME, ModelScores, PairScore
 from services.translate.reference_sets import MUNICIPAL_FILE, read_file, read_flores
 from services.translate.routing import Router
@@ -337,7 +338,7 @@ def test_pick_prefers_the_better_scoring_model_per_pair(tiny: Path, tmp_path: Pa
     a = _install(models, tiny, "a-m2m100")
     b = _install(models, tiny, "b-m2m100")
     # Unscored, the two are equal: the first by name serves everything, as before.
-    pick = cli.pick_model(models, PAIRS, environ={})
+    pick = pick_model(models, PAIRS, environ={})
     assert pick.chosen is not None and pick.chosen.directory == a and pick.per_pair == {}
 
     # The whole municipal set outranks another set (fa-en: 50 beats 70 on FLORES), a higher
@@ -349,7 +350,7 @@ def test_pick_prefers_the_better_scoring_model_per_pair(tiny: Path, tmp_path: Pa
         ("fa-en", "flores-devtest", 70.0),
         ("fa-ru", "flores-devtest", 10.0),
     )
-    pick = cli.pick_model(models, PAIRS, environ={})
+    pick = pick_model(models, PAIRS, environ={})
     assert pick.chosen is not None and pick.chosen.directory == b  # serves two of three
     assert {pair: c.directory for pair, c in pick.per_pair.items()} == {("fa", "en"): a}
     assert pick.pending == []
@@ -376,7 +377,7 @@ def test_pick_prefers_the_better_scoring_model_per_pair(tiny: Path, tmp_path: Pa
 
     # A limited run (--limit) is not the whole municipal set: it ranks as any other set.
     _scores(a, ("fa-en", "municipal", 50.0), limit=10)
-    pick = cli.pick_model(models, PAIRS, environ={})
+    pick = pick_model(models, PAIRS, environ={})
     assert pick.chosen is not None and pick.chosen.directory == b and pick.per_pair == {}
 
 
@@ -385,7 +386,7 @@ def test_scores_of_other_weights_do_not_count(tiny: Path, tmp_path: Path) -> Non
     _install(models, tiny, "a-m2m100")
     b = _install(models, tiny, "b-m2m100")
     _scores(b, ("fa-en", "municipal", 90.0), model_version="older-weights")
-    pick = cli.pick_model(models, PAIRS, environ={})
+    pick = pick_model(models, PAIRS, environ={})
     assert pick.chosen is not None and pick.chosen.manifest.name == "a-m2m100"
     assert pick.per_pair == {}
 

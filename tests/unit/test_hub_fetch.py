@@ -24,7 +24,7 @@ import huggingface_hub.constants
 import pytest
 
 from services.translate import hub as hub_module
-from services.translate import models as cli
+from services.translate import model_cli as cli
 from services.translate.ct2 import MANIFEST_NAME, CTranslate2Engine, ModelManifest, sha256_file
 from tests.support.hub_server import LocalHub, Repo, is_lfs, local_hub
 from tools.tiny_models import build_tiny_m2m100
@@ -184,7 +184,7 @@ def test_an_interrupted_fetch_leaves_nothing_and_a_new_run_completes_it(
     would: nothing is installed, and the new run downloads only what had not arrived whole."""
     half_sent, release = hub.hold_next_download(REPO, "model.bin")
     env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    argv = [sys.executable, "-m", "services.translate.models", "--models", str(models)]
+    argv = [sys.executable, "-m", "services.translate.model_cli", "--models", str(models)]
     fetch = [*argv, "fetch", NAME, "--catalogue", str(catalogue)]
     proc = subprocess.Popen(
         fetch, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE

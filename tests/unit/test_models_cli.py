@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 
-from services.translate import models as cli
+from services.translate import model_cli as cli
+from services.translate import model_fetch
 from services.translate.ct2 import MANIFEST_NAME, CTranslate2Engine, ModelManifest
+from services.translate.model_pick import pick_model, registry_pairs
+from services.translate.model_store import models_dir
 from tools.tiny_models import build_tiny_marian, build_tiny_marian_sources
 
 RELEASE = "opus-2099-01-01"
@@ -150,7 +153,7 @@ def test_release_fills_the_url_pattern(
     served: tuple[str, Path], models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base, _ = served
-    monkeypatch.setattr(cli, "OPUS_MT_URL", base + "/{src}-{tgt}/{release}.zip")
+    monkeypatch.setattr(model_fetch, "OPUS_MT_URL", base + "/{src}-{tgt}/{release}.zip")
     fetch = ("fetch", "opus-mt", "fa", "en", "--release", RELEASE, "--name", "fa-en")
     assert _run(models, *fetch, "--quantization", "none") == 0
     assert ModelManifest.load(models / "fa-en").version == RELEASE
@@ -252,10 +255,10 @@ def test_list_empty_folder_says_how_to_fetch(
 
 def test_models_folder_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TRANSLATE_MODELS_DIR", str(tmp_path / "env"))
-    assert cli.models_dir(None) == tmp_path / "env"
-    assert cli.models_dir(str(tmp_path / "opt")) == tmp_path / "opt"
+    assert models_dir(None) == tmp_path / "env"
+    assert models_dir(str(tmp_path / "opt")) == tmp_path / "opt"
     monkeypatch.delenv("TRANSLATE_MODELS_DIR")
-    assert cli.models_dir(None) == Path("~/.cache/city-syndication/models").expanduser()
+    assert models_dir(None) == Path("~/.cache/city-syndication/models").expanduser()
 
 
 # --- pick: the model `make run` serves when TRANSLATE_ENGINE is not set ---------------------------
@@ -298,7 +301,7 @@ def _m2m100(models: Path, source: Path, name: str, languages: list[str]) -> Path
 
 def test_pick_an_installed_model(tiny_marian: Path, models: Path) -> None:
     installed = _add_model(models, tiny_marian, "opus-mt-fa-en", licence="CC-BY-4.0")
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={})
     assert pick.chosen is not None and pick.chosen.directory == installed
     assert pick.env() == {
         "TRANSLATE_ENGINE": "ctranslate2",
@@ -324,16 +327,16 @@ def test_pick_an_installed_model(tiny_marian: Path, models: Path) -> None:
 def test_pick_prefers_a_multilingual_model(tiny_marian: Path, models: Path) -> None:
     _add_model(models, tiny_marian, "a-marian-fa-en")
     _m2m100(models, tiny_marian, "m2m100-418m", ["fa", "en", "ar", "ru"])
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={})
     assert pick.chosen is not None and pick.chosen.manifest.name == "m2m100-418m"
     assert pick.chosen.direct == tuple(SAMPLE_PAIRS) and pick.pending == []
     assert [c.directory.name for c in pick.unused] == ["a-marian-fa-en"]
     assert "PENDING" not in pick.message()
     # Covering the same pairs, the multilingual model still comes first, and M2M100 before NLLB.
-    pick = cli.pick_model(models, [("fa", "en")], environ={})
+    pick = pick_model(models, [("fa", "en")], environ={})
     assert pick.chosen is not None and pick.chosen.manifest.family == "m2m100"
     _add_model(models, tiny_marian, "0-nllb", family="nllb", languages=["fa", "en", "ar", "ru"])
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={})
     assert pick.chosen is not None and pick.chosen.manifest.family == "m2m100"
 
 
@@ -344,16 +347,16 @@ def test_pick_says_when_the_model_chosen_is_non_commercial(tiny_marian: Path, mo
         models, tiny_marian, "nllb", family="nllb", languages=["fa", "en", "ar", "ru"],
         licence="CC-BY-NC-4.0",
     )  # fmt: skip
-    message = cli.pick_model(models, SAMPLE_PAIRS, environ={}).message()
+    message = pick_model(models, SAMPLE_PAIRS, environ={}).message()
     assert "licence CC-BY-NC-4.0: NON-COMMERCIAL use only" in message
     _m2m100(models, tiny_marian, "m2m100-418m", ["fa", "en", "ar", "ru"])
-    assert "NON-COMMERCIAL" not in cli.pick_model(models, SAMPLE_PAIRS, environ={}).message()
+    assert "NON-COMMERCIAL" not in pick_model(models, SAMPLE_PAIRS, environ={}).message()
 
 
 def test_pick_most_pairs_then_pivot_through_english(tiny_marian: Path, models: Path) -> None:
     _add_model(models, tiny_marian, "fa-en")
     _add_model(models, tiny_marian, "fa-en-ar", languages={"pairs": [("fa", "en"), ("en", "ar")]})
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={})
     assert pick.chosen is not None and pick.chosen.manifest.name == "fa-en-ar"
     assert pick.chosen.direct == (("fa", "en"),)
     assert pick.chosen.pivoted == (("fa", "ar"),)
@@ -366,38 +369,38 @@ def test_pick_ignores_a_model_that_does_not_verify(tiny_marian: Path, models: Pa
     broken = _m2m100(models, tiny_marian, "broken-m2m100", ["fa", "en", "ar", "ru"])
     with (broken / "model.bin").open("ab") as f:
         f.write(b"\0")
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={})
     assert pick.chosen is not None and pick.chosen.directory == good
     assert [name for name, _ in pick.skipped] == ["broken-m2m100"]
     assert "model.bin: sha256 mismatch" in pick.skipped[0][1]
     assert "skipped broken-m2m100: model.bin: sha256 mismatch" in pick.message()
     # Alone, it gives no engine at all.
     shutil.rmtree(good)
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={})
     assert pick.chosen is None and pick.env() == {}
     assert pick.message().startswith("Translations: PENDING")
 
 
 def test_pick_nothing_installed_says_how_to_install(models: Path) -> None:
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={})
     assert pick.chosen is None and pick.env() == {} and pick.pending == SAMPLE_PAIRS
     message = pick.message(".venv/bin/python")
     assert message.startswith("Translations: PENDING")
-    assert ".venv/bin/python -m services.translate.models fetch m2m100-418m" in message
-    assert ".venv/bin/python -m services.translate.models install DIR" in message
+    assert ".venv/bin/python -m services.translate.model_cli fetch m2m100-418m" in message
+    assert ".venv/bin/python -m services.translate.model_cli install DIR" in message
     assert "TRANSLATE_ENGINE=pseudo make run" in message
 
 
 def test_pick_a_model_covering_nothing_wanted(tiny_marian: Path, models: Path) -> None:
     _add_model(models, tiny_marian, "en-fa", languages={"pairs": [("en", "fa")]})
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={})
     assert pick.chosen is None and pick.env() == {}
     assert "covers none of these pairs: en-fa (en>fa)" in pick.message()
 
 
 def test_explicit_engine_wins(tiny_marian: Path, models: Path) -> None:
     _add_model(models, tiny_marian, "fa-en")
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={"TRANSLATE_ENGINE": "pseudo"})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={"TRANSLATE_ENGINE": "pseudo"})
     assert pick.explicit == "pseudo" and pick.chosen is None
     assert pick.env() == {} and pick.pending == []
     assert "TRANSLATE_ENGINE=pseudo as set" in pick.message()
@@ -406,16 +409,16 @@ def test_explicit_engine_wins(tiny_marian: Path, models: Path) -> None:
 def test_model_dir_limits_the_choice(tiny_marian: Path, models: Path, tmp_path: Path) -> None:
     _m2m100(models, tiny_marian, "m2m100", ["fa", "en", "ar", "ru"])
     elsewhere = _add_model(tmp_path / "elsewhere", tiny_marian, "mine")
-    pick = cli.pick_model(models, SAMPLE_PAIRS, environ={"TRANSLATE_MODEL_DIR": str(elsewhere)})
+    pick = pick_model(models, SAMPLE_PAIRS, environ={"TRANSLATE_MODEL_DIR": str(elsewhere)})
     assert pick.chosen is not None and pick.chosen.directory == elsewhere
     assert pick.env()["TRANSLATE_MODEL_DIR"] == str(elsewhere.resolve())
 
 
 def test_registry_pairs() -> None:
-    assert cli.registry_pairs(REGISTRY, ["mashhad"]) == [("fa", "en"), ("fa", "ar"), ("fa", "ru")]
-    assert cli.registry_pairs(REGISTRY) == SAMPLE_PAIRS
+    assert registry_pairs(REGISTRY, ["mashhad"]) == [("fa", "en"), ("fa", "ar"), ("fa", "ru")]
+    assert registry_pairs(REGISTRY) == SAMPLE_PAIRS
     with pytest.raises(cli.CliError, match="no publisher 'nowhere'"):
-        cli.registry_pairs(REGISTRY, ["nowhere"])
+        registry_pairs(REGISTRY, ["nowhere"])
 
 
 def test_registry_pairs_include_network_languages(tmp_path: Path) -> None:
@@ -428,8 +431,8 @@ def test_registry_pairs_include_network_languages(tmp_path: Path) -> None:
         "  n: {name: N, members: [a], languages: [de, fa]}\n",
         encoding="utf-8",
     )
-    assert cli.registry_pairs(registry, ["a"]) == [("fa", "en"), ("fa", "de")]
-    assert cli.registry_pairs(registry, ["b"]) == [("fa", "en")]
+    assert registry_pairs(registry, ["a"]) == [("fa", "en"), ("fa", "de")]
+    assert registry_pairs(registry, ["b"]) == [("fa", "en")]
 
 
 def test_pick_command_writes_the_env_file_stack_reads(

@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 import pytest
 
+from services.translate import model_cli as cli
 from services.translate import model_files
-from services.translate import models as cli
 from services.translate.ct2 import MANIFEST_NAME, ModelManifest
 from tools.tiny_models import build_tiny_marian, build_tiny_marian_sources
 
