@@ -11,7 +11,7 @@ it is outstanding, polls ``/healthz`` back to back; it reports each page's answe
 the probe's latency (p50/p95/max). Goal: ``/healthz`` within 100 ms while the worst page is
 being refused.
 
-The page builders at the top are also what the tests send (tests/unit/test_extract.py,
+The page builders at the top are also what the tests send (tests/unit/ingest/test_extract.py,
 tests/integration/test_crafted_pages.py), so the benchmark and the tests attack alike.
 """
 

@@ -7,7 +7,7 @@ Precision: of the ZWNJs it inserted, the share that the label has. Recall: of th
 labels need, the share it inserted. A ZWNJ is compared by where it sits among the letters, so a
 space that became a ZWNJ counts like a glued word that got one. Trap rows (words that must not
 change, such as میدان or تنها) count every ZWNJ as a false one and are listed when changed.
-The unit tests assert the floors (tests/unit/test_zwnj.py); docs/zwnj.md reports the numbers.
+The unit tests assert the floors (tests/unit/shared/test_zwnj.py); docs/zwnj.md reports the numbers.
 """
 
 from __future__ import annotations

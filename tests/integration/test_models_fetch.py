@@ -5,7 +5,7 @@ Hugging Face hub's API (tests/support/hub_server.py); the CLI fetches it through
 ``huggingface_hub`` client (``HF_ENDPOINT``), the hub goes away, and the translate service is
 restarted on the installed folder: an article's translations name that model and the commit it
 was fetched at. (Fetch failures, resume and ``ensure`` are tested without the stack, in
-tests/unit/test_hub_fetch.py.)
+tests/unit/translate/test_hub_fetch.py.)
 """
 
 from __future__ import annotations

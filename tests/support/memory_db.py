@@ -1,6 +1,6 @@
 """An in-memory stand-in for the few MongoDB operations the consumers' stores use.
 
-For fast unit tests of the consumers' planning (``tests/unit/test_*_fast.py``): the real stores
+For fast unit tests of the consumers' planning (``tests/unit/*/test_*_fast.py``): the real stores
 (``services.ingest.store``, ``services.translate.store``) run on it unchanged. It covers only
 what they do on the hot path (point reads and writes by ``_id``, ``$set``/``$inc``/``$max``,
 inserts that clash on a taken ``_id``, equality and ``$lte`` filters); anything else raises, so

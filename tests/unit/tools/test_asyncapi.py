@@ -16,7 +16,7 @@ from services.translate import consumer as translate_consumer
 from shared.contracts import DeadLetter, IngestedArticle, RetranslationRequest, Topics
 from tools import asyncapi
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 IN, OUT = "receive", "send"
 EXPECTED: dict[str, dict[str, dict[str, str]]] = {

@@ -18,7 +18,7 @@ from shared.registry import (
     rotate_partner_tokens,
     save,
 )
-from tests.unit.test_registry import NETWORKS, PARTNERS, PUBLISHERS, Clock, FakeDb
+from tests.unit.shared.test_registry import NETWORKS, PARTNERS, PUBLISHERS, Clock, FakeDb
 
 BASE = "https://feeds.example"
 KAZAN = f"{BASE}/partners/kazan/en.atom"

@@ -25,7 +25,7 @@ from services.ingest.settings import IngestSettings
 from shared.contracts import IngestedArticle, SubmittedArticle
 from shared.registry import EditorKey, Publisher, key_digest
 
-SAMPLE = Path(__file__).parents[1] / "fixtures" / "samples"
+SAMPLE = Path(__file__).parents[2] / "fixtures" / "samples"
 TEHRAN = Publisher(id="tehran", name="Tehran", translate_to=["en", "ar"])
 KEYS = {
     "tehran-key": EditorKey(id="k_1", publisher="tehran", name="desk"),

@@ -31,7 +31,7 @@ from tools.tiny_models import build_tiny_m2m100
 
 REPO = "cityfeeds-test/tiny-m2m100-ct2"
 NAME = "tiny-m2m100"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

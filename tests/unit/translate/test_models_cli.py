@@ -264,7 +264,7 @@ def test_models_folder_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
 # --- pick: the model `make run` serves when TRANSLATE_ENGINE is not set ---------------------------
 
 SAMPLE_PAIRS = [("fa", "en"), ("fa", "ar"), ("fa", "ru")]
-REGISTRY = Path(__file__).resolve().parents[2] / "deploy" / "local" / "registry.yaml"
+REGISTRY = Path(__file__).resolve().parents[3] / "deploy" / "local" / "registry.yaml"
 
 
 @pytest.fixture(scope="module")

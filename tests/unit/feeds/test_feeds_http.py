@@ -23,7 +23,7 @@ from services.feeds.http import install
 from services.feeds.publishing import Feeds
 from services.feeds.store import Rendered
 from shared.registry import Registry, create_partner_token, save
-from tests.unit.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
+from tests.unit.shared.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
 
 SITE = "https://feeds.example"
 ATOM = "application/atom+xml; charset=utf-8"

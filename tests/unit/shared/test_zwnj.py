@@ -9,7 +9,7 @@ from shared.persian import normalise, normalise_html
 from shared.zwnj import _COMPOUNDS, restore_zwnj
 
 Z = "\u200c"
-SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"
 
 
 def _words(block: str) -> list[str]:

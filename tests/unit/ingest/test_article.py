@@ -12,7 +12,7 @@ from shared.registry import Publisher
 
 MASHHAD = Publisher(id="mashhad", name="Mashhad", translate_to=["en"])
 RECEIVED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def sub(**kw: object) -> SubmittedArticle:

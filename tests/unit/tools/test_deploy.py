@@ -21,7 +21,7 @@ import yaml
 from deploy.docker import healthcheck
 from deploy.k8s import validate as v
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 Docs = list[dict[str, Any]]
 
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from services.feeds import admin
 from shared.registry import Registry, editor_keys, key_digest, save
-from tests.unit.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
+from tests.unit.shared.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
 
 ADMIN = "s3cret-admin-token-5f0c9a7e2b8d41c6"
 NEW = "new-admin-token-9b1e6d3a7c2f4e08"
@@ -309,7 +309,7 @@ async def test_a_body_over_the_limit_is_cut_as_it_streams(world: SimpleNamespace
     assert sent <= admin.MAX_BODY_BYTES + 10_000
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def shipped_placeholders() -> list[str]:

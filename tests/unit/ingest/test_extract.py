@@ -16,7 +16,7 @@ from services.ingest import extract
 from services.ingest.extract import Block, ExtractionError, Page, from_html, from_text
 from services.ingest.text import fingerprint_form
 
-SAMPLES = Path(__file__).parents[1] / "fixtures" / "samples"
+SAMPLES = Path(__file__).parents[2] / "fixtures" / "samples"
 GORGAN = "gorgan-guangzhou-room.txt"
 JAHANSHAHR = "mashhad-jahanshahr-portal-launch.txt"
 METROPOLIS = "mashhad-metropolis-secretary-general.txt"

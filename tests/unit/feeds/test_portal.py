@@ -22,7 +22,7 @@ from services.feeds.publishing import Feeds
 from services.feeds.render import Entry, Feed, FeedLinks, render
 from services.feeds.store import Rendered
 from shared.registry import Registry, create_partner_token, save
-from tests.unit.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
+from tests.unit.shared.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
 
 SITE = "http://portal.test"
 PUBLISHED = datetime(2025, 4, 29, 3, 51, 53, tzinfo=UTC)

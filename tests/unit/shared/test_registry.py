@@ -32,8 +32,8 @@ from shared.registry import (
     save,
 )
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "local" / "registry.yaml"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+SAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "local" / "registry.yaml"
 T0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
 
 

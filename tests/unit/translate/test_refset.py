@@ -20,7 +20,7 @@ from pathlib import Path
 import jdatetime  # type: ignore[import-untyped]
 import pytest
 
-REFSET = Path(__file__).parents[2] / "services" / "translate" / "refsets" / "municipal.jsonl"
+REFSET = Path(__file__).parents[3] / "services" / "translate" / "refsets" / "municipal.jsonl"
 LANGUAGES = ("fa", "en", "ar", "ru")
 DOMAINS = {
     "diplomacy", "transport", "culture", "tourism", "services",
