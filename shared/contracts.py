@@ -96,6 +96,10 @@ class Event(BaseModel):
 
 HttpUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
 ShortText = Annotated[str, StringConstraints(max_length=1000)]
+LANGUAGE_HELP = (
+    "BCP 47 tag of the text's language, for example `fa`, `en`, `zh`. Without it the article is "
+    "in its publisher's language (the registry's `language`)."
+)
 PUBLISHED_HELP = (
     "ISO 8601, or a date as Iranian sites print it (for example `۱۷ اسفند ۱۴۰۲ - ۱۴:۳۱` or "
     "`1402/12/17 14:31`). Without an offset it is the publisher's local time."
@@ -180,7 +184,7 @@ class SubmittedArticle(Submission):
     )
     form: ClassVar[str] = "article"
 
-    language: LanguageTag = "fa"
+    language: LanguageTag | None = Field(default=None, description=LANGUAGE_HELP)
     headline: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
     body_text: OptionalText = Field(default=None, max_length=500_000)
     body_html: OptionalText = Field(default=None, max_length=1_000_000)
@@ -207,13 +211,17 @@ class SubmittedArticle(Submission):
 
     @model_validator(mode="after")
     def _needs_a_body(self) -> SubmittedArticle:
-        if not self.body_text and not self.body_html:
-            raise ValueError("an article needs a body: give body_text or body_html")
+        """A picture or a gallery is news too: its images (and their captions) may stand in for
+        the body; ingest then makes the body of the captions."""
+        if not self.body_text and not self.body_html and not self.images:
+            raise ValueError(
+                "an article needs a body or an image: give body_text, body_html or images"
+            )
         return self
 
 
 class SubmittedNinjs(Submission):
-    """An IPTC ninjs 2.x (or 1.x) document, as a news agency or CMS exports it."""
+    """An IPTC ninjs document (1.x, 2.x or 3.x), as a news agency or CMS exports it."""
 
     form: ClassVar[str] = "ninjs"
 
@@ -228,7 +236,7 @@ class SubmittedPage(Submission):
     raw_html: OptionalText = Field(default=None, max_length=10_000_000)
     raw_text: OptionalText = Field(default=None, max_length=10_000_000)
     url: HttpUrl | None = None
-    language: LanguageTag = "fa"
+    language: LanguageTag | None = Field(default=None, description=LANGUAGE_HELP)
     external_id: Annotated[str | None, StringConstraints(max_length=200)] = Field(
         default=None, description="Overrides the news code found on the page."
     )
@@ -375,7 +383,9 @@ class CheckFailure(BaseModel):
     )
     reason: str = Field(description="What is wrong, for a person.")
     segment: int | None = Field(
-        default=None, description="The segment's index: 0 is the headline, then the body's."
+        default=None,
+        description="The segment's index: 0 is the headline, then the body's, then the image "
+        "captions'.",
     )
     source: str | None = Field(default=None, description="The source segment.")
     target: str | None = Field(default=None, description="The translated segment.")

@@ -175,6 +175,7 @@ class FeedDocuments:
                 if other != lang and status == "active"
             ),
             provenance=item.provenance,
+            source_feed=self.urls.public_url + FeedRef("publisher", item.publisher, lang).path,
         )
 
     async def _titles(self, feed: FeedRef) -> tuple[str, str]:

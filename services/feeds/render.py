@@ -6,13 +6,18 @@ builds it, so nothing is parsed twice:
 
 - entry links lose rel/type/hreflang (upstream #135): entry links never go through feedgen;
 - RSS drops every feed link but ``self``: hub and RFC 5005 links are added as ``atom:link``;
-- language is feed-level only: ``xml:lang`` on each Atom entry, ``dc:language`` on each RSS item;
+- language is feed-level only: ``xml:lang`` on each Atom entry, ``dc:language`` on each RSS item
+  (the channel has RSS's own ``<language>`` only: "a channel should not include both");
 - naive datetimes raise: every datetime is made aware UTC first (a naive one is taken as UTC);
 - ``add_entry()`` prepends: entries are added with ``order="append"``;
-- nothing for media captions, provenance, RFC 6721 tombstones or RFC 5005 ``fh:archive``.
+- nothing for media captions, provenance, RFC 6721 tombstones or RFC 5005 ``fh:archive``;
+- no ``atom:source`` for an aggregated entry: written whole (id, title, updated, self link);
+- images are Media RSS in both XML formats, also Atom ``enclosure`` links, and JSON Feed
+  ``attachments``, so a reader that knows only its own format's way still finds them.
 
-Content is ``type="html"`` (escaped), never feedgen's invalid ``type="CDATA"``. Text direction is
-marked inside the HTML (``<div dir="rtl">``); a ``dir`` attribute on Atom elements is invalid.
+Content is ``type="html"`` (escaped), never feedgen's invalid ``type="CDATA"``; so is an Atom
+title that looks like markup (RSS: :func:`rss_text`). Text direction is marked inside the HTML
+(``<div dir="rtl">``); a ``dir`` attribute on Atom elements is invalid.
 Output depends only on the input (no clock, no library version), so stored bytes and their ETags
 stay stable; characters XML cannot carry are stripped from every string first.
 """
@@ -27,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
 
 from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped]
@@ -108,6 +114,7 @@ class Entry:
     images: tuple[Image, ...] = ()
     alternates: tuple[Alternate, ...] = ()
     provenance: Mapping[str, Any] | None = None  # None for source-language entries
+    source_feed: str | None = None  # the publisher's feed of this language, URL base as FeedLinks
 
 
 @dataclass(frozen=True)
@@ -178,8 +185,41 @@ def rss_text(text: str) -> str:
     """A title for RSS. RSS 2.0 never says whether a title is text or HTML, and many readers
     (feedparser among them) decode it as HTML when it looks like some: a title holding ``<`` or
     ``>`` is sent HTML-escaped, so a reader that decodes it twice still shows the text as the
-    editor wrote it, never a tag. Atom (``type="text"``) and JSON Feed carry the text as is."""
-    return html.escape(text, quote=False) if "<" in text or ">" in text else text
+    editor wrote it, never a tag (Atom: :func:`_title`; JSON Feed carries the text as is).
+    The escapes are hexadecimal character references, as the RSS Best Practices Profile asks
+    (``&#x3C;``, ``&#x26;``), in a CDATA section (:func:`_rss_character_data`)."""
+    if not has_markup(text):
+        return text
+    return "".join(_RSS_ESCAPES.get(c, c) for c in text)
+
+
+def has_markup(text: str) -> bool:
+    return "<" in text or ">" in text
+
+
+def _title(text: str, fmt: Format) -> str:
+    """A title in ``fmt``: in Atom, one that looks like markup is sent as ``type="html"``
+    (escaped; :func:`_html_title` sets the type), which a validator and every reader take for
+    text; any other is Atom's plain ``type="text"``."""
+    if fmt == "rss":
+        return rss_text(text)
+    return html.escape(text, quote=False) if has_markup(text) else text
+
+
+def _html_title(el: Any, text: str) -> None:
+    if has_markup(text):
+        el.find("title").set("type", "html")
+
+
+_RSS_ESCAPES = {"&": "&#x26;", "<": "&#x3C;", ">": "&#x3E;"}
+
+
+def _rss_character_data(el: Any) -> None:
+    """A title :func:`rss_text` escaped is written as a CDATA section, so that the escapes
+    reach the reader as written (``&#x3C;``, not ``&amp;#x3C;``): the same text for an XML
+    parser, and what the profile (and the W3C validator) take for text, not markup."""
+    if el is not None and el.text and "&#x" in el.text:
+        el.text = etree.CDATA(el.text)
 
 
 def rfc3339(when: datetime) -> str:
@@ -221,6 +261,7 @@ def linkable(feed: Feed) -> Feed:
             source_url=http_url(e.source_url),
             alternates=tuple(a for a in e.alternates if http_url(a.url)),
             images=tuple(i for i in e.images if http_url(i.url)),
+            source_feed=http_url(e.source_feed),
         )
         for e in feed.entries
     )
@@ -239,7 +280,7 @@ def render(feed: Feed, fmt: Format) -> bytes:
     fg.register_extension("cs", _FeedExtension, _EntryExtension)
     fg.cs.feed, fg.cs.fmt = feed, fmt
     fg.id(feed_id(feed.kind, feed.key, feed.language))
-    fg.title(rss_text(feed.title) if fmt == "rss" else feed.title)
+    fg.title(_title(feed.title, fmt))
     fg.author({"name": feed.author})
     fg.language(feed.language)
     fg.link(_feed_links(feed, fmt))
@@ -252,7 +293,7 @@ def render(feed: Feed, fmt: Format) -> bytes:
         fe.cs.entry, fe.cs.feed = e, feed
         fe.id(entry_id(e.article_id, e.language))  # also the RSS guid, isPermaLink="false"
         title = e.headline or e.article_id
-        fe.title(rss_text(title) if fmt == "rss" else title)
+        fe.title(_title(title, fmt))
         fe.content(content_html(e), type="html")
         fe.published(e.published)
         fe.updated(e.updated)
@@ -319,6 +360,54 @@ def _media(parent: Any, images: tuple[Image, ...]) -> None:
             _sub(content, _ns("media", "description"), image.caption, type="plain")
 
 
+#: Image types by extension: a table of our own, not the host's mimetypes database, so the
+#: same entry renders to the same bytes on every replica.
+IMAGE_TYPES = {
+    "avif": "image/avif",
+    "gif": "image/gif",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "svg": "image/svg+xml",
+    "tif": "image/tiff",
+    "tiff": "image/tiff",
+    "webp": "image/webp",
+}
+
+
+def image_type(image: Image) -> str | None:
+    """The image's MIME type: the one given, else the one its URL's extension names."""
+    if image.type:
+        return image.type
+    name = urlsplit(image.url).path.rsplit("/", 1)[-1]
+    return IMAGE_TYPES.get(name.rsplit(".", 1)[-1].lower()) if "." in name else None
+
+
+def _enclosures(parent: Any, images: tuple[Image, ...]) -> None:
+    """Atom's own way (RFC 4287 4.2.7.2): an ``enclosure`` link per image, its caption as the
+    link's title, for readers that know no Media RSS."""
+    for image in images:
+        link = _sub(parent, "link", rel="enclosure", href=image.url)
+        kind = image_type(image)
+        if kind:
+            link.set("type", kind)
+        if image.caption:
+            link.set("title", image.caption)
+
+
+def _source(parent: Any, entry: Entry) -> None:
+    """Where an aggregated entry came from: a complete ``atom:source`` (RFC 4287 4.2.11), the
+    publisher's feed in the entry's language. Its ``updated`` is the entry's own: that feed was
+    updated when this version was published into it, and nothing later is known here."""
+    source = _sub(parent, "source")
+    _sub(source, "id", feed_id("publisher", entry.publisher, entry.language))
+    _sub(source, "title", entry.publisher_name or entry.publisher)
+    _sub(source, "updated", rfc3339(entry.updated))
+    if entry.source_feed:
+        href = f"{entry.source_feed}.atom"
+        _sub(source, "link", rel="self", type=MEDIA_TYPES["atom"].split(";")[0], href=href)
+
+
 def _provenance(parent: Any, provenance: Mapping[str, Any] | None) -> None:
     """``<cs:provenance>``: each scalar as an attribute (snake_case key in kebab-case, booleans
     "true"/"false", datetimes RFC 3339), each list as repeated child elements named by the key
@@ -371,6 +460,7 @@ class _FeedExtension:
         return NAMESPACES[self.fmt]
 
     def extend_atom(self, root: Any) -> Any:
+        _html_title(root, self.feed.title)
         if self.feed.archive:
             _sub(root, _ns("fh", "archive"))
         for t in self.feed.tombstones:
@@ -388,7 +478,7 @@ class _FeedExtension:
         feed, channel = self.feed, root.find("channel")
         # feedgen takes the channel link from whichever feed link came last.
         channel.find("link").text = feed.links.html or feed.links.url(feed.links.self_base, "rss")
-        _sub(channel, _ns("dc", "language"), feed.language)
+        _rss_character_data(channel.find("title"))
         for link in _feed_links(feed, "rss"):
             if link["rel"] not in ("self", "alternate"):  # feedgen writes only self
                 _sub(channel, f"{{{ATOM_NS}}}link", **link)
@@ -405,19 +495,22 @@ class _EntryExtension:
 
     def extend_atom(self, el: Any) -> Any:
         e = self.entry
+        _html_title(el, e.headline or e.article_id)
         el.set(XML_LANG, e.language)
         for link in _entry_links(e):
             _sub(el, "link", **link)
-        if e.publisher and self.feed.kind != "publisher":  # where an aggregated entry came from
-            source = _sub(el, "source")
-            _sub(source, "id", feed_id("publisher", e.publisher, e.language))
-            _sub(source, "title", e.publisher_name or e.publisher)
+        if e.publisher and self.feed.kind != "publisher":
+            _source(el, e)
+        _enclosures(el, e.images)
         _media(el, e.images)
         _provenance(el, e.provenance)
         return el
 
     def extend_rss(self, el: Any) -> Any:
         e = self.entry
+        _rss_character_data(el.find("title"))
+        if e.publisher and e.source_feed and self.feed.kind != "publisher":
+            _sub(el, "source", e.publisher_name or e.publisher, url=f"{e.source_feed}.rss")
         # Other languages and the source first, then the item's own <link>: feedparser takes
         # the last alternate link it sees for an item's link.
         for link in _entry_links(e, own=False):
@@ -469,9 +562,9 @@ def _json_item(e: Entry, feed: Feed) -> dict[str, Any]:
         "provenance": _present(dict(sorted(e.provenance.items()))) if e.provenance else None,
     }
     attachments = [  # only images with the MIME type attachments require
-        _present({"url": i.url, "mime_type": i.type, "title": i.caption})
+        _present({"url": i.url, "mime_type": image_type(i), "title": i.caption})
         for i in e.images
-        if i.type
+        if image_type(i)
     ]
     return _present(
         {

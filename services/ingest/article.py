@@ -116,10 +116,12 @@ def prepare(sub: AnySubmission, publisher: Publisher, received_at: datetime) -> 
         return _withdrawal(sub, publisher)
     if isinstance(sub, SubmittedNinjs):
         try:
-            sub = ninjs.to_article(sub.ninjs, publisher.id)
+            mapped = ninjs.to_submission(sub.ninjs, publisher.id)
         except ValueError as exc:  # NinjsError, or the mapped article failing validation
             raise Rejected(_reason(exc)) from None
-        return _article(sub, publisher, received_at, form="ninjs")
+        if isinstance(mapped, Withdrawal):  # a canceled/withheld notice, in any version
+            return _withdrawal(mapped, publisher)
+        return _article(mapped, publisher, received_at, form="ninjs")
     if isinstance(sub, SubmittedPage):
         return _page(sub, publisher, received_at)
     return _article(sub, publisher, received_at, form="article")
@@ -156,10 +158,17 @@ def cleaner(language: str) -> Callable[[str], str]:
     return normalise if language.split("-")[0] == "fa" else _tidy
 
 
-def _article(
-    sub: SubmittedArticle, publisher: Publisher, received_at: datetime, form: str
-) -> PreparedVersion:
-    clean = cleaner(sub.language)
+def language_of(sub: SubmittedArticle | SubmittedPage, publisher: Publisher) -> str:
+    """The article's language: its own ``language``, else its publisher's (an English agency's
+    ninjs without one is English, not Persian)."""
+    return sub.language or publisher.language
+
+
+def _body(sub: SubmittedArticle, clean: Callable[[str], str]) -> tuple[str, str]:
+    """(body_html, body_text): the HTML body when there is one, else the plain one. A picture or
+    gallery without a body with text gets its captions as the body, one paragraph each (so the
+    feeds carry them as the entry's text and translate translates them); without a caption
+    either, the body is empty and the entry is its headline and its images."""
     if sub.body_html:
         body_html = text.sanitise_html(sub.body_html)
         if clean is normalise:
@@ -168,13 +177,25 @@ def _article(
     else:
         paras = [clean(p) for p in text.paragraphs(sub.body_text or "")]
         body_html, body_text = text.paragraphs_to_html(paras), "\n\n".join(paras)
-    if not body_text.strip():
-        raise Rejected("the body has no text once markup is removed")
+    if body_text.strip():
+        return body_html, body_text
+    if not sub.images:
+        raise Rejected("the body has no text once markup is removed, and there is no image")
+    captions = dict.fromkeys(c for img in sub.images if img.caption and (c := clean(img.caption)))
+    return text.paragraphs_to_html(captions), "\n\n".join(captions)
+
+
+def _article(
+    sub: SubmittedArticle, publisher: Publisher, received_at: datetime, form: str
+) -> PreparedVersion:
+    language = language_of(sub, publisher)
+    clean = cleaner(language)
+    body_html, body_text = _body(sub, clean)
     published, source = _published(sub.published, publisher, received_at)
     status = ArticleStatus.ACTIVE if sub.pubstatus is PubStatus.USABLE else ArticleStatus.WITHDRAWN
     content = _content(
         publisher,
-        sub.language,
+        language,
         headline=sub.headline,
         body_html=body_html,
         body_text=body_text,
@@ -203,7 +224,8 @@ def _page(sub: SubmittedPage, publisher: Publisher, received_at: datetime) -> Pr
         )
     except ValueError as exc:  # ExtractionError
         raise Rejected(str(exc)) from None
-    clean = cleaner(sub.language)
+    language = language_of(sub, publisher)
+    clean = cleaner(language)
     blocks = [b._replace(text=clean(b.text)) for b in page.blocks]
     body_html = "".join(
         f"<{b.tag}>{html.escape(b.text, quote=False)}</{b.tag}>" for b in blocks if b.text
@@ -216,7 +238,7 @@ def _page(sub: SubmittedPage, publisher: Publisher, received_at: datetime) -> Pr
         published, source = received_at.astimezone(UTC), DateSource.SUBMISSION_TIME
     content = _content(
         publisher,
-        sub.language,
+        language,
         headline=page.headline,
         body_html=body_html,
         body_text="\n\n".join(b.text for b in blocks if b.text),
@@ -288,9 +310,9 @@ def _content(
 
 
 def _prepared(content: dict[str, Any], embargo: datetime | None) -> PreparedVersion:
-    ident = text.article_id(
-        content["publisher"], content["external_id"], content["headline"], content["body_text"]
-    )
+    # A picture without a caption has no body: its images tell it from another of that headline.
+    body = content["body_text"] or " ".join(img["url"] for img in content["images"])
+    ident = text.article_id(content["publisher"], content["external_id"], content["headline"], body)
     # Not content: the receipt time (resubmitting an undated article later is not a new
     # version) and the form it came in. The embargo is: changing it changes what partners see.
     hashed = {

@@ -328,13 +328,15 @@ class ArticleStore:
                 event.revision,
             ):
                 return
+        # The queue first: once the article says "held", the queue already lists it. Without
+        # a head yet (it is saved just after the announcement) the queue entry is still
+        # written: a held translation must never go unseen.
+        await self.sync_review(event)
+        if head is not None:
             await self.articles.update_one(
                 {"_id": event.article_id},
                 {"$set": {f"languages.{event.language}": language_state(event)}},
             )
-        # Without a head yet (it is saved just after the announcement) the queue entry is
-        # still written: a held translation must never go unseen.
-        await self.sync_review(event)
 
     async def sync_review(self, event: TranslatedArticle) -> None:
         """Queue the translation if an editor should see it, else take its language out."""

@@ -1,12 +1,14 @@
 """The translate consumers.
 
-``articles.ingested`` (in batches): decide per (article, target language) what to do: nothing
-(a later version is handled, or this one is already announced), announce what was stored, take a
-translation down with its withdrawn article, mark it pending (no engine or no route, with the
-reason), or translate. Translations of the whole batch are pooled per language pair
-(:mod:`services.translate.pipeline`). An engine that keeps failing fails only its articles'
-languages: they are marked failed and the record goes to the dead-letter topic with the reason
-(replaying it translates just the languages still missing); the others are published.
+``articles.ingested`` (in batches): the target languages of an article are every feed language of
+its publisher (its networks' and partners' too) but the article's own, whichever that is. Decide
+per (article, target language) what to do: nothing (a later version is handled, or this one is
+already announced), announce what was stored, take a translation down with its withdrawn article,
+mark it pending (no engine or no route, with the reason), or translate. Translations of the whole
+batch are pooled per language pair (:mod:`services.translate.pipeline`). An engine that keeps
+failing fails only its articles' languages: they are marked failed and the record goes to the
+dead-letter topic with the reason (replaying it translates just the languages still missing); the
+others are published.
 
 Every machine translation then meets its publisher's policy (:mod:`services.translate.policy`):
 it goes out, or it is held for an editor. A held one is stored as ``review`` and still announced,
@@ -65,7 +67,8 @@ from shared.contracts import (
     TranslationPolicy,
     utcnow,
 )
-from shared.glossary import GlossaryStore
+from shared.glossary import Glossary, GlossaryStore
+from shared.languages import primary
 from shared.messaging import (
     InvalidMessage,
     consumer_options,
@@ -173,8 +176,10 @@ class Translate:
             if seen is None or seen[1].version <= article.version:
                 latest[article.article_id] = (record, article)  # an older one is superseded
 
+        # Into every feed language but the article's own: an original may be written in any
+        # of them (an English one of a Persian publisher is translated into Persian too).
         targets = {
-            a.article_id: await self.rt.registry.target_languages(a.publisher)
+            a.article_id: await self.rt.registry.target_languages(a.publisher, a.language)
             for _, a in latest.values()
         }
         states = await self.store.states(
@@ -261,8 +266,15 @@ class Translate:
             )
             self.rt.log.warning("translation pending: no route", extra={"reason": reason})
             return None
-        glossary = await self.glossaries.get(article.publisher, target)
-        return Job(article, target, glossary)
+        return Job(article, target, await self.glossary(article, target))
+
+    async def glossary(self, article: IngestedArticle, target: str) -> Glossary | None:
+        """The publisher's glossary into ``target`` if its terms are in the article's language:
+        one for the usual originals has nothing to match in an original in another language."""
+        found = await self.glossaries.get(article.publisher, target)
+        if found is None or primary(found.source_language) != primary(article.language):
+            return None
+        return found
 
     async def settle(self, outcome: Outcome) -> TranslatedArticle | None:
         """Store one outcome under its publisher's policy; the event to publish, if any (a
@@ -382,8 +394,7 @@ class Translate:
                 await self.still_held(stored, request, NO_OTHER_ENGINE)
                 return
             assert self.translator is not None
-            glossary = await self.glossaries.get(a.publisher, language)
-            job = Job(a, language, glossary)
+            job = Job(a, language, await self.glossary(a, language))
             (outcome,) = await self.translator.with_router(router).run([job])
             if outcome.event is None:
                 await self.still_held(stored, request, f"translating again failed: {outcome.error}")

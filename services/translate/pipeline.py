@@ -31,9 +31,15 @@ from services.translate.glossary import (
 )
 from services.translate.memory import TranslationMemory, memory_key, preferred_legs
 from services.translate.routing import Leg, LegCache, Routed, Router
-from services.translate.segment import Segmented, assemble_article, segment_article
+from services.translate.segment import (
+    Segmented,
+    assemble_article,
+    assemble_captions,
+    segment_article,
+)
 from shared.contracts import (
     CheckFailure,
+    Image,
     IngestedArticle,
     Provenance,
     TranslatedArticle,
@@ -190,6 +196,7 @@ class BatchTranslator:
                 job.article.body_html,
                 plain_segments=plain,
                 lead_context=context,
+                captions=[image.caption for image in job.article.images],
             )
             terms = job.glossary.terms if job.glossary else []
             prepared = [prepare(s, terms, self.glossary_mode) for s in plan.segments]
@@ -313,6 +320,7 @@ class BatchTranslator:
         ]  # fmt: skip
         missing = list(dict.fromkeys(missing))
         headline, body_html = assemble_article(planned.plan, out)
+        images = translated_images(job.article.images, assemble_captions(planned.plan, out))
         legs = list(dict.fromkeys(leg for t in sent if t in legs_of for leg in legs_of[t]))
         routed = Routed([], tuple(legs))
         a = job.article
@@ -330,7 +338,7 @@ class BatchTranslator:
             url=a.url,
             subjects=a.subjects,
             byline=a.byline,
-            images=a.images,
+            images=images,
             published=a.published,
             provenance=Provenance(
                 engine=routed.engine or "none",
@@ -355,6 +363,19 @@ class BatchTranslator:
 
 
 _MARKER = re.compile(r"</?x\d+>")
+CAPTION_MAX = 1000  # shared.contracts.ShortText: a longer translation would not parse downstream
+
+
+def translated_images(images: Sequence[Image], captions: Sequence[str | None]) -> list[Image]:
+    """The source's images with their captions translated (credit, address and size kept): a
+    translation longer than a caption may be is cut at the last space that fits."""
+    out = []
+    for image, caption in zip(images, captions, strict=True):
+        if caption is not None and len(caption) > CAPTION_MAX:
+            cut = caption[: CAPTION_MAX - 1]
+            caption = (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
+        out.append(image.model_copy(update={"caption": caption}))
+    return out
 
 
 def check_translation(

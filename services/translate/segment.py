@@ -56,6 +56,11 @@ not a heading or caption, else the first block with text; whole sentences, at mo
 :data:`LEAD_MAX` characters) is ``Segmented.lead`` either way, and is translated in the body as
 usual. NMT engines should keep the default: the headline alone.
 
+Captions. The images that go with an article (not those inside its body, whose ``alt`` stays)
+have captions: ``segment_article(..., captions=[...])`` appends each as one plain-text segment
+after the body, so they are pooled and remembered like any sentence, and
+:func:`assemble_captions` gives them back in the images' order.
+
 The older :func:`article_segments` / :func:`assemble` (plain-text paragraphs) still work as before.
 """
 
@@ -166,9 +171,11 @@ class Sentence:
 class Segmented:
     """An article split for translation; hand it back to :func:`assemble_article`.
 
-    ``segments``: headline first, then every sentence in document order (none blank).
-    ``body``: the body as a template: literal HTML (block tags, images, spaces) and
-    :class:`Sentence` slots. ``lead``: plain text of the lead paragraph (for context).
+    ``segments``: headline first, then every sentence in document order (none blank), then
+    the image captions. ``body``: the body as a template: literal HTML (block tags, images,
+    spaces) and :class:`Sentence` slots. ``lead``: plain text of the lead paragraph (for
+    context). ``captions``: per image, the index of its caption in ``segments`` (None: it has
+    none); see :func:`assemble_captions`.
     """
 
     segments: tuple[str, ...]
@@ -176,6 +183,7 @@ class Segmented:
     lead: str = ""
     lead_context: bool = False
     plain_segments: bool = False
+    captions: tuple[int | None, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,14 +661,19 @@ def segment_article(
     *,
     lead_context: bool = False,
     plain_segments: bool = False,
+    captions: Sequence[str | None] = (),
 ) -> Segmented:
     """Plan the translation of an article: segments (headline first, then the sentences of
-    each block) and the structure to rebuild it with :func:`assemble_article`.
+    each block, then the image captions) and the structure to rebuild it with
+    :func:`assemble_article` and :func:`assemble_captions`.
 
     ``body_html`` is sanitised HTML, or plain text when it has no tag at all.
     ``lead_context``: the headline segment carries the lead as context
     (:func:`headline_with_context`), for engines that use it. ``plain_segments``: no inline
-    markers in segments; only markup around a whole sentence survives.
+    markers in segments; only markup around a whole sentence survives. ``captions``: one per
+    image of the article (None: no caption), each a plain-text segment of its own, after the
+    body: a caption is short and says what the picture shows, so it is neither split into
+    sentences nor part of the lead.
     """
     builder = _Builder(plain_segments)
     builder.segments.append(headline)
@@ -668,12 +681,19 @@ def segment_article(
     lead = " ".join(builder.lead or builder.fallback_lead or [])
     if lead_context:
         builder.segments[0] = headline_with_context(headline, lead)
+    caption_slots: list[int | None] = []
+    for caption in captions:
+        text = " ".join((caption or "").split())
+        caption_slots.append(len(builder.segments) if text else None)
+        if text:
+            builder.segments.append(text)
     return Segmented(
         segments=tuple(builder.segments),
         body=tuple(builder.body),
         lead=lead,
         lead_context=lead_context,
         plain_segments=plain_segments,
+        captions=tuple(caption_slots),
     )
 
 
@@ -692,3 +712,15 @@ def assemble_article(plan: Segmented, translations: Sequence[str]) -> tuple[str,
         for part in plan.body
     )
     return headline, body
+
+
+def assemble_captions(plan: Segmented, translations: Sequence[str]) -> tuple[str | None, ...]:
+    """The translated caption of each image, in ``plan.captions`` order (None where the source
+    had none or the translation is blank): plain text, whitespace collapsed, never HTML (feeds
+    escape it where they write it)."""
+    if len(translations) != len(plan.segments):
+        raise ValueError(f"{len(translations)} translations for {len(plan.segments)} segments")
+    return tuple(
+        None if slot is None else (" ".join(translations[slot].split()) or None)
+        for slot in plan.captions
+    )

@@ -49,7 +49,9 @@ from shared.registry.models import (
     Publisher,
     check_network,
     check_partner,
+    feed_languages_of,
     partner_wants,
+    same_language,
     target_languages_of,
 )
 from shared.registry.reader import Registry
@@ -82,6 +84,7 @@ __all__ = [
     "create_editor_key",
     "create_partner_token",
     "editor_keys",
+    "feed_languages_of",
     "key_digest",
     "new_editor_key",
     "new_partner_token",
@@ -93,6 +96,7 @@ __all__ = [
     "revoke_editor_keys",
     "revoke_partner_token",
     "rotate_partner_tokens",
+    "same_language",
     "save",
     "target_languages_of",
 ]

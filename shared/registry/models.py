@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.contracts import LanguageTag, PublisherId, TranslationPolicy
 from shared.display import http_url
+from shared.languages import primary
 from shared.storage import Collection
 
 PUBLISHERS = Collection("publishers")
@@ -134,21 +135,43 @@ def partner_wants(
     return partner.receives(publisher, networks) and partner.wants_subjects(subjects)
 
 
-def target_languages_of(
+def feed_languages_of(
     publisher: Publisher, networks: Iterable[Network], partners: Iterable[Partner]
 ) -> list[str]:
-    """Languages the publisher's articles are translated into: its own ``translate_to``, the
-    languages of every network carrying it and of every partner receiving it (directly or
-    through a network); never its source language."""
+    """Every language the publisher's articles appear in, its own first: its ``translate_to``,
+    the languages of every network carrying it and of every partner receiving it (directly or
+    through a network). An original may be written in any of them (issue 21)."""
     networks = list(networks)
-    wanted = list(publisher.translate_to)
+    wanted = [publisher.language, *publisher.translate_to]
     for net in networks:
         if publisher.id in net.members:
             wanted.extend(net.languages)
     for partner in partners:
         if partner.receives(publisher.id, networks):
             wanted.extend(partner.languages)
-    return [lang for lang in dict.fromkeys(wanted) if lang != publisher.language]
+    return list(dict.fromkeys(wanted))
+
+
+def target_languages_of(
+    publisher: Publisher,
+    networks: Iterable[Network],
+    partners: Iterable[Partner],
+    source: str | None = None,
+) -> list[str]:
+    """Languages an article of the publisher is translated into: every one of its
+    :func:`feed_languages_of` but the article's own (``source``; the publisher's language when
+    not given). An English original of a Persian publisher is translated into Persian too."""
+    own = source or publisher.language
+    feed = feed_languages_of(publisher, networks, partners)
+    return [lang for lang in feed if not same_language(lang, own)]
+
+
+def same_language(one: str, other: str) -> bool:
+    """Whether two tags name the same language for translating: equal, or one is the other's
+    bare primary subtag (``fa`` and ``fa-IR``; not ``zh-Hans`` and ``zh-Hant``)."""
+    if one == other:
+        return True
+    return primary(one) == primary(other) and primary(one) in (one, other)
 
 
 def check_network(network: Network, publishers: Iterable[str]) -> None:

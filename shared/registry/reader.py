@@ -27,6 +27,7 @@ from shared.registry.models import (
     Network,
     Partner,
     Publisher,
+    feed_languages_of,
     partner_wants,
     target_languages_of,
 )
@@ -201,10 +202,20 @@ class Registry:
             return None
         return await self.partner(record.partner)
 
-    async def target_languages(self, publisher_id: str) -> list[str]:
+    async def target_languages(self, publisher_id: str, source: str | None = None) -> list[str]:
         """Languages an article must be translated into: the publisher's own list, every
-        network that carries the publisher, every partner that receives it."""
+        network that carries the publisher, every partner that receives it, the publisher's
+        own language too, less the article's language ``source`` (by default the publisher's:
+        its usual originals)."""
         pub = await self.publisher(publisher_id)
         if pub is None:
             return []
-        return target_languages_of(pub, self._networks.values(), self._partners.values())
+        return target_languages_of(pub, self._networks.values(), self._partners.values(), source)
+
+    async def feed_languages(self, publisher_id: str) -> list[str]:
+        """Every language the publisher's articles appear in, its own first (see
+        :func:`feed_languages_of`); an original may come in any of them."""
+        pub = await self.publisher(publisher_id)
+        if pub is None:
+            return []
+        return feed_languages_of(pub, self._networks.values(), self._partners.values())

@@ -136,7 +136,8 @@ def check_rss(raw: bytes, lang: str) -> None:
     channel = etree.fromstring(raw).find("channel")
     assert channel is not None
     assert channel.findtext("language") == lang
-    assert channel.findtext("{http://purl.org/dc/elements/1.1/}language") == lang
+    # One language element per channel (the W3C validator: "should not include both").
+    assert channel.find("{http://purl.org/dc/elements/1.1/}language") is None
     for item in channel.findall("item"):
         guid = item.find("guid")
         assert guid is not None and guid.get("isPermaLink") == "false"

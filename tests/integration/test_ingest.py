@@ -106,7 +106,8 @@ async def test_an_edited_page_is_version_two_in_every_feed(
     )
     assert [v["version"] for v in article["versions"]] == [1, 2]
     assert article["languages"]["en"]["status"] == "published"
-    assert set(article["languages"]) == {"en", "ar", "ru"}
+    assert set(article["languages"]) == {"fa", "en", "ar", "ru"}
+    assert article["languages"]["fa"] == {"status": "source"}  # the original's own language
 
     # A page without a news code is identified by its content: the same page twice is one article.
     gorgan = SAMPLES / "gorgan-guangzhou-room.txt"

@@ -15,6 +15,7 @@ The hot path is :mod:`.server` (:class:`FeedServer`, answering feed documents fr
 replica's memory, also in front of the app as the ASGI middleware :class:`FeedDocuments`); the
 routes are :mod:`.documents` (feeds and archives), :mod:`.listings` (directory, OPML) and
 :mod:`.permalinks` (entries); :mod:`.subscriptions` is WebSub's access to private feeds.
+Every ``GET`` route of the app also answers ``HEAD`` (:mod:`.head`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from services.feeds.http import documents, listings, permalinks
+from services.feeds.http import documents, listings, ninjs, permalinks
+from services.feeds.http.head import HeadAsGet
 from services.feeds.http.server import FeedDocuments, FeedServer, partner_token
 from services.feeds.http.subscriptions import private_topics, subscription_allowed
 from services.feeds.publishing import Feeds
@@ -48,8 +50,10 @@ def install(
     server = FeedServer(feeds, cache_seconds, clock)
     api.state.feed_server = server  # the routes' declared dependency (server.Server)
     api.add_middleware(GZipMiddleware, minimum_size=1024)
-    api.add_middleware(FeedDocuments, server=server)  # added last: in front of the rest
+    api.add_middleware(FeedDocuments, server=server)  # in front of the rest
+    api.add_middleware(HeadAsGet)  # added last: HEAD is a GET for all the above
     # The entries first: /entries/{id}/{lang}.json ahead of /entries/{id}/{lang}.
+    api.include_router(ninjs.router)  # ahead of those too: their {lang} or {name} takes en.ninjs
     for routes in (permalinks, documents, listings):
         api.include_router(routes.router)
     return server

@@ -29,10 +29,11 @@ from services.feeds.web import app_state, error
 FEED_NAME = re.compile(r"^(?P<lang>[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)\.(?P<fmt>[a-z]+)$")
 PAGE_NAME = re.compile(r"^(?P<page>[0-9]{1,9})\.(?P<fmt>[a-z]+)$")
 # The paths of the feed document routes (services/feeds/http/documents.py): {root}/{key}/{name} and
-# {root}/{key}/{lang}/archive/{name}.
+# {root}/{key}/{lang}/archive/{name}, in one of the feed formats: any other name (``en.ninjs``,
+# services/feeds/http/ninjs.py) goes on to the routes.
 DOCUMENT_PATH = re.compile(
     r"^/(?P<root>feeds|networks|partners)/(?P<key>[^/]+)/"
-    r"(?:(?P<lang>[^/]+)/archive/)?(?P<name>[^/]+)$"
+    r"(?:(?P<lang>[^/]+)/archive/)?(?P<name>[^/]+\.(?:atom|rss|json))$"
 )
 KINDS: dict[str, Kind] = {"feeds": "publisher", "networks": "network", "partners": "partner"}
 VARY = "Accept-Encoding, Authorization, X-Feed-Token"

@@ -30,7 +30,7 @@ from shared.contracts import (
 )
 from shared.glossary import GlossaryStore
 from shared.messaging import InvalidMessage, decode_json, describe_validation_error
-from shared.registry import EditorKey
+from shared.registry import EditorKey, same_language
 from shared.registry import Scope as KeyScope
 from shared.service import Runtime
 from shared.web import Refused
@@ -230,7 +230,9 @@ class Editors:
                 }
                 for v in versions
             ],
-            "languages": await self.languages(latest["publisher"], len(versions), head),
+            "languages": await self.languages(
+                latest["publisher"], len(versions), head, latest.get("language")
+            ),
         }
 
     async def owned(
@@ -244,14 +246,32 @@ class Editors:
             )
         return head, versions
 
+    async def feed_languages(self, publisher: str) -> list[str]:
+        """The publisher's feed languages, its own first: its own and those its usual originals
+        are translated into; an original may be written in any of them."""
+        registry = self.rt.registry
+        pub = await registry.publisher(publisher)
+        home = [pub.language] if pub is not None else []
+        return list(dict.fromkeys([*home, *await registry.target_languages(publisher)]))
+
     async def languages(
-        self, publisher: str, version: int, head: dict[str, Any] | None
+        self,
+        publisher: str,
+        version: int,
+        head: dict[str, Any] | None,
+        source: str | None = None,
     ) -> dict[str, Any]:
-        """Each target language's state: published (which version, how) or pending."""
+        """The article's own language (``source``; else the head's, else the publisher's) as
+        ``source``, first: an original may be written in any feed language, and its own is
+        never "pending". Then each target language's state: published (which version, how),
+        updating or pending."""
         reported = (head or {}).get("languages") or {}
-        targets = await self.rt.registry.target_languages(publisher)
-        out: dict[str, Any] = {}
-        for lang in dict.fromkeys([*targets, *reported]):
+        feed = await self.feed_languages(publisher)
+        own = source or (head or {}).get("language") or next(iter(feed), None)
+        out: dict[str, Any] = {own: {"status": "source"}} if own else {}
+        for lang in dict.fromkeys([*feed, *reported]):
+            if own and same_language(lang, own):
+                continue  # a translation into it, of an earlier version in another, is stale
             done = reported.get(lang)
             if done is None:
                 out[lang] = {"status": "pending"}
@@ -262,8 +282,14 @@ class Editors:
                     out[lang]["reasons"] = done.get("check_failures") or []
         return out
 
-    async def target_language(self, publisher: str, language: str) -> None:
-        targets = await self.rt.registry.target_languages(publisher)
+    async def target_language(
+        self, publisher: str, language: str, source: str | None = None
+    ) -> None:
+        """:class:`Refused` unless an article written in ``source`` (by default the publisher's
+        language) is translated into ``language``: a feed language of the publisher but its own."""
+        feed = await self.feed_languages(publisher)
+        own = source or next(iter(feed), None)
+        targets = [lang for lang in feed if not (own and same_language(lang, own))]
         if language not in targets:
             raise Refused(
                 422,
@@ -285,7 +311,7 @@ class Editors:
         require(key, "translate", "submit translations")
         _, versions = await self.owned(article_id, key)
         latest = IngestedArticle.model_validate(versions[-1]["event"])
-        await self.target_language(latest.publisher, language)
+        await self.target_language(latest.publisher, language, latest.language)
         if body.version is not None and body.version != latest.version:
             raise Refused(
                 409,

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.ingest.article import PreparedVersion, Rejected, WithdrawalRequest, prepare
-from shared.contracts import SubmittedArticle, SubmittedPage, Withdrawal
+from shared.contracts import SubmittedArticle, SubmittedNinjs, SubmittedPage, Withdrawal
 from shared.registry import Publisher
 
 MASHHAD = Publisher(id="mashhad", name="Mashhad", translate_to=["en"])
@@ -175,3 +175,104 @@ def test_a_string_that_is_no_article_id_names_no_article() -> None:
             prepare(
                 Withdrawal(publisher="tehran", withdraw=True, article_id=ident), TEHRAN, RECEIVED
             )
+
+
+# ------------------------------------------------------------------ issue 21: languages, pictures
+
+KAZAN_EN = Publisher(id="kazan", name="Kazan", language="en", timezone="Europe/Moscow")
+GUANGZHOU = Publisher(id="guangzhou", name="Guangzhou", language="zh", timezone="Asia/Shanghai")
+SPRING = "Kazan hosts the spring forum of sister cities"
+
+
+def test_a_clean_article_without_a_language_is_in_its_publisher_s_language() -> None:
+    p = prepare(
+        sub(publisher="kazan", headline=SPRING, body_text="Mayors met."), KAZAN_EN, RECEIVED
+    )
+    assert isinstance(p, PreparedVersion) and p.content["language"] == "en"
+    persian = prepare(sub(), MASHHAD, RECEIVED)
+    assert isinstance(persian, PreparedVersion) and persian.content["language"] == "fa"
+
+
+def test_an_own_language_beats_the_publisher_s() -> None:
+    russian = sub(publisher="kazan", language="ru", headline="Казань принимает форум городов")
+    p = prepare(russian, KAZAN_EN, RECEIVED)
+    assert isinstance(p, PreparedVersion) and p.content["language"] == "ru"
+
+
+def test_a_ninjs_without_a_language_is_in_its_publisher_s_language() -> None:
+    """Once refused as "mostly in Latin letters, not in the Arabic script of 'fa'"."""
+    doc = {"uri": "urn:kazan:1", "headline": SPRING, "body_text": "Mayors met in Kazan."}
+    p = prepare(SubmittedNinjs(publisher="kazan", ninjs=doc), KAZAN_EN, RECEIVED)
+    assert isinstance(p, PreparedVersion) and p.content["language"] == "en"
+
+
+def test_a_page_without_a_language_is_in_its_publisher_s_language() -> None:
+    page = SubmittedPage(publisher="kazan", raw_text=f"{SPRING}\n\nMayors of twelve cities met.")
+    p = prepare(page, KAZAN_EN, RECEIVED)
+    assert isinstance(p, PreparedVersion) and p.content["language"] == "en"
+    assert p.content["headline"] == SPRING
+
+
+def test_a_chinese_headline_with_latin_brand_names_passes_for_a_chinese_publisher() -> None:
+    headline = "Cambrios被Gartner評選為「最酷供應商」"
+    chinese = sub(publisher="guangzhou", headline=headline, body_text="加州桑尼維爾市")
+    p = prepare(chinese, GUANGZHOU, RECEIVED)
+    assert isinstance(p, PreparedVersion) and p.content["language"] == "zh"
+    assert p.content["headline"] == headline
+
+
+@pytest.mark.parametrize(
+    ("publisher", "headline", "said"),
+    [
+        (MASHHAD, SPRING, "headline: is mostly in Latin letters, not in the Arabic script of 'fa'"),
+        (KAZAN_EN, "شهردار مشهد از کازان دیدار کرد", "Arabic letters, not in the Latin"),
+        (KAZAN_EN, "Мэр Казани посетил Мешхед", "Cyrillic letters, not in the Latin"),
+        (GUANGZHOU, SPRING, "Latin letters, not in the Han script of 'zh'"),
+        (KAZAN_EN, "广州市长会见马什哈德代表团", "Han characters, not in the Latin script of 'en'"),
+    ],
+)
+def test_a_headline_in_another_language_than_the_publisher_s_is_refused_with_a_reason(
+    publisher: Publisher, headline: str, said: str
+) -> None:
+    with pytest.raises(Rejected, match=said):
+        prepare(sub(publisher=publisher.id, headline=headline), publisher, RECEIVED)
+
+
+PHOTOS = [
+    {"url": "https://example.org/p/1.jpg", "caption": "نورپردازي  خیابان امام رضا"},
+    {"url": "https://example.org/p/2.jpg", "caption": "حرم مطهر در شب"},
+    {"url": "https://example.org/p/3.jpg", "caption": "نورپردازی خیابان امام رضا"},
+]
+
+
+def test_a_gallery_without_a_body_gets_its_captions_as_its_body() -> None:
+    """One paragraph per caption, normalised and without repeats; the images stay as they are."""
+    p = prepare(sub(body_text=None, images=PHOTOS), MASHHAD, RECEIVED)
+    assert isinstance(p, PreparedVersion)
+    assert p.content["body_html"] == "<p>نورپردازی خیابان امام رضا</p><p>حرم مطهر در شب</p>"
+    assert p.content["body_text"] == "نورپردازی خیابان امام رضا\n\nحرم مطهر در شب"
+    assert [i["url"] for i in p.content["images"]] == [i["url"] for i in PHOTOS]
+
+
+def test_a_body_of_markup_only_falls_back_to_the_captions() -> None:
+    p = prepare(sub(body_text=None, body_html="<p> </p>", images=PHOTOS[1:2]), MASHHAD, RECEIVED)
+    assert isinstance(p, PreparedVersion) and p.content["body_text"] == "حرم مطهر در شب"
+    with pytest.raises(Rejected, match="no text once markup is removed, and there is no image"):
+        prepare(sub(body_text=None, body_html="<p> </p>"), MASHHAD, RECEIVED)
+
+
+def test_uncaptioned_pictures_have_an_empty_body_and_are_told_apart_by_their_images() -> None:
+    one = prepare(
+        sub(body_text=None, images=[{"url": "https://example.org/a.jpg"}]), MASHHAD, RECEIVED
+    )
+    two = prepare(
+        sub(body_text=None, images=[{"url": "https://example.org/b.jpg"}]), MASHHAD, RECEIVED
+    )
+    assert isinstance(one, PreparedVersion) and isinstance(two, PreparedVersion)
+    assert one.content["body_html"] == "" and one.content["body_text"] == ""
+    assert one.article_id != two.article_id
+
+
+def test_an_article_with_neither_body_nor_image_is_refused() -> None:
+    with pytest.raises(ValidationError, match="an article needs a body or an image"):
+        sub(body_text=None)

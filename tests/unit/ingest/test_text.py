@@ -80,7 +80,18 @@ def test_no_active_or_remote_loading_markup_survives(trick: str) -> None:
         ("COVID-19 в Казани", "ru"),
         ("Mashhad hosts Kazan", "en"),
         ("۱۴۰۳", "fa"),  # no letters: nothing to judge
-        ("Mashhad hosts Kazan", "ja"),  # a language without a known script
+        ("Mashhad hosts Kazan", "am"),  # a language the table does not know: not judged
+        ("Cambrios被Gartner評選為「最酷供應商」", "zh"),  # Business Wire: brands in Latin letters
+        ("广州市长会见马什哈德代表团", "zh-Hans"),
+        ("马什哈德与Guangzhou签署友好城市协议", "zh"),
+        ("東京で世界都市フォーラムが開かれた", "ja"),  # Han and Kana: both Japanese
+        ("서울시장, Mashhad 대표단 접견", "ko"),
+        ("Мэр Казани встретился с делегацией Mashhad", "ru"),
+        ("رئيس بلدية مشهد يستقبل وفد Kazan", "ar"),
+        ("Ο δήμαρχος της Αθήνας στο Mashhad", "el"),
+        ("מש'הד ותל אביב חותמות על הסכם", "he"),
+        ("मशहद के महापौर दिल्ली पहुँचे", "hi"),
+        ("Mashhad mayor meets 马什哈德 delegation", "en"),
     ],
 )
 def test_headlines_in_their_language_s_script_pass(headline: str, language: str) -> None:
@@ -93,6 +104,13 @@ def test_headlines_in_their_language_s_script_pass(headline: str, language: str)
         ("Mashhad hosts a delegation from Kazan", "fa", "Latin letters, not in the Arabic"),
         ("شهردار مشهد", "ru", "Arabic letters, not in the Cyrillic"),
         ("Мэр Казани посетил Мешхед", "en-GB", "Cyrillic letters, not in the Latin"),
+        ("Mashhad hosts a delegation from Guangzhou", "zh", "Latin letters, not in the Han"),
+        ("广州市长会见马什哈德代表团", "en", "Han characters, not in the Latin"),
+        ("广州市长会见马什哈德代表团", "fa", "Han characters, not in the Arabic"),
+        ("شهردار مشهد از گوانگژو دیدار کرد", "zh", "Arabic letters, not in the Han"),
+        ("Mashhad hosts Kazan", "ja", "Latin letters, not in the Han/Kana"),
+        ("서울시장 마슈하드 방문", "zh", "Hangul characters, not in the Han"),
+        ("رئيس بلدية مشهد يستقبل وفدا", "ru", "Arabic letters, not in the Cyrillic"),
     ],
 )
 def test_a_headline_in_another_script_is_refused_with_a_reason(
@@ -100,6 +118,26 @@ def test_a_headline_in_another_script_is_refused_with_a_reason(
 ) -> None:
     reason = text.wrong_script(headline, language)
     assert reason is not None and said in reason and language in reason
+
+
+def test_an_ideograph_weighs_about_a_word_of_letters() -> None:
+    """Counted one to one, 15 Latin letters of brand names outnumber 9 ideographs; weighed, the
+    Chinese carries the headline, and the script names are those of shared/languages.py."""
+    weights = text.script_weights("Cambrios被Gartner評選為「最酷供應商」")
+    assert weights == {"Latin": 15.0, "Han": 9 * text.WEIGHTS["Han"]}
+    assert {text.script_of(c) for c in "ぁアｱ한Ж"} == {"Kana", "Hangul", "Cyrillic"}
+    assert text.script_of("ａ") == "Latin"  # full-width Latin, as Chinese and Japanese text uses it
+    assert text.script_of("ሀ") == "Ethiopic"  # a script the table lacks keeps its Unicode name
+
+
+def test_the_dominant_foreign_script_is_named_not_the_expected_one() -> None:
+    """Arabic is the largest script (10 of 24 letters) yet under half: the reason names the
+    largest of the others."""
+    assert text.script_weights("شهردار مشهد Kazan Ufa Москва") == {
+        "Arabic": 10.0, "Latin": 8.0, "Cyrillic": 6.0
+    }  # fmt: skip
+    reason = text.wrong_script("شهردار مشهد Kazan Ufa Москва", "fa")
+    assert reason is not None and "Latin letters, not in the Arabic script of 'fa'" in reason
 
 
 def test_html_to_text_reads_unclosed_tags_as_text_in_one_pass() -> None:

@@ -23,13 +23,33 @@ def test_editor_input_accepts_the_documented_fields() -> None:
             "byline": "خبرنگار",
         }
     )
-    assert a.publisher == "mashhad" and a.language == "fa"
+    # No language: the publisher's, resolved by ingest from the registry (issue 21; was "fa").
+    assert a.publisher == "mashhad" and a.language is None
+
+
+def test_a_page_without_a_language_leaves_it_to_the_publisher() -> None:
+    page = SubmittedPage.model_validate({"publisher": "mashhad", "raw_text": "تیتر\n\nمتن"})
+    assert page.language is None
+
+
+def test_a_picture_needs_no_body() -> None:
+    """A photo story is news too: its images stand in for the body (issue 21)."""
+    a = SubmittedArticle.model_validate(
+        {
+            "publisher": "mashhad",
+            "language": "en",
+            "headline": "Mashhad's Nowruz lights",
+            "images": [{"url": "https://example.org/p/1.jpg", "caption": "Imam Reza street"}],
+        }
+    )
+    assert a.body_text is None and a.body_html is None and len(a.images) == 1
 
 
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        ({"publisher": "mashhad", "headline": "x"}, "needs a body"),
+        ({"publisher": "mashhad", "headline": "x"}, "an article needs a body or an image"),
+        ({"publisher": "mashhad", "headline": "x", "images": []}, "needs a body or an image"),
         ({"publisher": "mashhad", "body_text": "x"}, "headline: is required"),
         ({"publisher": "mashhad", "headline": "x", "body_text": "   "}, "needs a body"),
         (

@@ -22,6 +22,7 @@ from shared.registry import (
     Registry,
     RegistryFile,
     create_partner_token,
+    feed_languages_of,
     key_digest,
     partner_tokens,
     partner_wants,
@@ -29,7 +30,9 @@ from shared.registry import (
     read_registry,
     revoke_partner_token,
     rotate_partner_tokens,
+    same_language,
     save,
+    target_languages_of,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -296,6 +299,33 @@ async def test_target_languages_include_the_languages_of_every_receiving_partner
     kazan = await registry.partner("kazan")
     assert kazan is not None
     assert await registry.partner_publishers(kazan) == ["tehran", "gorgan"]
+
+
+async def test_an_original_in_another_feed_language_is_translated_into_the_publishers_own() -> None:
+    _, registry = await world()
+    assert await registry.feed_languages("tehran") == ["fa", "en", "ar", "ru"]  # its own first
+    assert await registry.target_languages("tehran", "fa") == ["en", "ar", "ru"]
+    # An English original: Persian included, English (its own) left out.
+    assert await registry.target_languages("tehran", "en") == ["fa", "ar", "ru"]
+    assert await registry.target_languages("mashhad", "tr") == ["fa", "en"]
+    # A language none of its feeds has is still translated into all of them.
+    assert await registry.target_languages("gorgan", "de") == ["fa", "ru"]
+    assert await registry.feed_languages("atlantis") == []
+    assert await registry.target_languages("atlantis", "en") == []
+
+
+def test_feed_languages_name_each_language_once_whoever_asks_for_it() -> None:
+    pub = Publisher(id="yazd", name="Yazd", translate_to=["en", "fa", "en"])
+    net = Network(id="silk", name="Silk", members=["yazd"], languages=["zh", "en"])
+    partner = Partner(id="xian", name="Xi'an", languages=["zh", "fa"], networks=["silk"])
+    assert feed_languages_of(pub, [net], [partner]) == ["fa", "en", "zh"]
+    assert target_languages_of(pub, [net], [partner]) == ["en", "zh"]
+    assert target_languages_of(pub, [net], [partner], "zh") == ["fa", "en"]
+    # A region subtag names the same language; another script does not.
+    assert target_languages_of(pub, [net], [partner], "fa-IR") == ["en", "zh"]
+    assert target_languages_of(pub, [net], [partner], "zh-Hant") == ["fa", "en"]
+    assert same_language("zh", "zh-Hans") and not same_language("zh-Hans", "zh-Hant")
+    assert not same_language("fa", "prs")
 
 
 async def test_a_partner_added_to_the_database_changes_target_languages_after_a_refresh() -> None:

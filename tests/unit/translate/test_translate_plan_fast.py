@@ -1,8 +1,9 @@
 """Translate's plan per (article, language) through FastStream's in-memory broker: pending without
 an engine or a route, nothing for a version already handled, redelivered or held, the latest of
-a batch only. Fast: no Kafka, no database (the real ``TranslationStore`` on an in-memory
-stand-in), a counting engine; ``tests/integration/test_translation.py`` and
-``test_review_flow.py`` cover the same paths on the real stack."""
+a batch only, an original in another of the publisher's languages into all the others. Fast: no
+Kafka, no database (the real ``TranslationStore`` on an in-memory stand-in), a counting engine;
+``tests/integration/test_translation.py`` and ``test_review_flow.py`` cover the same paths on
+the real stack."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from services.translate.routing import Router
 from services.translate.settings import TranslateSettings
 from services.translate.store import TRANSLATIONS, Status, TranslationStore
 from shared.contracts import DateSource, IngestedArticle, Topics
-from shared.glossary import GlossaryStore
+from shared.glossary import GLOSSARIES, Glossary, GlossaryStore, Term
 from tests.support.fast_broker import (
     Watched,
     number_offsets,
@@ -223,3 +224,58 @@ async def test_a_bad_record_goes_to_the_dlq_and_the_batch_goes_on(start: Start) 
     (letter,) = service.watched.dead_letters
     assert letter.topic == Topics.INGESTED and letter.reason.startswith("invalid message:")
     assert "version" in letter.reason
+
+
+EN: dict[str, Any] = {
+    "language": "en",
+    "headline": "Mashhad hosts Kazan",
+    "body_html": "<p>Text</p>",
+}
+
+
+async def test_an_english_original_is_translated_into_persian_and_the_others_not_english(
+    start: Start,
+) -> None:
+    service = await start({("en", "fa"), ("en", "ar"), ("fa", "en")}, translate_to=("en", "ar"))
+    await service.ingested(article(**EN))
+    assert sorted(service.published()) == [("ar", 1, "active", False), ("fa", 1, "active", False)]
+    fa = next(e for e in service.watched.events if e["language"] == "fa")
+    assert (fa["headline"], fa["source_language"]) == ("[fa] Mashhad hosts Kazan", "en")
+    assert "mashhad-1:en" not in service.db[TRANSLATIONS.name].docs  # its own: never pending
+    assert service.engine is not None and sorted(service.engine.calls) == [
+        ("en", "ar"),
+        ("en", "fa"),
+    ]
+    # A correction of the original is translated again, into the same languages.
+    again = {"headline": "Mashhad hosts Kazan again", "body_html": "<p>Text</p>"}
+    await service.ingested(article(2, language="en", **again))
+    assert sorted(service.published()[2:]) == [
+        ("ar", 2, "active", False),
+        ("fa", 2, "active", False),
+    ]
+    assert service.watched.events[-1]["headline"].endswith("Mashhad hosts Kazan again")
+    assert service.state("mashhad-1", "fa")["version"] == 2
+    assert service.watched.dead_letters == []
+
+
+async def test_an_original_in_a_language_without_a_route_to_persian_leaves_persian_pending(
+    start: Start,
+) -> None:
+    service = await start({("fa", "en")}, translate_to=("en",))
+    await service.ingested(article(language="en", headline="Mashhad hosts Kazan"))
+    pending = service.state("mashhad-1", "fa")
+    assert pending["status"] == Status.PENDING.value and "fa" in pending["reason"]
+    assert service.published() == []
+
+
+async def test_a_glossary_of_the_usual_originals_is_not_applied_to_one_in_another_language(
+    start: Start,
+) -> None:
+    service = await start({("fa", "ar"), ("en", "ar")}, translate_to=("ar",))
+    terms = [Term(source="مشهد", target="مشهد المقدسة")]
+    glossary = Glossary(publisher="mashhad", language="ar", version=1, terms=terms)  # from fa
+    service.db[GLOSSARIES.name].docs["mashhad:ar"] = {"_id": "mashhad:ar", **glossary.model_dump()}
+    await service.ingested(article(headline="مشهد"), article(article_id="mashhad-2", **EN))
+    by_id = {e["article_id"]: e["provenance"] for e in service.watched.events}
+    assert by_id["mashhad-1"]["glossary_version"] == "mashhad/ar@1"  # Persian: its terms apply
+    assert by_id["mashhad-2"]["glossary_version"] is None  # English: nothing to match
