@@ -51,7 +51,8 @@ router = APIRouter(prefix=PREFIX + "/review", include_in_schema=False)
 async def queue(request: Request, s: Signed, desk: DeskOf, language: str | None = None) -> Response:
     editors, key = desk.editors, s.key
     entries = await editors.review_queue(key, language or None)
-    targets = await editors.rt.registry.target_languages(key.publisher)
+    # Every feed language: an original in another language is translated into the publisher's.
+    targets = await editors.rt.registry.feed_languages(key.publisher)
     publisher = await editors.rt.registry.publisher(key.publisher)
     by_language: dict[str, list[QueuedTranslation]] = {
         lang: [] for lang in targets if any(e.language == lang for e in entries)

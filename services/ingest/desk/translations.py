@@ -99,7 +99,8 @@ def known_language(language: str) -> bool:
 async def compare(
     request: Request, article_id: str, language: str, s: Signed, shown: Shown, desk: DeskOf
 ) -> Response:
-    if not known_language(language) or language not in shown["languages"]:
+    state = shown["languages"].get(language) if known_language(language) else None
+    if state is None or state.get("status") == "source":  # the original is not a translation
         exc = Refused(404, "not found", f"{article_id} is not translated into {language!r}")
         raise DeskRefused(exc, s)
     return await compare_view(desk, request, s, shown, language)

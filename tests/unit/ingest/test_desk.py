@@ -404,6 +404,9 @@ async def test_side_by_side_is_rtl_for_persian_and_arabic(world: SimpleNamespace
     assert 'name="body" class="tall" required lang="ar" dir="rtl"' in ar.text
     missing = await world.client.get(f"/desk/articles/{ident}/translations/ru")
     assert missing.status_code == 404 and "is not translated into &#39;ru&#39;" in missing.text
+    # The original's own language is no translation: no side by side to edit it over.
+    source = await world.client.get(f"/desk/articles/{ident}/translations/fa")
+    assert source.status_code == 404 and "is not translated into &#39;fa&#39;" in source.text
 
 
 async def test_approving_a_translation_sends_the_human_version(world: SimpleNamespace) -> None:

@@ -175,6 +175,10 @@ class Registry:
         found = PUBLISHERS.get(publisher_id)
         return list(found.translate_to) if found else []
 
+    async def feed_languages(self, publisher_id: str) -> list[str]:
+        found = PUBLISHERS.get(publisher_id)
+        return found.feed_languages if found else []
+
     async def unknown_publisher_reason(self, publisher_id: str) -> str:
         return f"unknown publisher {publisher_id!r}"
 
