@@ -15,9 +15,31 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import System, await_history
+from tests.integration.conftest import System, await_history, registry_cli
 
 pytestmark = pytest.mark.integration
+
+# A publisher of its own, with no translations and no network: the archives cost only ingest
+# and one feed, and leave the shared services idle for the tests that follow.
+PUBLISHER = "archive-fa"
+
+
+@pytest.fixture(scope="module")
+async def publisher(system: System, tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = Path(tmp_path_factory.mktemp("import"))
+    registry = folder / "registry.yaml"
+    registry.write_text(
+        f"publishers:\n  {PUBLISHER}:\n    name: An archive\n    language: fa\n",
+        encoding="utf-8",
+    )
+    await registry_cli(system, "load", str(registry))
+    keyfile = folder / "archive.key"
+    await registry_cli(
+        system, "keys", "create", PUBLISHER, "--name", "import", "--out", str(keyfile)
+    )
+    system.keys[PUBLISHER] = keyfile.read_text().strip()
+    return PUBLISHER
+
 
 BODY = "شهردار مشهد امروز از نمایشگاه فرهنگی شهر بازدید کرد و با هنرمندان گفتگو کرد."
 MORE = "این نمایشگاه تا پایان هفته باز است و بازدید از آن رایگان است."
@@ -57,7 +79,7 @@ def archive(path: Path, tag: str, count: int, bad: dict[int, str] | None = None)
 async def import_archive(system: System, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tools.import_archive", *args,
-        "--publisher", "mashhad", "--bootstrap", system.infra.kafka,
+        "--publisher", PUBLISHER, "--bootstrap", system.infra.kafka,
         env={**os.environ, **system.env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -72,14 +94,14 @@ async def in_feed_once(http: httpx.AsyncClient, system: System, tag: str, count:
     wanted = {headline(tag, n) for n in range(count)}
     entries, _ = await await_history(
         http,
-        system.url("feeds", "/feeds/mashhad/fa.atom"),
+        system.url("feeds", f"/feeds/{PUBLISHER}/fa.atom"),
         lambda es: wanted <= {e.title for e in es},
         timeout=180,
     )
     titles = [e.title for e in entries.values() if tag in e.title]
     assert sorted(titles) == sorted(wanted)  # one entry id per article
     listed = await http.get(
-        system.url("ingest", "/articles?limit=200"), headers=system.auth("mashhad")
+        system.url("ingest", "/articles?limit=200"), headers=system.auth(PUBLISHER)
     )
     ours = [a for a in listed.json() if tag in (a["headline"] or "")]
     assert len(ours) == count
@@ -87,7 +109,7 @@ async def in_feed_once(http: httpx.AsyncClient, system: System, tag: str, count:
 
 
 async def test_an_archive_in_every_form_reaches_the_feed_once_and_bad_lines_are_reported(
-    http: httpx.AsyncClient, system: System, tmp_path: Path
+    http: httpx.AsyncClient, system: System, tmp_path: Path, publisher: str
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     bad = {5: "{not json", 20: json.dumps({**article(tag, 99), "publisher": "tehran"})}
@@ -104,7 +126,7 @@ async def test_an_archive_in_every_form_reaches_the_feed_once_and_bad_lines_are_
 
 
 async def test_a_rerun_after_a_crash_skips_what_was_acknowledged_without_duplicates(
-    http: httpx.AsyncClient, system: System, tmp_path: Path
+    http: httpx.AsyncClient, system: System, tmp_path: Path, publisher: str
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     src = archive(tmp_path / "archive.jsonl", tag, 30)
