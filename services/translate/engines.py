@@ -10,9 +10,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from services.translate.settings import TranslateSettings
+
+if TYPE_CHECKING:
+    from services.translate.ct2 import CTranslate2Engine
 
 
 class EngineNotConfigured(LookupError):
@@ -57,7 +60,7 @@ def _ctranslate2(settings: TranslateSettings) -> TranslationEngine:
         raise EngineNotConfigured(
             "TRANSLATE_ENGINE=ctranslate2 needs TRANSLATE_MODEL_DIR: a converted model directory"
         )
-    return _load_ct2(settings, settings.model_dir)
+    return ct2_engine(settings, settings.model_dir)
 
 
 class PairLimitedEngine:
@@ -110,7 +113,7 @@ def _ctranslate2_engines(settings: TranslateSettings) -> list[TranslationEngine]
     def load(directory: Path) -> TranslationEngine:
         key = directory.resolve()
         if key not in loaded:
-            loaded[key] = _load_ct2(settings, directory)
+            loaded[key] = ct2_engine(settings, directory)
         return loaded[key]
 
     by_dir: dict[Path, list[tuple[str, str]]] = {}
@@ -131,7 +134,9 @@ def _ctranslate2_engines(settings: TranslateSettings) -> list[TranslationEngine]
     return engines
 
 
-def _load_ct2(settings: TranslateSettings, directory: Path) -> TranslationEngine:
+def ct2_engine(settings: TranslateSettings, directory: Path) -> CTranslate2Engine:
+    """The CTranslate2 engine for ``directory`` as the ``TRANSLATE_*`` settings configure it (the
+    service's engines and ``model_cli evaluate`` both)."""
     from services.translate.ct2 import CTranslate2Engine  # only images that translate need it
 
     return CTranslate2Engine(

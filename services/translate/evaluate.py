@@ -119,20 +119,11 @@ def check_pairs(manifest: ModelManifest, refset: ReferenceSet, pairs: Sequence[P
 
 def _engine(directory: Path) -> CTranslate2Engine:
     """The engine as the service would build it from its ``TRANSLATE_*`` settings."""
+    from services.translate.engines import ct2_engine
     from services.translate.settings import TranslateSettings
 
-    settings = TranslateSettings()
     try:
-        return CTranslate2Engine(
-            directory,
-            device=settings.device,
-            compute_type=settings.compute_type,
-            inter_threads=settings.inter_threads,
-            intra_threads=settings.intra_threads,
-            max_batch_size=settings.max_batch_size,
-            beam_size=settings.beam_size,
-            max_decoding_length=settings.max_decoding_length,
-        )
+        return ct2_engine(TranslateSettings(), directory)
     except (ModelDirectoryError, RuntimeError, ValueError) as e:
         raise CliError(f"the model does not load: {e}") from None
 
