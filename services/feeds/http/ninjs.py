@@ -8,16 +8,16 @@ A feed's ninjs covers what its subscription document covers (the last one or two
 entry once, at its newest version, a withdrawn one ``canceled``), and is cached in memory with
 the feed's Atom document (under its ETag): never older than the Atom this replica serves. Both
 answer with ``ETag`` and ``Last-Modified``, 304 to a matching ``If-None-Match`` or
-``If-Modified-Since``, gzip when asked, and HEAD like GET without the body.
+``If-Modified-Since``, gzip when asked, and HEAD like GET without the body (as every GET of the
+app: :mod:`services.feeds.http.head`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
@@ -52,23 +52,9 @@ FEED_DOC = (
 )
 
 router = APIRouter()
-Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 
 
-def route(path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
-    """A GET route and its HEAD (answered like GET, without the body), the HEAD kept out of
-    the OpenAPI document: one operation per path (``HeadAsGet`` serves HEAD as GET in front of
-    the app anyway; this keeps them answering without it)."""
-
-    def add(endpoint: Endpoint) -> Endpoint:
-        router.add_api_route(path, endpoint, methods=["GET"], **options)
-        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False, **options)
-        return endpoint
-
-    return add
-
-
-@route(
+@router.get(
     "/entries/{article_id}/{lang}.ninjs",
     summary="One entry as IPTC ninjs 3.1 (canceled once withdrawn)",
     **PUBLIC,
@@ -87,7 +73,7 @@ async def entry_ninjs(article_id: str, lang: str, request: Request, server: Serv
     )
 
 
-@route(
+@router.get(
     "/feeds/{publisher}/{lang}.ninjs",
     summary="A publisher's feed as ninjs",
     description=FEED_DOC,
@@ -97,7 +83,7 @@ async def publisher_ninjs(publisher: str, lang: str, request: Request, server: S
     return await feed_ninjs(request, server, "publisher", publisher, lang)
 
 
-@route(
+@router.get(
     "/networks/{network}/{lang}.ninjs",
     summary="A network's feed as ninjs",
     description=FEED_DOC,
@@ -107,7 +93,7 @@ async def network_ninjs(network: str, lang: str, request: Request, server: Serve
     return await feed_ninjs(request, server, "network", network, lang)
 
 
-@route(
+@router.get(
     "/partners/{partner}/{lang}.ninjs",
     summary="A partner's private feed as ninjs",
     description=FEED_DOC,
