@@ -9,7 +9,7 @@ SAMPLE_PUBLISHERS := mashhad tehran gorgan
 SAMPLE_PARTNERS := istanbul kazan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs test test-unit test-integration test-faults test-e2e screenshots chromium lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj
+.PHONY: help run stop status logs test test-unit test-integration test-faults test-e2e screenshots chromium lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj bench-import bench-database
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
@@ -34,6 +34,11 @@ help:
 	@echo "make bench-checks  the automatic translation checks' CPU per article against an M2M100-size"
 	@echo "            model translating the same articles (same page)"
 	@echo "make bench-zwnj  ZWNJ restoration: precision and recall on the labelled word list, and its cost"
+	@echo "make bench-database  FerretDB on SQLite vs on PostgreSQL (Debian's, installed when missing):"
+	@echo "            ops/s and CPU per op of the platform's reads and writes (writes docs/database.md)"
+	@echo "make bench-import  archive import: 10,000 articles through tools.import_archive to every feed"
+	@echo "            (articles/s, stages, CPU, database commands per article; BASELINE=FILE: a run"
+	@echo "            saved with --save, beside it; same page)"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -142,6 +147,9 @@ bench-feeds: provision
 bench-e2e: provision
 	$(PY) -m bench.e2e --write docs/benchmarks.md --from-make
 
+bench-import: provision
+	$(PY) -m bench.archive --write docs/benchmarks.md --from-make $(if $(BASELINE),--baseline $(BASELINE))
+
 bench-scaling: provision
 	$(PY) -m bench.scaling --write docs/benchmarks.md --from-make
 
@@ -151,6 +159,10 @@ bench-checks: venv
 
 bench-zwnj: venv
 	$(PY) -m bench.zwnj_accuracy
+
+# FerretDB on SQLite (the default) against FerretDB on PostgreSQL, each started fresh (docs/database.md).
+bench-database: provision
+	$(PY) -m bench.database --write docs/database.md --from-make
 
 bench-attacks: provision
 	$(PY) -m bench.crafted_page --write docs/reliability.md --from-make

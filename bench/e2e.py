@@ -556,11 +556,10 @@ async def stage_times(
 # --------------------------------------------------------------------------- feeds in process
 
 STORE_CALLS = (
-    "upsert_entry",
-    "append",
-    "mark_appended",
-    "stored",
+    "put_entries",
+    "add_to_feeds",
     "languages",
+    "statuses",
     "page_items",
     "save_rendered",
     "get_rendered",
@@ -712,6 +711,8 @@ async def profile_feeds(mongo: str, state: Path, args: argparse.Namespace) -> Pr
 async def upsert_growth(store: Any, sizes: Sequence[int]) -> list[tuple[int, float, float]]:
     """``FeedStore.upsert_entry`` (median of 5) and a read by ``_id`` of ``feed_entries``, with
     that many entries stored: copies of a real one."""
+    from services.feeds.store import _entry as stored_entry  # the store's own document reader
+
     template = await store.entries.find_one({})
     if template is None:
         return []
@@ -730,7 +731,7 @@ async def upsert_growth(store: Any, sizes: Sequence[int]) -> list[tuple[int, flo
             doc = {k: v for k, v in template.items() if k not in {"_id", "appended", "pages"}}
             doc["article_id"] = f"growth-new-{size}-{j}"
             started = time.perf_counter()
-            await store.upsert_entry(doc)
+            await store.upsert_entry(stored_entry(doc))
             upserts.append(time.perf_counter() - started)
             started = time.perf_counter()
             await store.entries.find_one({"_id": f"growth-{j}:{SOURCE}"})

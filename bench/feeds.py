@@ -1,7 +1,8 @@
 """Feeds served per second against nginx serving the same bytes, and render time.
 
     python -m bench.feeds [--entries 50] [--duration 10] [--connections 32] [--threads 2]
-                          [--rounds 3] [--parts render,serve] [--no-install] [--write FILE]
+                          [--rounds 3] [--parts render,serve] [--servers uvicorn,granian]
+                          [--no-install] [--write FILE]
 
 Serving. Kafka and FerretDB are started on free ports (``deploy/local/stack.py``) unless
 ``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URI`` point elsewhere. One publisher (Persian, with
@@ -18,8 +19,13 @@ them for ``gzip_static``.
 Then ``wrk`` (Debian's package) loads both servers on loopback with the same settings, in
 alternated rounds (feeds, nginx; nginx, feeds; ...) because this machine's speed drifts, and the
 median of the rounds is taken per server: a plain GET (200), a conditional GET with
-``If-None-Match`` carrying each server's own ETag (304), and a GET with ``Accept-Encoding:
-gzip``. Ratio = feeds req/s over nginx req/s (goal: at least 0.25 on the 200 path).
+``If-None-Match`` carrying each server's own ETag (304), a GET with ``Accept-Encoding: gzip``,
+and one with ``Accept-Encoding: br`` when Debian's ``libnginx-mod-http-brotli-static`` lets
+nginx serve the service's brotli bytes as a ``.br`` file. Ratio = feeds req/s over nginx req/s
+measured in the same rounds (goal, issue 22: at least 0.8 on each kind). The feeds service runs
+once per HTTP server of ``--servers`` (``FEEDS_HTTP_SERVER``; the first is the service's
+default), the later ones as replicas started once the feed is complete, serving the same stored
+documents; every round loads each of them and nginx, in an order that rotates.
 
 Rendering: ``services.feeds.render.render`` on realistic feeds of 50 and 500 entries (Persian
 originals; English translations with provenance; subjects, an image, links to the other three
@@ -59,6 +65,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import brotli  # type: ignore[import-untyped]
 from aiokafka import AIOKafkaProducer
 from lxml import etree  # type: ignore[import-untyped]
 from pymongo import AsyncMongoClient
@@ -97,6 +104,8 @@ PUBLISHER_NAME = "Bench City Municipality, International Affairs"
 FEED_PATH = f"/feeds/{PUBLISHER}/en.atom"
 SAMPLES = ROOT / "tests" / "fixtures" / "samples"
 PACKAGES = {"nginx": "nginx", "wrk": "wrk"}  # command: Debian package
+BROTLI_PACKAGE = "libnginx-mod-http-brotli-static"  # optional: the br row needs it
+BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
 ATOM = "{http://www.w3.org/2005/Atom}"
 SUBJECTS = (
     ("Metropolis", "city diplomacy"),
@@ -182,6 +191,12 @@ def ensure_tools(install: bool) -> dict[str, str]:
             f"bench-feeds needs {' and '.join(missing)} (Debian: apt-get install "
             f"{' '.join(PACKAGES[m] for m in missing)})"
         )
+    apt = shutil.which("apt-get")
+    if install and not BROTLI_MODULE.exists() and apt is not None and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        command = [apt, "install", "-y", "--no-install-recommends", BROTLI_PACKAGE]
+        if subprocess.run(command, env=env, capture_output=True).returncode != 0:
+            print(f"{BROTLI_PACKAGE} could not be installed: no brotli row", flush=True)
     return {name: str(find_tool(name)) for name in PACKAGES}
 
 
@@ -433,7 +448,11 @@ def registry_file(state: Path) -> Path:
     return path
 
 
-def start_feeds(state: Path, env: dict[str, str], port: int) -> stack.Process:
+def start_feeds(
+    state: Path, env: dict[str, str], port: int, name: str = "feeds", public_port: int = 0
+) -> stack.Process:
+    """A feeds process (``name`` tells its state files apart); every process of a run renders
+    with the same public URL, so that they render and serve the same bytes."""
     subprocess.run(
         [sys.executable, "-m", "tools.registry", "load", str(registry_file(state))],
         env={**os.environ, **env},
@@ -443,9 +462,11 @@ def start_feeds(state: Path, env: dict[str, str], port: int) -> stack.Process:
     service_env = {
         **env,
         "FEEDS_HTTP_PORT": str(port),
-        "FEEDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "FEEDS_PUBLIC_URL": f"http://127.0.0.1:{public_port or port}",
     }
     proc = stack.service_process("feeds", state, service_env)
+    if name != "feeds":
+        proc = stack.Process(name, state, proc.argv, env=service_env)
     proc.start()
     url = f"http://127.0.0.1:{port}/readyz"
     stack.wait_until(partial(ready, url), "feeds", 120, proc)
@@ -501,6 +522,7 @@ def wait_for_feed(url: str, n: int, proc: stack.Process, timeout: float = 300) -
 
 
 NGINX_CONF = """\
+{modules}
 worker_processes auto;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
@@ -524,6 +546,7 @@ http {{
     tcp_nopush on;
     etag on;
     gzip_static on;
+    {brotli}
     server {{
         listen 127.0.0.1:{port};
         root {tmp}/www;
@@ -539,7 +562,8 @@ class Nginx:
     port: int
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, body: bytes, gzipped: bytes) -> None:
+    def start(self, body: bytes, gzipped: bytes, brotlied: bytes | None = None) -> None:
+        """Serve ``body`` as a file, its gzip (and brotli) bytes next to it."""
         # Run as root, nginx's workers drop to an unprivileged user: what they serve must be
         # readable by anyone, and the temporary directories are made private (0700).
         self.tmp.mkdir(mode=0o755, exist_ok=True)
@@ -549,10 +573,22 @@ class Nginx:
         target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         target.write_bytes(body)
         Path(f"{target}.gz").write_bytes(gzipped)
+        if brotlied is not None:
+            Path(f"{target}.br").write_bytes(brotlied)
         mtime = target.stat().st_mtime
-        os.utime(f"{target}.gz", (mtime, mtime))  # gzip_static sends the .gz file's ETag
+        for variant in (f"{target}.gz", f"{target}.br"):  # *_static send the file's ETag
+            if Path(variant).exists():
+                os.utime(variant, (mtime, mtime))
         conf = self.tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=self.port))
+        brotli = brotlied is not None
+        conf.write_text(
+            NGINX_CONF.format(
+                tmp=self.tmp,
+                port=self.port,
+                modules=f"load_module {BROTLI_MODULE};" if brotli else "",
+                brotli="brotli_static on;" if brotli else "",
+            )
+        )
         argv = [self.binary, "-c", str(conf), "-p", str(self.tmp), "-g", "daemon off;"]
         log = (self.tmp / "nginx.out").open("wb")
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
@@ -610,18 +646,17 @@ class Load:
 
 @dataclass
 class Case:
-    """One kind of request, sent to both servers."""
+    """One kind of request, sent to every server."""
 
     name: str
     feeds_headers: dict[str, str]
     nginx_headers: dict[str, str]
     status: int
-    feeds: list[float] = field(default_factory=list)
+    feeds: dict[str, list[float]] = field(default_factory=dict)  # by FEEDS_HTTP_SERVER
     nginx: list[float] = field(default_factory=list)
 
-    @property
-    def ratio(self) -> float:
-        return statistics.median(self.feeds) / statistics.median(self.nginx)
+    def ratio(self, server: str) -> float:
+        return statistics.median(self.feeds[server]) / statistics.median(self.nginx)
 
 
 def check(url: str, headers: dict[str, str], status: int, body: bytes | None) -> None:
@@ -632,22 +667,28 @@ def check(url: str, headers: dict[str, str], status: int, body: bytes | None) ->
         raise RuntimeError(f"{url} with {headers} did not send the expected bytes")
 
 
-def measure(cases: list[Case], feeds_url: str, nginx_url: str, load: Load, rounds: int) -> None:
+def measure(
+    cases: list[Case], feeds_urls: dict[str, str], nginx_url: str, load: Load, rounds: int
+) -> None:
+    """Each case on each feeds server and on nginx, in rounds whose order rotates."""
     for case in cases:
-        load.run(feeds_url, case.feeds_headers, duration=2)  # warm-up
-        load.run(nginx_url, case.nginx_headers, duration=2)
+        targets: list[tuple[str, str, dict[str, str], list[float]]] = [
+            (name, url, case.feeds_headers, case.feeds.setdefault(name, []))
+            for name, url in feeds_urls.items()
+        ]
+        targets.append(("nginx", nginx_url, case.nginx_headers, case.nginx))
+        for _, url, headers, _ in targets:
+            load.run(url, headers, duration=2)  # warm-up
         for i in range(rounds):
-            order: list[tuple[str, str, dict[str, str], list[float]]] = [
-                ("feeds", feeds_url, case.feeds_headers, case.feeds),
-                ("nginx", nginx_url, case.nginx_headers, case.nginx),
-            ]
-            if i % 2:
-                order.reverse()
-            for _, url, headers, results in order:
+            turn = i % len(targets)
+            for _, url, headers, results in targets[turn:] + targets[:turn]:
                 results.append(load.run(url, headers))
+            ratios = ", ".join(
+                f"{name} {results[-1]:,.0f} req/s (ratio {results[-1] / case.nginx[-1]:.2f})"
+                for name, _, _, results in targets[:-1]
+            )
             print(
-                f"{case.name}, round {i + 1}: feeds {case.feeds[-1]:,.0f} req/s, "
-                f"nginx {case.nginx[-1]:,.0f} req/s, ratio {case.feeds[-1] / case.nginx[-1]:.2f}",
+                f"{case.name}, round {i + 1}: {ratios}, nginx {case.nginx[-1]:,.0f} req/s",
                 flush=True,
             )
 
@@ -655,17 +696,68 @@ def measure(cases: list[Case], feeds_url: str, nginx_url: str, load: Load, round
 @dataclass
 class Serving:
     cases: list[Case]
+    servers: list[str]  # FEEDS_HTTP_SERVER of each feeds process, the default first
     body_bytes: int
     gzip_bytes: int
+    brotli_bytes: int | None  # None: nginx cannot serve brotli here, no br row
     entries: int
     load: Load
     database: str
-    service_cpu: float = 0.0
+    service_cpu: dict[str, float] = field(default_factory=dict)
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nginx_has_brotli() -> bool:
+    return BROTLI_MODULE.exists()
+
+
+def make_cases(etag: str, nginx_etag: str, brotli: bool) -> list[Case]:
+    gzip_header = {"Accept-Encoding": "gzip"}
+    cases = [
+        Case("GET, 200", {}, {}, 200),
+        Case("If-None-Match, 304", {"If-None-Match": etag}, {"If-None-Match": nginx_etag}, 304),
+        Case("Accept-Encoding: gzip, 200", gzip_header, gzip_header, 200),
+    ]
+    if brotli:
+        br_header = {"Accept-Encoding": "br"}
+        cases.append(Case("Accept-Encoding: br, 200", br_header, br_header, 200))
+    return cases
+
+
+async def fill_feed(
+    kafka: str, feeds_url: str, proc: stack.Process, entries: int, run: str
+) -> None:
+    """N originals, then their translations, until the English feed holds them all."""
+    ingested, translated = events(articles(entries, run))
+    t0 = time.perf_counter()
+    # The originals first, all stored before a translation arrives, so that each translation's
+    # first render already links to its original (an original and its translation consumed at
+    # the same moment may each miss the other: see the note on the benchmarks page).
+    await produce(kafka, Topics.INGESTED, ingested)
+    wait_for_feed(feeds_url.replace("/en.atom", "/fa.atom"), entries, proc)
+    await produce(kafka, Topics.TRANSLATED, translated)
+    wait_for_feed(feeds_url, entries, proc)
+    print(
+        f"feeds service: {entries} articles and translations in the feed after "
+        f"{time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
+
+
+def variants(feeds_url: str) -> tuple[dict[str, str], bytes, bytes, bytes]:
+    """The service's headers and body, and its gzip and brotli bytes (checked)."""
+    _, headers, body = get(feeds_url, {"Accept-Encoding": "identity"})
+    _, gz_headers, gzipped = get(feeds_url, {"Accept-Encoding": "gzip"})
+    if gz_headers.get("content-encoding") != "gzip" or gzip.decompress(gzipped) != body:
+        raise RuntimeError("the feeds service's gzip bytes are not the feed's")
+    _, br_headers, brotlied = get(feeds_url, {"Accept-Encoding": "br"})
+    if br_headers.get("content-encoding") != "br" or brotli.decompress(brotlied) != body:
+        raise RuntimeError("the feeds service's brotli bytes are not the feed's")
+    return headers, body, gzipped, brotlied
 
 
 async def serve_and_load(args: argparse.Namespace, tools: dict[str, str]) -> Serving:
@@ -681,58 +773,49 @@ async def serve_and_load(args: argparse.Namespace, tools: dict[str, str]) -> Ser
                 "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
                 "FEEDS_RATE_LIMIT": args.rate_limit,
             }
-            port = stack.free_port()
-            proc = start_feeds(state, env, port)
+            servers: list[str] = args.servers
+            ports = {server: stack.free_port() for server in servers}
+            first = servers[0]
+            procs = {first: start_feeds(state, {**env, "FEEDS_HTTP_SERVER": first}, ports[first])}
+            proc = procs[first]
             nginx = Nginx(tools["nginx"], state / "nginx", stack.free_port())
             try:
-                items = articles(args.entries, run)
-                ingested, translated = events(items)
-                feeds_url = f"http://127.0.0.1:{port}{FEED_PATH}"
-                t0 = time.perf_counter()
-                # The originals first, all stored before a translation arrives, so that each
-                # translation's first render already links to its original (an original and its
-                # translation consumed at the same moment may each miss the other: see the note
-                # on the benchmarks page).
-                await produce(kafka, Topics.INGESTED, ingested)
-                wait_for_feed(feeds_url.replace("/en.atom", "/fa.atom"), args.entries, proc)
-                await produce(kafka, Topics.TRANSLATED, translated)
-                wait_for_feed(feeds_url, args.entries, proc)
-                print(
-                    f"feeds service: {args.entries} articles and translations in the feed after "
-                    f"{time.perf_counter() - t0:.1f} s",
-                    flush=True,
-                )
-                _, headers, body = get(feeds_url)
-                _, gz_headers, gzipped = get(feeds_url, {"Accept-Encoding": "gzip"})
-                if gz_headers.get("content-encoding") != "gzip":
-                    raise RuntimeError("the feeds service did not gzip the feed")
-                if gzip.decompress(gzipped) != body:
-                    raise RuntimeError("the feeds service's gzip bytes are not the feed's")
-                nginx.start(body, gzipped)
+                urls = {
+                    server: f"http://127.0.0.1:{ports[server]}{FEED_PATH}" for server in servers
+                }
+                await fill_feed(kafka, urls[first], proc, args.entries, run)
+                for server in servers[1:]:  # replicas of the first, on the same documents
+                    procs[server] = start_feeds(
+                        state,
+                        {**env, "FEEDS_HTTP_SERVER": server},
+                        ports[server],
+                        f"feeds-{server}",
+                        ports[first],
+                    )
+                headers, body, gzipped, brotlied = variants(urls[first])
+                with_br = nginx_has_brotli()
+                if not with_br:
+                    print(f"no {BROTLI_MODULE}: gzip only against nginx", flush=True)
+                nginx.start(body, gzipped, brotlied if with_br else None)
                 nginx_url = f"http://127.0.0.1:{nginx.port}{FEED_PATH}"
                 _, nginx_headers, _ = get(nginx_url)
-                gzip_header = {"Accept-Encoding": "gzip"}
-                cases = [
-                    Case("GET, 200", {}, {}, 200),
-                    Case(
-                        "If-None-Match, 304",
-                        {"If-None-Match": headers["etag"]},
-                        {"If-None-Match": nginx_headers["etag"]},
-                        304,
-                    ),
-                    Case("Accept-Encoding: gzip, 200", gzip_header, gzip_header, 200),
-                ]
-                expected = {200: body, 304: b""}
+                cases = make_cases(headers["etag"], nginx_headers["etag"], with_br)
+                want = {"gzip": gzipped, "br": brotlied}
                 for case in cases:
-                    want = gzipped if case.feeds_headers is gzip_header else expected[case.status]
-                    check(feeds_url, case.feeds_headers, case.status, want)
-                    check(nginx_url, case.nginx_headers, case.status, want)
+                    coding = case.feeds_headers.get("Accept-Encoding") or ""
+                    expected = want.get(coding, body if case.status == 200 else b"")
+                    for url in (*urls.values(), nginx_url):
+                        headers_for = case.nginx_headers if url == nginx_url else case.feeds_headers
+                        check(url, headers_for, case.status, expected)
                 load = Load(args.threads, args.connections, args.duration, tools["wrk"])
-                pid = proc.pid()
-                cpu0 = cpu_seconds(pid) if pid else 0.0
-                measure(cases, feeds_url, nginx_url, load, args.rounds)
-                cpu = cpu_seconds(pid) - cpu0 if pid else 0.0
-                return Serving(cases, len(body), len(gzipped), args.entries, load, database, cpu)
+                pids = {server: p.pid() for server, p in procs.items()}
+                cpu0 = {server: cpu_seconds(pid) if pid else 0.0 for server, pid in pids.items()}
+                measure(cases, urls, nginx_url, load, args.rounds)
+                cpu = {s: cpu_seconds(pid) - cpu0[s] if pid else 0.0 for s, pid in pids.items()}
+                return Serving(
+                    cases, servers, len(body), len(gzipped), len(brotlied) if with_br else None,
+                    args.entries, load, database, cpu,
+                )  # fmt: skip
             except BaseException:
                 kept = Path(tempfile.gettempdir()) / f"bench-feeds-{run}.log"
                 if proc.logfile.exists():
@@ -741,7 +824,8 @@ async def serve_and_load(args: argparse.Namespace, tools: dict[str, str]) -> Ser
                 raise
             finally:
                 nginx.stop()
-                proc.stop(timeout=30)
+                for each in procs.values():
+                    each.stop(timeout=30)
                 client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
                     mongo, retryWrites=False
                 )
@@ -752,17 +836,74 @@ async def serve_and_load(args: argparse.Namespace, tools: dict[str, str]) -> Ser
 # --------------------------------------------------------------------------- report
 
 
-def http_stack() -> str:
-    """uvicorn and what it picks by default: httptools and uvloop when they are installed (in
-    the environment the service runs in, which is this one), else h11 and asyncio."""
+def http_stack(server: str) -> str:
+    """The HTTP server the service ran on: uvicorn and what it picks (httptools and uvloop when
+    installed, in the environment the service runs in, which is this one), or Granian
+    (embedded in the service's uvloop event loop, shared/service.py)."""
     found = importlib.util.find_spec
-    http = "httptools" if found("httptools") else "h11"
     loop = "uvloop" if found("uvloop") else "asyncio"
+    if server == "granian":
+        return f"Granian {importlib.metadata.version('granian')}, embedded, on {loop}"
+    http = "httptools" if found("httptools") else "h11"
     return f"uvicorn {importlib.metadata.version('uvicorn')} with {http} and {loop}"
 
 
 def _rates(values: list[float]) -> str:
     return f"**{statistics.median(values):,.0f}** ({', '.join(f'{v:,.0f}' for v in values)})"
+
+
+def _serving_lines(serving: Serving, tools: dict[str, str], settings: dict[str, str]) -> list[str]:
+    load = serving.load
+    rounds = len(serving.cases[0].nginx)
+    setting = ", ".join(f"`{k}={v}`" for k, v in settings.items()) or "defaults"
+    infra = (
+        f"Kafka {stack.KAFKA_VERSION} and {serving.database} started by the benchmark"
+        if serving.database.startswith("FerretDB")
+        else "Kafka and MongoDB from the environment"
+    )
+    wrk = tool_version([tools["wrk"], "-v"], r"wrk (?:debian/)?([0-9.]+)")
+    servers = "; ".join(f"{name}: {http_stack(name)}" for name in serving.servers)
+    brotli = (
+        f", {serving.brotli_bytes / 1024:.0f} KB in brotli"
+        if serving.brotli_bytes is not None
+        else "; no brotli row: nginx's brotli_static module is not installed"
+    )
+    lines = [
+        f"Servers on loopback, loaded by wrk {wrk} "
+        f"(`{load.describe()}`), in rounds whose order rotates; median of {rounds} "
+        "rounds in bold, each round in brackets. The feeds service: one process per HTTP server, "
+        f"replicas on the same documents (`python -m services.feeds`, `FEEDS_HTTP_SERVER`: "
+        f"{servers}; settings: "
+        f"{setting}); {infra}. nginx "
+        f"{tool_version([tools['nginx'], '-v'], r'nginx/([0-9.]+)')} (Debian's package): "
+        "`worker_processes auto`, no access log, `etag on`, `sendfile on`, `gzip_static on`"
+        + (", `brotli_static on`." if serving.brotli_bytes is not None else "."),
+        "",
+        f"Document: `{FEED_PATH}`, {serving.entries} entries, "
+        f"{serving.body_bytes / 1024:.0f} KB ({serving.gzip_bytes / 1024:.0f} KB gzipped"
+        f"{brotli}); nginx serves the very bytes the service sent, as a file (and its "
+        "compressed bytes as the `.gz` and `.br` files next to it).",
+        "",
+        "| request | "
+        + " | ".join(f"feeds on {name}, req/s (ratio)" for name in serving.servers)
+        + " | nginx, req/s |",
+        "|---|" + "---|" * (len(serving.servers) + 1),
+    ]
+    for case in serving.cases:
+        cells = " | ".join(
+            f"{_rates(case.feeds[name])} ({case.ratio(name):.2f})" for name in serving.servers
+        )
+        lines.append(f"| {case.name} | {cells} | {_rates(case.nginx)} |")
+    default = serving.servers[0]
+    ratios = ", ".join(f"{c.ratio(default):.2f}" for c in serving.cases)
+    cpu = ", ".join(f"{name} {serving.service_cpu.get(name, 0):.0f} s" for name in serving.servers)
+    lines += [
+        "",
+        f"Goal (issue 22): at least 0.8 of nginx on each request; here, on {default} (the "
+        f"default): **{ratios}**. CPU time of each feeds process over the whole load: {cpu}.",
+        "",
+    ]
+    return lines
 
 
 def report(
@@ -780,39 +921,7 @@ def report(
         f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; {code_version()}.  ",
     ]
     if serving is not None:
-        load = serving.load
-        setting = ", ".join(f"`{k}={v}`" for k, v in settings.items()) or "defaults"
-        infra = (
-            f"Kafka {stack.KAFKA_VERSION} and {serving.database} started by the benchmark"
-            if serving.database.startswith("FerretDB")
-            else "Kafka and MongoDB from the environment"
-        )
-        wrk = tool_version([tools["wrk"], "-v"], r"wrk (?:debian/)?([0-9.]+)")
-        lines += [
-            f"Servers on loopback, loaded by wrk {wrk} "
-            f"(`{load.describe()}`), in alternated rounds; median of {len(serving.cases[0].feeds)} "
-            "rounds in bold, each round in brackets. The feeds service: one process "
-            f"(`python -m services.feeds` on {http_stack()}; settings: {setting}); {infra}. nginx "
-            f"{tool_version([tools['nginx'], '-v'], r'nginx/([0-9.]+)')} (Debian's package): "
-            "`worker_processes auto`, no access log, `etag on`, `sendfile on`, `gzip_static on`.",
-            "",
-            f"Document: `{FEED_PATH}`, {serving.entries} entries, "
-            f"{serving.body_bytes / 1024:.0f} KB ({serving.gzip_bytes / 1024:.0f} KB gzipped); "
-            "nginx serves the very bytes the service sent, as a file (and its gzip bytes as the "
-            "`.gz` file next to it).",
-            "",
-            "| request | feeds service, req/s | nginx, req/s | ratio |",
-            "|---|---|---|---|",
-        ]
-        for case in serving.cases:
-            lines.append(
-                f"| {case.name} | {_rates(case.feeds)} | {_rates(case.nginx)} | {case.ratio:.2f} |"
-            )
-        lines += [
-            "",
-            f"Goal: at least 0.25 of nginx on the 200 path; here **{serving.cases[0].ratio:.2f}**.",
-            "",
-        ]
+        lines += _serving_lines(serving, tools, settings)
     if renders:
         lines += [
             "Render time (`services.feeds.render.render`, in this process, median of repeated "
@@ -857,6 +966,13 @@ def main() -> int:
         default=NO_REFUSALS,
         help="FEEDS_RATE_LIMIT of the service (default: the limiter runs, never refuses; "
         "'off' to measure without it)",
+    )
+    parser.add_argument(
+        "--servers",
+        type=lambda v: [p.strip() for p in v.split(",") if p.strip()],
+        default=["uvicorn", "granian"],
+        help="FEEDS_HTTP_SERVER values to measure in turn, the default first "
+        "(default uvicorn,granian)",
     )
     parser.add_argument("--no-install", action="store_true", help="never run apt-get")
     parser.add_argument("--write", type=Path, help="update this benchmarks page")

@@ -1,15 +1,18 @@
 """What every service process is made of, and how it runs.
 
 A service is one FastStream app (its Kafka subscribers) plus one small ASGI app for HTTP
-(health checks, and the service's own API). uvicorn runs the ASGI app; the ASGI lifespan starts
-and stops the FastStream app, so SIGTERM drains in-flight messages, commits, and closes cleanly.
+(health checks, and the service's own API). uvicorn or Granian (``<PREFIX>HTTP_SERVER``) runs
+the ASGI app; the ASGI lifespan starts and stops the FastStream app, so SIGTERM drains in-flight
+messages, commits, and closes cleanly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +24,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from opentelemetry.trace import TracerProvider
 from pymongo import AsyncMongoClient
+from starlette.types import ASGIApp
 
 from shared import display, tracing
 from shared.bodylimit import limits_of
@@ -71,7 +75,7 @@ def build_runtime(name: str, settings: ServiceSettings) -> Runtime:
             client_id=f"{name}-group-watch",
             on_check=metrics.record_unowned,
         )
-    client = connect(settings.infra, name)
+    client = connect(settings.infra, name, metrics.registry)
     db = client[settings.infra.mongodb_database]
     return Runtime(
         name, settings, broker, policy, client, db, Registry(db), log, metrics, provider, watch
@@ -185,13 +189,20 @@ def asgi_app(rt: Runtime, app: FastStream, **fastapi_options: Any) -> FastAPI:
 
 
 def serve(api: FastAPI, settings: ServiceSettings) -> None:
-    """Run until SIGINT/SIGTERM; uvicorn's graceful shutdown drives the lifespan above.
+    """Run until SIGINT/SIGTERM; the server's graceful shutdown drives the lifespan above.
     The rate limit goes in front of everything here, once every route and middleware (the feeds
-    fast path included) is in place."""
+    fast path included) is in place. One process, one replica: neither server forks workers."""
     metrics: ServiceMetrics | None = getattr(api.state, "metrics", None)
     refused = metrics.http_refused.labels(metrics.service) if metrics is not None else None
+    # The app's own front door, in front of FastAPI (the feeds service's fast path), if any.
+    front: Callable[[ASGIApp], ASGIApp] | None = getattr(api.state, "asgi_front", None)
+    limits = parse_limits(settings.rate_limit)
+    app = RateLimit(front(api) if front is not None else api, limits, refused)
+    if settings.http_server == "granian":
+        _granian(app, settings)
+        return
     config = uvicorn.Config(
-        RateLimit(api, parse_limits(settings.rate_limit), refused),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # keep our JSON logging
@@ -199,3 +210,45 @@ def serve(api: FastAPI, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=30,
     )
     uvicorn.Server(config).run()
+
+
+def _granian(app: ASGIApp, settings: ServiceSettings) -> None:
+    """Granian, embedded in this process's event loop (uvloop, as uvicorn picks): the lifespan
+    runs here, and SIGINT/SIGTERM stop it as they stop uvicorn (connections closed, then the
+    lifespan's shutdown, which drains the consumers). ``X-Forwarded-For`` is honoured from
+    ``FORWARDED_ALLOW_IPS`` (default 127.0.0.1), as uvicorn does."""
+    from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+    from granian.utils.proxies import wrap_asgi_with_proxy_headers
+
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    server = Server(
+        wrap_asgi_with_proxy_headers(app, trusted),
+        address=settings.http_host,
+        port=settings.http_port,
+        interface=Interfaces.ASGI,  # with the lifespan
+        http=HTTPModes.http1,
+        websockets=False,
+        backlog=1024,
+        log_level=LogLevels.warning,
+        # granian's own messages go through our (JSON) handlers on the root logger
+        log_dictconfig={"version": 1, "loggers": {"_granian": {"propagate": True}}},
+    )
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, server.stop)
+        await server.serve()
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(run())
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        return None
+    return uvloop.new_event_loop

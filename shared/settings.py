@@ -7,6 +7,8 @@ prefix (``INGEST_``, ``TRANSLATE_``, ``FEEDS_``).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +44,11 @@ class ServiceSettings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_server: Literal["uvicorn", "granian"] = Field(
+        default="uvicorn",
+        description="The HTTP server: uvicorn, or Granian (measured no faster for feed polls "
+        "on two cores; docs/benchmarks.md).",
+    )
     max_attempts: int = Field(
         default=3, ge=1, description="Tries for a message failing with an unexpected error."
     )

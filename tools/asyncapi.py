@@ -186,7 +186,7 @@ def _feeds() -> Runtime:
     settings = FeedsSettings.model_construct(infra=_infra())
     rt = runtime("feeds", settings)
     store = FeedStore(rt.db, settings.entries_per_feed)
-    consumer.register(rt, Feeds(store, rt.registry, settings.public_url))
+    consumer.register(rt, Feeds(store, rt.registry, settings.public_url), settings)
     return rt
 
 

@@ -67,6 +67,29 @@ class SourceEdit:
 # Every handler (find, count, distinct, update, delete, findAndModify, aggregate's $match) filters
 # the fetched documents again with the whole filter, so narrowing the SQL to the top-level _id
 # equality is enough and gives the same results.
+# Third, ``{_id: {$in: [...]}}`` of strings (up to 1,000) becomes ``WHERE <_id expr> IN (?, ...)``,
+# so one command reads a batch of documents by _id from the index instead of scanning the table
+# (the feeds read the entries and articles of a batch, and the languages of a rendered page, so).
+IDS_IN_GO = """// cityfeedsIDsIn (added by cityfeeds stack.py): WHERE of {_id: {$in: [strings]}}.
+func cityfeedsIDsIn(d *types.Document) (string, []any) {
+\tin, err := d.Get("$in")
+\tarr, ok := in.(*types.Array)
+\tif err != nil || d.Len() != 1 || !ok || arr.Len() == 0 || arr.Len() > 1000 {
+\t\treturn "", nil
+\t}
+\tmarks := make([]string, arr.Len())
+\targs := make([]any, arr.Len())
+\tfor i := 0; i < arr.Len(); i++ {
+\t\tid, _ := arr.Get(i)
+\t\tif _, isString := id.(string); !isString {
+\t\t\treturn "", nil
+\t\t}
+\t\tmarks[i] = "?"
+\t\targs[i] = string(must.NotFail(sjson.MarshalSingleValue(id)))
+\t}
+\treturn fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, strings.Join(marks, ", ")), args
+}
+"""
 FERRETDB_PATCH: tuple[SourceEdit, ...] = (
     SourceEdit(  # the index expression: each field quoted with %q ("_id"), joined with ->
         "internal/backends/sqlite/metadata/registry.go",
@@ -85,14 +108,33 @@ FERRETDB_PATCH: tuple[SourceEdit, ...] = (
         '\t\tv, _ := params.Filter.Get("_id")',
         count=2,
     ),
+    SourceEdit(  # Query only: {_id: {$in: [strings]}} reads those rows from the index too
+        "internal/backends/sqlite/collection.go",
+        "\t\tcase string, types.ObjectID:\n"
+        "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+        "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n",
+        "\t\tcase string, types.ObjectID:\n"
+        "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+        "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+        "\t\tcase *types.Document: // patched by cityfeeds stack.py: $in of strings by index\n"
+        "\t\t\twhereClause, args = cityfeedsIDsIn(v.(*types.Document))\n",
+    ),
+    SourceEdit(  # the helper the case above calls, declared at package level after Query
+        "internal/backends/sqlite/collection.go",
+        "// InsertAll implements backends.Collection interface.\n",
+        IDS_IN_GO + "\n// InsertAll implements backends.Collection interface.\n",
+    ),
 )
 
 
-def _ferretdb_build_key() -> str:
+def _ferretdb_build_key(
+    main_go: Path = HERE / "ferretdb" / "main.go", extra: tuple[SourceEdit, ...] = ()
+) -> str:
     """Changes with the FerretDB version, the Go module files and the patch: a new cache entry."""
     digest = hashlib.sha256(FERRETDB_VERSION.encode())
+    digest.update(repr(extra).encode() if extra else b"")
     for name in FERRETDB_SOURCES:
-        digest.update((HERE / "ferretdb" / name).read_bytes())
+        digest.update((main_go if name == "main.go" else HERE / "ferretdb" / name).read_bytes())
     digest.update(repr(FERRETDB_PATCH).encode())
     return digest.hexdigest()[:12]
 
@@ -167,18 +209,25 @@ def _java_major(text: str) -> int:
     return 0
 
 
-def provision_ferretdb() -> Path:
-    """Build FerretDB v1 (SQLite backend) once from the Go module proxy, with FERRETDB_PATCH."""
-    if FERRETDB_BIN.exists():
-        return FERRETDB_BIN
+def provision_ferretdb(
+    binary: Path = FERRETDB_BIN,
+    main_go: Path = HERE / "ferretdb" / "main.go",
+    extra: tuple[SourceEdit, ...] = (),
+) -> Path:
+    """Build FerretDB v1 (SQLite backend) once from the Go module proxy, with FERRETDB_PATCH.
+
+    ``main_go`` is the program to build with the same module files (``FERRETDB_PG_MAIN`` takes
+    the backend as a flag) into ``binary``, with the ``extra`` edits besides FERRETDB_PATCH."""
+    if binary.exists():
+        return binary
     go = _tool_version(["go", "version"])
     if not go:
         raise ProvisionError("Go 1.24+ is needed to build FerretDB: https://go.dev/doc/install")
-    build = FERRETDB_BIN.parent / "src"
+    build = binary.parent / "src"
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
     for name in FERRETDB_SOURCES:
-        shutil.copy(HERE / "ferretdb" / name, build / name)
+        shutil.copy(main_go if name == "main.go" else HERE / "ferretdb" / name, build / name)
     log(f"building FerretDB {FERRETDB_VERSION} from the Go module proxy (about a minute, once)")
     env = {
         **os.environ,
@@ -191,22 +240,22 @@ def provision_ferretdb() -> Path:
     if subprocess.run(vendor, cwd=build, env=env, check=False).returncode != 0:
         log("go mod vendor failed; retrying without the Go checksum database (GOSUMDB=off)")
         subprocess.run(vendor, cwd=build, env={**env, "GOSUMDB": "off"}, check=True)
-    _patch_ferretdb(build / "vendor" / "github.com" / "FerretDB" / "FerretDB")
-    binary = build / FERRETDB_BIN.name
+    _patch_ferretdb(build / "vendor" / "github.com" / "FerretDB" / "FerretDB", extra)
+    built = build / binary.name
     subprocess.run(
-        ["go", "build", "-mod=vendor", "-ldflags=-checklinkname=0", "-o", str(binary), "."],
+        ["go", "build", "-mod=vendor", "-ldflags=-checklinkname=0", "-o", str(built), "."],
         cwd=build,
         env=env,
         check=True,
     )
     shutil.rmtree(build / "vendor")
-    binary.replace(FERRETDB_BIN)  # last, and atomic: the binary is the "build complete" marker
-    log(f"built {FERRETDB_BIN}")
-    return FERRETDB_BIN
+    built.replace(binary)  # last, and atomic: the binary is the "build complete" marker
+    log(f"built {binary}")
+    return binary
 
 
-def _patch_ferretdb(module: Path) -> None:
-    for edit in FERRETDB_PATCH:
+def _patch_ferretdb(module: Path, extra: tuple[SourceEdit, ...] = ()) -> None:
+    for edit in FERRETDB_PATCH + extra:
         path = module / edit.path
         text = path.read_text()
         found = text.count(edit.old)
@@ -497,6 +546,8 @@ def _cluster_id() -> str:
 class FerretDB:
     state: Path
     port: int = 27017
+    backend: str = "sqlite"  # or "postgresql", on postgresql_url (see PostgreSQL below)
+    postgresql_url: str = ""
 
     @property
     def uri(self) -> str:
@@ -504,6 +555,11 @@ class FerretDB:
 
     @property
     def process(self) -> Process:
+        if self.backend == "postgresql":
+            argv = [str(FERRETDB_PG_BIN), f"-listen=127.0.0.1:{self.port}", "-handler=postgresql"]
+            return Process(
+                "ferretdb", self.state, [*argv, f"-postgresql-url={self.postgresql_url}"]
+            )
         return Process(
             "ferretdb",
             self.state,
@@ -514,16 +570,232 @@ class FerretDB:
             ],
         )
 
+    @property
+    def backend_file(self) -> Path:
+        return self.state / "ferretdb.backend"
+
+    def running_backend(self) -> str | None:
+        """The backend of the FerretDB running in this state directory, if one runs."""
+        if self.process.pid() is None:
+            return None
+        try:
+            return self.backend_file.read_text().strip()
+        except OSError:
+            return "sqlite"
+
     def start(self, timeout: float = 30.0) -> None:
-        provision_ferretdb()
+        if self.backend == "postgresql":
+            provision_ferretdb(FERRETDB_PG_BIN, FERRETDB_PG_MAIN, FERRETDB_PG_PATCH)
+        else:
+            provision_ferretdb()
         proc = self.process
         proc.start()
+        self.backend_file.write_text(self.backend)
         wait_until(
             lambda: mongo_ready("127.0.0.1", self.port), f"FerretDB on {self.uri}", timeout, proc
         )
 
-    def stop(self) -> None:
-        self.process.stop()
+    def stop(self) -> bool:
+        return self.process.stop()
+
+
+# --------------------------------------------------------------------------- PostgreSQL backend
+# FerretDB on PostgreSQL instead of SQLite (CITYFEEDS_DB_BACKEND=postgresql, or `up --db-backend`):
+# Debian's PostgreSQL as a private cluster in the state directory, on 127.0.0.1 only, no system
+# service. docs/database.md has the measurements that keep SQLite the default.
+
+DB_BACKENDS = ("sqlite", "postgresql")
+POSTGRESQL_PORT = 55432  # not 5432, where a system cluster would listen
+POSTGRESQL_USER = "cityfeeds"  # the cluster's superuser; trust authentication, 127.0.0.1 only
+POSTGRESQL_OS_USER = "postgres"  # whom the server runs as when we are root: it refuses root
+FERRETDB_PG_MAIN = HERE / "postgres" / "main.go"  # ../ferretdb/main.go with a -handler flag
+# The PostgreSQL backend's reads by _id scan the table too: its pushdown of a top-level equality
+# is ``_jsonb->$1 @> $2`` (the field name a parameter, jsonb containment), which the unique
+# index on ``(_jsonb->'_id')`` cannot serve ("Seq Scan", every document's jsonb read). A string
+# _id becomes ``_jsonb->'_id' = $n``, the indexed expression ("Index Scan"); the other fields
+# are pushed down as before, and handlers filter the rows again with the whole filter.
+FERRETDB_PG_PATCH: tuple[SourceEdit, ...] = (
+    SourceEdit(
+        "internal/backends/postgresql/query.go",
+        "\t\tswitch v := rootVal.(type) {\n\t\tcase *types.Document:\n",
+        '\t\tif id, ok := rootVal.(string); ok && rootKey == "_id" { // patched by cityfeeds\n'
+        "\t\t\tfilters = append(filters, fmt.Sprintf(`%s = %s`, metadata.IDColumn, p.Next()))\n"
+        "\t\t\targs = append(args, string(must.NotFail(sjson.MarshalSingleValue(id))))\n"
+        "\t\t\tcontinue\n"
+        "\t\t}\n\n"
+        "\t\tswitch v := rootVal.(type) {\n\t\tcase *types.Document:\n",
+    ),
+)
+FERRETDB_PG_BIN = (
+    CACHE
+    / f"ferretdb-{FERRETDB_VERSION}-{_ferretdb_build_key(FERRETDB_PG_MAIN, FERRETDB_PG_PATCH)}"
+    / "ferretdb-local"
+)
+
+
+def db_backend(value: str | None = None) -> str:
+    """The database backend: ``value`` (an option), else ``$CITYFEEDS_DB_BACKEND``, else sqlite."""
+    backend = (value or os.environ.get("CITYFEEDS_DB_BACKEND") or "sqlite").strip().lower()
+    if backend not in DB_BACKENDS:
+        raise ProvisionError(
+            f"unknown database backend {backend!r} (CITYFEEDS_DB_BACKEND or --db-backend): "
+            + " or ".join(DB_BACKENDS)
+        )
+    return backend
+
+
+def postgresql_bindir() -> Path | None:
+    """The directory with initdb, postgres and pg_isready: pg_ctl's on PATH, else Debian's
+    newest ``/usr/lib/postgresql/N/bin`` (Debian does not put initdb on PATH)."""
+    on_path = shutil.which("pg_ctl")
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates = ([Path(on_path).resolve().parent] if on_path else []) + debian
+    for folder in candidates:
+        if all((folder / tool).exists() for tool in ("initdb", "postgres", "pg_isready")):
+            return folder
+    return None
+
+
+def provision_postgresql() -> Path:
+    """PostgreSQL's programs, installing Debian's ``postgresql`` with apt-get when missing."""
+    found = postgresql_bindir()
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    root, sudo = os.geteuid() == 0, shutil.which("sudo")
+    if apt is None or (not root and sudo is None):
+        raise ProvisionError(
+            "PostgreSQL is needed for CITYFEEDS_DB_BACKEND=postgresql: install Debian's "
+            "postgresql (apt-get install postgresql) as root, or use the default sqlite backend"
+        )
+    prefix = [] if root else [str(sudo)]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = [*prefix, apt, "install", "-y", "-qq", "--no-install-recommends", "postgresql"]
+    log(f"installing Debian's postgresql: {' '.join(command)}")
+    if subprocess.run(command, env=env, check=False).returncode != 0:
+        subprocess.run([*prefix, apt, "update", "-qq"], env=env, check=False)
+        subprocess.run(command, env=env, check=False)
+    found = postgresql_bindir()
+    if found is None:
+        raise ProvisionError(
+            "could not install Debian's postgresql with apt-get (see above); install it, or use "
+            "the default sqlite backend"
+        )
+    return found
+
+
+def _as_server_user() -> list[str]:
+    """The prefix that runs a PostgreSQL program as an ordinary user: setpriv (which execs, so
+    the pid we keep is the server's own) to ``postgres`` when we are root, nothing otherwise."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    try:
+        import pwd
+
+        pwd.getpwnam(POSTGRESQL_OS_USER)
+    except KeyError:
+        setpriv = None
+    if setpriv is None:
+        raise ProvisionError(
+            f"PostgreSQL refuses to run as root: create a {POSTGRESQL_OS_USER!r} user (Debian's "
+            "postgresql package does) with setpriv (util-linux) available, or run as another user"
+        )
+    user = POSTGRESQL_OS_USER
+    return [setpriv, f"--reuid={user}", f"--regid={user}", "--init-groups", "--reset-env", "--"]
+
+
+@dataclass
+class PostgreSQL:
+    """A private PostgreSQL cluster under ``state/postgresql`` on 127.0.0.1:``port``."""
+
+    state: Path
+    port: int = POSTGRESQL_PORT
+
+    @property
+    def datadir(self) -> Path:
+        return self.state / "postgresql" / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://{POSTGRESQL_USER}@127.0.0.1:{self.port}/postgres"
+
+    def process(self, bindir: Path | None = None) -> Process:
+        """The server in the foreground (its log is the process log), unix sockets off; without
+        ``bindir``, only its pid file and log (to stop it, or read the log)."""
+        if bindir is None:
+            return Process("postgresql", self.state)
+        argv = [str(bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port)]
+        argv += ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
+        return Process("postgresql", self.state, [*_as_server_user(), *argv])
+
+    def ready(self, bindir: Path) -> bool:
+        probe = [str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        probe += ["-U", POSTGRESQL_USER, "-d", "postgres"]  # else it logs "role root" failures
+        return subprocess.run(probe, check=False, timeout=10).returncode == 0
+
+    def init(self, bindir: Path) -> None:
+        """initdb once, as the server's user (who must own the directory and reach it)."""
+        if (self.datadir / "PG_VERSION").exists():
+            return
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.datadir.chmod(0o700)
+        prefix = _as_server_user()
+        if prefix:
+            shutil.chown(self.datadir.parent, POSTGRESQL_OS_USER, POSTGRESQL_OS_USER)
+            shutil.chown(self.datadir, POSTGRESQL_OS_USER, POSTGRESQL_OS_USER)
+            reach = [*prefix, "test", "-w", str(self.datadir)]
+            if subprocess.run(reach, check=False).returncode != 0:
+                raise ProvisionError(
+                    f"the {POSTGRESQL_OS_USER!r} user cannot reach {self.datadir}: make its "
+                    "parent directories searchable (chmod o+x) or set CITYFEEDS_STATE elsewhere"
+                )
+        initdb = [str(bindir / "initdb"), "-D", str(self.datadir), "-U", POSTGRESQL_USER]
+        initdb += ["--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions"]
+        out = subprocess.run([*prefix, *initdb], capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"initdb failed: {(out.stderr or out.stdout).strip()[-500:]}")
+
+    def start(self, timeout: float = 60.0) -> None:
+        bindir = provision_postgresql()
+        self.init(bindir)
+        proc = self.process(bindir)
+        proc.start()
+        what = f"PostgreSQL on 127.0.0.1:{self.port}"
+        wait_until(partial(self.ready, bindir), what, timeout, proc)
+
+    def stop(self) -> bool:
+        """A fast shutdown (SIGINT: clients are cut off, the data stays consistent)."""
+        return self.process().stop(timeout=60, sig=signal.SIGINT)
+
+
+def start_database(
+    state: Path, backend: str, port: int = 27017, postgresql_port: int = POSTGRESQL_PORT
+) -> FerretDB:
+    """FerretDB on ``backend``, and the PostgreSQL cluster under it when that is the backend.
+    A FerretDB already running here on the other backend is an error, not silently kept."""
+    running = FerretDB(state, port).running_backend()
+    if running and running != backend:
+        raise RuntimeError(
+            f"FerretDB is already running on {running} in {state}: stop it first (make stop)"
+        )
+    ferretdb = FerretDB(state, port)
+    if backend == "postgresql":
+        cluster = PostgreSQL(state, postgresql_port)
+        cluster.start()
+        ferretdb = FerretDB(state, port, backend=backend, postgresql_url=cluster.url)
+    ferretdb.start()
+    return ferretdb
+
+
+def stop_database(state: Path) -> list[str]:
+    """Stop FerretDB, then the PostgreSQL cluster if one runs: the names of those stopped."""
+    stopped = ["FerretDB"] if FerretDB(state).stop() else []
+    return stopped + (["PostgreSQL"] if PostgreSQL(state).stop() else [])
 
 
 # --------------------------------------------------------------------------- the services
@@ -584,10 +856,14 @@ def service_env(state: Path, env_file: Path | None = None) -> dict[str, str]:
     return env
 
 
-def cmd_provision(_: argparse.Namespace) -> None:
+def cmd_provision(args: argparse.Namespace) -> None:
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         log(f"Kafka {KAFKA_VERSION}: {provision_kafka()}")
-    if not os.environ.get("MONGODB_URI"):
+    if not os.environ.get("MONGODB_URI") and db_backend(args.db_backend) == "postgresql":
+        log(f"PostgreSQL: {provision_postgresql()}")
+        binary = provision_ferretdb(FERRETDB_PG_BIN, FERRETDB_PG_MAIN, FERRETDB_PG_PATCH)
+        log(f"FerretDB {FERRETDB_VERSION} with a -handler flag: {binary}")
+    elif not os.environ.get("MONGODB_URI"):
         cached = FERRETDB_BIN.exists()
         path = provision_ferretdb()
         log(
@@ -607,8 +883,9 @@ def cmd_up(args: argparse.Namespace) -> None:
     if os.environ.get("MONGODB_URI"):
         log("MongoDB: external, MONGODB_URI")
     else:
-        FerretDB(state).start()
-        log(f"FerretDB {FERRETDB_VERSION} (SQLite, local): {FerretDB(state).uri}")
+        backend = db_backend(args.db_backend)
+        uri = start_database(state, backend).uri
+        log(f"FerretDB {FERRETDB_VERSION} ({backend}, local): {uri}")
     if args.infra_only:
         return
     env = service_env(state, args.env_file)
@@ -640,15 +917,15 @@ def cmd_down(_: argparse.Namespace) -> None:
     for name in SERVICES:
         if Process(name, state).stop():
             log(f"stopped {name}")
-    if FerretDB(state).process.stop():
-        log("stopped FerretDB")
+    for stopped in stop_database(state):
+        log(f"stopped {stopped}")
     if Kafka(state).process.stop(timeout=30):
         log("stopped Kafka")
 
 
 def cmd_status(_: argparse.Namespace) -> None:
     state = _state_dir()
-    for name in ("kafka", "ferretdb", *SERVICES):
+    for name in ("kafka", "ferretdb", "postgresql", *SERVICES):
         pid = Process(name, state).pid()
         print(f"{name:10} {'running, pid ' + str(pid) if pid else 'stopped'}")
     env = infra_env(state)
@@ -657,12 +934,13 @@ def cmd_status(_: argparse.Namespace) -> None:
         f"kafka      {env['KAFKA_BOOTSTRAP_SERVERS']}: "
         + ("ready" if kafka_ready(host, int(port)) else "not answering")
     )
-    print(f"mongodb    {env['MONGODB_URI']}")
+    backend = FerretDB(state).running_backend()
+    print(f"mongodb    {env['MONGODB_URI']}" + (f" (FerretDB on {backend})" if backend else ""))
 
 
 def cmd_logs(args: argparse.Namespace) -> None:
     state = _state_dir()
-    names = [args.name] if args.name else ["kafka", "ferretdb", *SERVICES]
+    names = [args.name] if args.name else ["kafka", "ferretdb", "postgresql", *SERVICES]
     for name in names:
         path = Process(name, state).logfile
         if path.exists():
@@ -676,9 +954,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("provision", help="fetch Kafka and build FerretDB if missing").set_defaults(
-        func=cmd_provision
-    )
+    provision = sub.add_parser("provision", help="fetch Kafka and build FerretDB if missing")
+    provision.set_defaults(func=cmd_provision)
     up = sub.add_parser("up", help="start Kafka, FerretDB and the services")
     up.add_argument("--infra-only", action="store_true", help="start Kafka and the database only")
     up.add_argument("--python", default=sys.executable, help="interpreter that runs the services")
@@ -689,10 +966,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="KEY=VALUE settings for the services, where the environment does not set them",
     )
     up.set_defaults(func=cmd_up)
+    for command in (provision, up):
+        command.add_argument(
+            "--db-backend",
+            choices=DB_BACKENDS,
+            help="FerretDB's storage (default: $CITYFEEDS_DB_BACKEND, else sqlite)",
+        )
     sub.add_parser("down", help="stop everything started by 'up'").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what is running").set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="tail the logs")
-    logs.add_argument("name", nargs="?", choices=["kafka", "ferretdb", *SERVICES])
+    logs.add_argument("name", nargs="?", choices=["kafka", "ferretdb", "postgresql", *SERVICES])
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.set_defaults(func=cmd_logs)
     args = parser.parse_args(argv)

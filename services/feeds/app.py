@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from faststream import FastStream
 
 from services.feeds import admin, consumer, http, portal, websub
+from services.feeds.http.fast import FeedFastPath
 from services.feeds.publishing import Feeds
 from services.feeds.settings import FeedsSettings
 from services.feeds.store import COLLECTIONS, FeedStore
@@ -31,12 +32,13 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
         links_delay=settings.links_delay_ms / 1000,
     )
     hub = _websub(settings, rt, feeds, client)
-    consumer.register(rt, feeds)
+    consumer.register(rt, feeds, settings)
     stream = build_app(rt, (*COLLECTIONS, *websub.COLLECTIONS, *admin.COLLECTIONS))
     _in_background(stream, rt, settings, feeds, hub, client)
 
     api = asgi_app(rt, stream, title="City syndication: feeds", version="1")
     server = http.install(api, feeds)  # the feeds, their directory and entries
+    api.state.asgi_front = partial(FeedFastPath, server=server)  # shared.service.serve
     portal.install(api, server)  # the partner portal's feed previews
     if hub is not None:
         websub.install(api, hub, prepare=http.private_topics(feeds))

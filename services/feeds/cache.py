@@ -9,8 +9,12 @@ replica that renders forgets its own copy at the moment it stores the new render
 :func:`forget_on_write`), so it never serves an older document than the one it wrote.
 
 Each :class:`Document` carries what answering needs, worked out once: the response headers,
-and its gzip bytes, compressed on first use (off the event loop when large) and kept for as long
-as the document's ETag stays the same, also across re-reads after the TTL.
+and its gzip and brotli bytes, each compressed on the first request that asks for it (off the
+event loop when large) and kept for as long as the document's ETag stays the same, also across
+re-reads after the TTL. Which coding a request gets is :func:`negotiate` (``Accept-Encoding``
+with its q-values). Every variant carries the document's one ETag and ``Vary: Accept-Encoding``:
+``If-None-Match`` is compared weakly (RFC 9110 13.1.2), so a 304 is right for each variant, and
+a cache keeps the variants apart by ``Vary``.
 
 One load per key at a time: requests that miss while a load is running wait for it rather than
 start their own. A load that began before the key was forgotten is returned to those waiting for
@@ -26,7 +30,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from functools import lru_cache
+from typing import Any, Generic, Literal, TypeVar
+
+import brotli  # type: ignore[import-untyped]
 
 from services.feeds.publishing import EAGER
 from services.feeds.render import FORMATS
@@ -36,14 +43,21 @@ V = TypeVar("V")
 GZIP_LEVEL = 9  # compressed once per document version, so the smallest output is worth it
 GZIP_MIN_SIZE = 1024  # smaller bodies go out as they are (as GZipMiddleware's minimum_size)
 GZIP_IN_THREAD = 64 * 1024  # compress larger bodies in a thread, off the event loop
+# Brotli at 6: a 50-entry Atom feed (180 KB) to 27.0 KB in about 5 ms, as gzip -9 makes 29.1 KB;
+# quality 11 makes 23.7 KB but takes 1.5 s of CPU, for every version of every feed and format,
+# on every replica (docs/benchmarks.md, Feeds).
+BROTLI_QUALITY = 6
 Header = tuple[bytes, bytes]
+Coding = Literal["br", "gzip", "identity"]
+#: What the server offers, best first: at equal q-values, the smaller bytes win.
+CODINGS: tuple[Coding, ...] = ("br", "gzip", "identity")
 
 
 @dataclass(eq=False)
 class Document:
     """A feed document ready to send: its body, validators, and the header lists of its
     answers, built once. ``headers`` are those every answer carries (the 304 sends only them);
-    a 200 adds its type and length, and the gzip variant its encoding."""
+    a 200 adds its type and length, and a compressed variant its encoding."""
 
     body: bytes
     media_type: str
@@ -54,8 +68,9 @@ class Document:
     # version still has it, a cached copy is current (FeedServer.current).
     version: str | None = None
     identity: list[Header] = field(init=False, repr=False)
-    _gzip: tuple[list[Header], bytes] | None = field(default=None, repr=False)
-    _gzipping: asyncio.Future[bytes] | None = field(default=None, repr=False)
+    #: The compressed variants made so far, by coding: their headers and bytes.
+    variants: dict[str, tuple[list[Header], bytes]] = field(default_factory=dict, repr=False)
+    _making: dict[str, asyncio.Future[bytes]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.identity = [*self._typed(), (b"content-length", str(len(self.body)).encode())]
@@ -67,27 +82,77 @@ class Document:
     def compressible(self) -> bool:
         return len(self.body) >= GZIP_MIN_SIZE
 
+    async def encoded(self, coding: Coding) -> tuple[list[Header], bytes]:
+        """Headers and body of a variant: compressed once, by the first request that wants it
+        (in a thread when the body is large; others wanting it meanwhile wait)."""
+        if coding == "identity" or not self.compressible:
+            return self.identity, self.body
+        made = self.variants.get(coding)
+        if made is not None:
+            return made
+        compressor = compress if coding == "gzip" else compress_brotli
+        if len(self.body) < GZIP_IN_THREAD:
+            body = compressor(self.body)
+        else:
+            making = self._making.get(coding)
+            if making is None:
+                making = asyncio.ensure_future(asyncio.to_thread(compressor, self.body))
+                self._making[coding] = making
+            body = await asyncio.shield(making)
+        headers = [
+            *self._typed(),
+            (b"content-encoding", coding.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        made = self.variants.setdefault(coding, (headers, body))
+        self._making.pop(coding, None)
+        return made
+
     async def gzipped(self) -> tuple[list[Header], bytes]:
-        """Headers and body of the gzip variant: compressed once, by the first request that
-        wants it (in a thread when the body is large; others wanting it meanwhile wait)."""
-        if self._gzip is None:
-            if len(self.body) < GZIP_IN_THREAD:
-                body = compress(self.body)
-            else:
-                if self._gzipping is None:
-                    self._gzipping = asyncio.ensure_future(asyncio.to_thread(compress, self.body))
-                body = await asyncio.shield(self._gzipping)
-            headers = [
-                *self._typed(),
-                (b"content-encoding", b"gzip"),
-                (b"content-length", str(len(body)).encode()),
-            ]
-            self._gzip = headers, body
-        return self._gzip
+        """The gzip variant (:meth:`encoded`)."""
+        return await self.encoded("gzip")
 
 
 def compress(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)  # same bytes on every replica
+
+
+def compress_brotli(body: bytes) -> bytes:
+    return bytes(brotli.compress(body, quality=BROTLI_QUALITY))
+
+
+@lru_cache(maxsize=512)  # clients send a handful of distinct headers: parsed once each
+def negotiate(accept_encoding: str | None) -> Coding:
+    """The coding to answer an ``Accept-Encoding`` with (RFC 9110 12.5.3): the acceptable one
+    with the highest q-value, brotli before gzip before none at equal q; ``*`` stands for any
+    coding not named. ``identity`` when no coding is acceptable, even if refused (the body goes
+    out as it is rather than as a 406). ``x-gzip`` is gzip."""
+    if not accept_encoding:
+        return "identity"
+    q: dict[str, float] = {}
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.partition(";")
+        name = name.strip()
+        if name == "x-gzip":
+            name = "gzip"
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if name:
+            q[name] = max(weight, q.get(name, 0.0))
+    star = q.get("*")
+    best: Coding = "identity"  # acceptable unless refused, and the last resort anyway
+    best_q = 0.0
+    for coding in CODINGS:
+        weight = q.get(coding, star if star is not None else 0.0)
+        if weight > best_q:
+            best, best_q = coding, weight
+    return best
 
 
 _MISSING: Any = object()
@@ -159,6 +224,14 @@ class TTLCache(Generic[V]):
             self._values[key] = (started, value)
         self._sweep(started)
         return value
+
+    def peek(self, key: str) -> tuple[V] | None:
+        """``(value,)`` while ``key`` is cached and within its TTL, else None: what :meth:`get`
+        would return without loading, for a caller that cannot wait (the feeds fast path)."""
+        hit = self._values.get(key)
+        if hit is None or self.clock() - hit[0] >= self.ttl:
+            return None
+        return (hit[1],)
 
     def forget(self, keys: Iterable[str]) -> None:
         """Drop these keys now; a load already running for one of them is not stored."""

@@ -4,12 +4,17 @@ reaches the feeds when approved, as a later revision."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
+
+from aiokafka import ConsumerRecord
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import BaseModel, ValidationError
 
 from services.feeds.entries import EntryImage, FeedEntry
 from services.feeds.publishing import Feeds
+from services.feeds.settings import FeedsSettings
 from shared.contracts import (
     ArticleStatus,
     ArticleVersion,
@@ -17,9 +22,18 @@ from shared.contracts import (
     Topics,
     TranslatedArticle,
 )
-from shared.messaging import consumer_options
+from shared.messaging import (
+    InvalidMessage,
+    consumer_options,
+    decode_json,
+    describe_validation_error,
+    raw_decoder,
+)
 from shared.observability import article_context
 from shared.service import Runtime
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+EventT = TypeVar("EventT", bound=BaseModel)
 
 
 def entry(
@@ -53,38 +67,71 @@ def entry(
     )
 
 
-def register(rt: Runtime, feeds: Feeds) -> None:
+def decode(
+    records: Sequence[Record], model: type[EventT]
+) -> tuple[list[EventT], list[tuple[Record, Exception]]]:
+    """The events of a batch, and the records that are not one, each with the reason."""
+    events: list[EventT] = []
+    bad: list[tuple[Record, Exception]] = []
+    for record in records:
+        try:
+            events.append(model.model_validate(decode_json(record.value or b"")))
+        except ValidationError as exc:
+            bad.append(
+                (record, InvalidMessage(f"invalid message: {describe_validation_error(exc)}"))
+            )
+        except InvalidMessage as exc:
+            bad.append((record, exc))
+    return events, bad
+
+
+def translated_entries(translations: Sequence[TranslatedArticle], rt: Runtime) -> list[FeedEntry]:
+    """The entries of a batch of translations; one held for an editor is left out (an earlier
+    version stays as it was)."""
+    entries = []
+    for t in translations:
+        if t.provenance.held and t.status is ArticleStatus.ACTIVE:
+            with article_context(article_id=t.article_id, version=t.version, language=t.language):
+                rt.log.info("held translation not published")
+            continue
+        provenance = t.provenance.model_dump(mode="json")
+        entries.append(entry(t, t.source_language, t.provenance.translated_at, provenance))
+    return entries
+
+
+def register(rt: Runtime, feeds: Feeds, settings: FeedsSettings) -> None:
+    """Both topics in batches (``FEEDS_BATCH_MAX_RECORDS``): a batch is one round of database
+    work and one render per feed, however many entries it holds. A record that is not an event
+    goes to the dead-letter topic alone; the offsets are committed once the batch is stored."""
+
+    async def dead_letter(bad: list[tuple[Record, Exception]]) -> None:
+        for record, reason in bad:
+            await rt.dead_letters.send(record, reason, 1)
+
     @rt.broker.subscriber(
         Topics.INGESTED,
         title="articles.ingested (feeds)",
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_wait_ms,
+        decoder=raw_decoder,
         **consumer_options(rt.name, rt.settings),
     )
-    async def on_ingested(article: IngestedArticle) -> None:
-        with article_context(
-            article_id=article.article_id, version=article.version, language=article.language
-        ):
-            await feeds.add(entry(article, article.language, article.ingested_at, None))
+    async def on_ingested(bodies: list[Any], message: KafkaMessage) -> None:
+        articles, bad = decode(message.raw_message, IngestedArticle)
+        await feeds.add_many([entry(a, a.language, a.ingested_at, None) for a in articles])
+        await dead_letter(bad)
 
     @rt.broker.subscriber(
         Topics.TRANSLATED,
         title="articles.translated",
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_wait_ms,
+        decoder=raw_decoder,
         **consumer_options(rt.name, rt.settings, role="translations"),
     )
-    async def on_translated(translation: TranslatedArticle) -> None:
-        with article_context(
-            article_id=translation.article_id,
-            version=translation.version,
-            language=translation.language,
-        ):
-            if translation.provenance.held and translation.status is ArticleStatus.ACTIVE:
-                # Waiting for an editor: not published, and an earlier version stays as it was.
-                rt.log.info("held translation not published")
-                return
-            await feeds.add(
-                entry(
-                    translation,
-                    translation.source_language,
-                    translation.provenance.translated_at,
-                    translation.provenance.model_dump(mode="json"),
-                )
-            )
+    async def on_translated(bodies: list[Any], message: KafkaMessage) -> None:
+        translations, bad = decode(message.raw_message, TranslatedArticle)
+        await feeds.add_many(translated_entries(translations, rt))
+        await dead_letter(bad)

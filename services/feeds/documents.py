@@ -82,12 +82,13 @@ class FeedDocuments:
         await self.store.save_rendered(key, 0, body, MEDIA_TYPES[fmt], doc.updated)
         return await self.store.get_rendered(key)
 
-    async def redact(self, feed: FeedRef, pages: Iterable[int]) -> None:
-        """A withdrawn entry leaves the archives too: drop their renders; the next request
-        renders them again with a tombstone (Atom) or without the entry (RSS, JSON)."""
-        await self.store.drop_rendered(
-            archive_key(feed, page, fmt) for page in pages for fmt in FORMATS
-        )
+    async def redact(self, feed: FeedRef, pages: Iterable[int]) -> list[str]:
+        """A withdrawn entry leaves the archives too: drop their renders (the keys dropped); the
+        next request renders them again with a tombstone (Atom) or without the entry (RSS,
+        JSON)."""
+        keys = [archive_key(feed, page, fmt) for page in pages for fmt in FORMATS]
+        await self.store.drop_rendered(keys)
+        return keys
 
     async def build(
         self,

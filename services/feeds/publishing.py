@@ -9,7 +9,7 @@ one object the rest of the service holds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +18,9 @@ from services.feeds.entries import FeedEntry
 from services.feeds.render import FORMATS, Format
 from services.feeds.routing import PATHS, FeedRef, FeedRoutes, FeedUrls, Kind
 from services.feeds.scheduling import RenderScheduler
-from services.feeds.store import FeedStore, Rendered, StoredEntry
+from services.feeds.store import FeedStore, Put, Rendered, StoredEntry
+from shared.contracts import ArticleStatus
+from shared.observability import article_context
 from shared.registry import Registry
 
 __all__ = ["EAGER", "FeedRef", "Feeds", "Kind", "Notify"]
@@ -45,7 +47,10 @@ class Feeds:
         self.urls = FeedUrls(public_url.rstrip("/"))
         self.routes = FeedRoutes(registry)
         self.documents = FeedDocuments(store, registry, self.urls, hub_url)
-        self.scheduler = RenderScheduler(self.refresh, render_delay, links_delay)
+        self.scheduler = RenderScheduler(self.due, render_delay, links_delay)
+        # Called with the keys of documents that changed: the HTTP cache forgets its copies.
+        self.on_change: list[Callable[[list[str]], None]] = []
+        self._announced: dict[str, int] = {}  # feed id: the head catch_up last saw
 
     @property
     def public_url(self) -> str:
@@ -82,54 +87,107 @@ class Feeds:
     # ------------------------------------------------------------------ changes
 
     async def add(self, entry: FeedEntry) -> None:
-        """Store the entry, append its latest version to every feed that carries it (once per
-        feed and version, also across redeliveries), re-render those feeds and notify WebSub.
-        Re-render even when nothing was new: a crash may have come before the render."""
-        pub = await self.registry.publisher(entry.publisher)
-        entry = replace(entry, publisher_name=pub.name if pub else entry.publisher)
-        put = await self.store.put_entry(entry)
-        if put.stored is None:
-            return
-        stored, current = put.stored, put.stored.entry
-        feeds = await self.routes.feeds_for(current)  # of the version stored, maybe a later one
-        appended = await self.store.add_to_feeds(stored, [feed.id for feed in feeds])
-        for feed in feeds:
-            if current.withdrawn and feed.id in appended:
-                await self.documents.redact(feed, stored.pages_in(feed.id))
+        """:meth:`add_many` of one entry."""
+        await self.add_many([entry])
+
+    async def add_many(self, entries: Sequence[FeedEntry]) -> None:
+        """Store the entries, append the latest version of each to every feed that carries it
+        (once per feed and version, also across redeliveries), re-render those feeds (once per
+        batch) and notify WebSub. Re-render even when nothing was new: a crash may have come
+        before the render."""
+        named = [replace(e, publisher_name=await self._publisher_name(e)) for e in entries]
+        puts = [put for put in await self.store.put_entries(named) if put.stored is not None]
+        stored = [put.stored for put in puts if put.stored is not None]
+        # The feeds of the version stored, which may be a later one than this batch's.
+        routes = [await self.routes.feeds_for(s.entry) for s in stored]
+        appended = await self.store.add_to_feeds(
+            [(s, [feed.id for feed in feeds]) for s, feeds in zip(stored, routes, strict=True)]
+        )
+        changed: dict[FeedRef, None] = {}
+        for entry, feeds, done in zip(stored, routes, appended, strict=True):
+            for feed in feeds:
+                if entry.entry.withdrawn and feed.id in done:
+                    self._forget(feed, await self.documents.redact(feed, entry.pages_in(feed.id)))
+                changed[feed] = None
+        for feed in changed:
             await self.changed(feed)
-        if put.languages_before.get(current.language) != current.status:
-            # A language appeared or was withdrawn: the other languages' entries link to it.
-            # Those stored by now, read again: one stored concurrently (an original and its
-            # translation come on two topics) may have read ``before`` without this one.
-            now = await self.store.languages([current.article_id])
-            languages = {**put.languages_before, **now.get(current.article_id, {})}
-            await self._refresh_siblings(current, languages)
-        log.info("entry stored" if put.changed else "entry already stored; feeds refreshed")
+        await self._languages_changed([p for p in puts if _language_changed(p)])
+        for put in puts:
+            assert put.stored is not None
+            e = put.stored.entry
+            with article_context(article_id=e.article_id, version=e.version, language=e.language):
+                log.info("entry stored" if put.changed else "entry already stored")
+
+    async def _publisher_name(self, entry: FeedEntry) -> str:
+        pub = await self.registry.publisher(entry.publisher)
+        return pub.name if pub else entry.publisher
 
     async def backfill(self, stored: StoredEntry) -> set[FeedRef]:
         """Append a stored entry to the feeds that carry it but have not got this version (a
         feed added to the registry later, or data from before feed logs); the feeds changed."""
         feeds = {feed.id: feed for feed in await self.routes.feeds_for(stored.entry)}
-        appended = await self.store.add_to_feeds(stored, list(feeds))
+        (appended,) = await self.store.add_to_feeds([(stored, list(feeds))])
         return {feeds[feed_id] for feed_id in appended}
 
-    async def _refresh_siblings(self, entry: FeedEntry, languages: Mapping[str, str]) -> None:
-        for other in languages:
-            if other == entry.language:
-                continue
-            sibling = await self.store.stored(entry.article_id, other)
-            if sibling is not None and not sibling.entry.withdrawn:
-                for feed in await self.routes.feeds_for(sibling.entry):
-                    await self.changed(feed, links_only=True)
+    async def _languages_changed(self, puts: Sequence[Put]) -> None:
+        """A language appeared or was withdrawn: the other languages' entries link to it, so
+        their feeds are rendered again (links only). The languages are read again: one stored
+        concurrently (an original and its translation come on two topics) may have read
+        ``languages_before`` without this one. A sibling's feeds are those of this entry in
+        the sibling's language (same publisher and subjects): no entry is read for them."""
+        if not puts:
+            return
+        now = await self.store.languages(p.stored.entry.article_id for p in puts if p.stored)
+        links: dict[FeedRef, None] = {}
+        for put in puts:
+            assert put.stored is not None
+            entry = put.stored.entry
+            languages = {**put.languages_before, **now.get(entry.article_id, {})}
+            for other, status in languages.items():
+                if other != entry.language and status == ArticleStatus.ACTIVE.value:
+                    for feed in await self.routes.feeds_for(replace(entry, language=other)):
+                        links[feed] = None
+        for feed in links:
+            await self.changed(feed, links_only=True)
 
     # ------------------------------------------------------------------ rendering
 
     async def changed(self, feed: FeedRef, *, links_only: bool = False) -> None:
-        """The feed's log changed: render it (see :meth:`RenderScheduler.changed` for when)."""
+        """The feed's log changed, or (``links_only``) what its entries link to: this replica
+        forgets its copies at once (``on_change``), and :meth:`due` follows (see
+        :meth:`RenderScheduler.changed` for when). The render itself waits for a reader."""
+        if not links_only:
+            self._forget(feed)
         await self.scheduler.changed(feed, links_only=links_only)
 
+    async def due(self, feed: FeedRef, links_only: bool) -> None:
+        """Act on a feed's changes: a render that only its links outdated is marked so (the
+        log did not move on), then WebSub is told, whose hub reads (and so renders) the feed
+        when it has subscribers."""
+        if links_only:
+            await self.store.outdate(document_key(feed, EAGER))
+            self._forget(feed)
+        await self.announce(feed)
+
+    def _forget(self, feed: FeedRef, keys: Iterable[str] = ()) -> None:
+        """Tell ``on_change`` that the subscription documents of ``feed`` (or ``keys``)
+        changed."""
+        changed = list(keys) or [document_key(feed, fmt) for fmt in FORMATS]
+        for hook in self.on_change:
+            hook(changed)
+
+    async def announce(self, feed: FeedRef) -> None:
+        """Tell WebSub about every format of ``feed``."""
+        if self.notify is None:
+            return
+        for fmt in FORMATS:
+            try:
+                await self.notify(self.url(feed, fmt))
+            except Exception:  # delivery problems are the hub's to retry, never the feed's
+                log.exception("WebSub notification failed", extra={"feed": feed.id})
+
     async def flush(self) -> None:
-        """Render everything scheduled now and wait until done (on shutdown; bound it with a
+        """Act on everything scheduled now and wait until done (on shutdown; bound it with a
         timeout)."""
         await self.scheduler.flush()
 
@@ -137,66 +195,65 @@ class Feeds:
         await self.scheduler.stop()
 
     async def catch_up(self) -> int:
-        """Schedule every feed whose rendered document is behind its log (after a crash between
-        appending and rendering, here or on another replica); how many."""
+        """Announce every feed whose rendering is behind its log and was not announced at this
+        head by this replica (after a crash between appending and announcing, here or on
+        another replica); how many."""
         behind = 0
         for feed_id in await self.store.feed_ids():
             kind, key, language = feed_id.split("/", 2)
             if kind not in PATHS:
                 continue
             head = await self.store.head(feed_id)
+            if self._announced.get(feed_id) == head:
+                continue
             rendered = await self.store.rendered_version(f"{feed_id}.{EAGER}")
             if rendered is None or rendered[0] < head:
                 await self.changed(FeedRef(kind, key, language))  # type: ignore[arg-type]
                 behind += 1
+            self._announced[feed_id] = head
         return behind
 
     async def refresh(self, feed: FeedRef) -> None:
-        """Render the subscription document of ``feed`` (in Atom; the other formats follow on
-        demand, see :meth:`rendered`), then tell WebSub about every format.
-        When the log moved on during the render, the feed is rendered again (in the next round
-        when renders are coalesced), so a slower, older render that landed last never stays
-        (another replica may be rendering the same feed)."""
-        seq = await self.store.head(feed.id)
-        while True:
-            await self.documents.render_current(feed, seq, EAGER)
-            head = await self.store.head(feed.id)
-            if head == seq:
-                break
-            if self.scheduler.render_delay > 0:  # under a stream of changes: once more later
-                await self.changed(feed)
-                break
-            seq = head
-        if self.notify is not None:
-            for fmt in FORMATS:
-                try:
-                    await self.notify(self.url(feed, fmt))
-                except Exception:  # delivery problems are the hub's to retry, never the feed's
-                    log.exception("WebSub notification failed", extra={"feed": feed.id})
+        """Render the subscription document of ``feed`` now and tell WebSub (the command line's
+        backfill)."""
+        await self.render(feed)
+        await self.announce(feed)
+
+    async def render(self, feed: FeedRef, seq: int | None = None) -> None:
+        """Render and store the Atom document of the log up to ``seq`` (its head by default).
+        Two replicas may render at once and the older render land last: its sequence number
+        is then behind the head, so the next request renders again."""
+        await self.documents.render_current(
+            feed, await self.store.head(feed.id) if seq is None else seq, EAGER
+        )
 
     async def rendered(self, feed: FeedRef, fmt: Format) -> Rendered | None:
-        """The stored subscription document. Atom is rendered with every change to the feed;
-        RSS and JSON Feed when first asked for after the Atom document changed (a format no one
-        reads costs nothing), and marked with the Atom ETag they go with. A feed never rendered
-        is rendered first."""
-        key, eager = document_key(feed, fmt), document_key(feed, EAGER)
-        found = await self.store.get_rendered(key)
-        if fmt == EAGER:
-            if found is None:
-                await self.refresh(feed)
-                found = await self.store.get_rendered(key)
-            return found
+        """The subscription document, rendered on request when its log has moved on since the
+        stored render, or what its entries link to changed: a feed no one reads costs no
+        render, and a burst of changes costs one render per reader's request. Atom first; RSS
+        and JSON Feed are rendered after it, marked with the Atom ETag they go with."""
+        eager = document_key(feed, EAGER)
         atom = await self.store.rendered_version(eager)
-        if atom is None and found is None:
-            await self.refresh(feed)
+        head = await self.store.head(feed.id)
+        if atom is None or atom[0] < head:
+            await self.render(feed, head)
             atom = await self.store.rendered_version(eager)
+        if fmt == EAGER:
+            return await self.store.get_rendered(eager)
+        key = document_key(feed, fmt)
+        found = await self.store.get_rendered(key)
         source = atom[1] if atom else None
         if found is None or (source is not None and found.source != source):
-            seq = await self.store.head(feed.id)
-            await self.documents.render_current(feed, seq, fmt, source)
+            await self.documents.render_current(feed, head, fmt, source)
             found = await self.store.get_rendered(key)
         return found
 
     async def archive(self, feed: FeedRef, page: int, fmt: Format) -> Rendered | None:
         """An archive document, or ``None`` when ``page`` is not archived (yet)."""
         return await self.documents.archive(feed, page, fmt)
+
+
+def _language_changed(put: Put) -> bool:
+    """Whether storing ``put`` made its language appear, or changed its status."""
+    entry = put.stored.entry if put.stored is not None else None
+    return entry is not None and put.languages_before.get(entry.language) != entry.status.value

@@ -1,7 +1,8 @@
-"""When feeds are rendered: debounced, so that a burst of changes to a feed costs a few renders.
+"""When changes to feeds are acted on: debounced, so that a burst of changes to a feed costs a
+few rounds of work (``Feeds.due``: what links to it outdated, WebSub told), not one per change.
 
-The feed logs are written before a render is scheduled, so a crash before the render loses
-nothing (``Feeds.catch_up`` renders every feed whose rendering is behind its log).
+The feed logs are written before a change is scheduled, so a crash before it is acted on loses
+nothing (``Feeds.catch_up`` announces every feed whose rendering is behind its log).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 # article in a burst, 887-947 against 391-532 ms, measured with make bench-e2e).
 RENDERS_AT_ONCE = 2
 
-Render = Callable[[FeedRef], Awaitable[None]]
+# A feed whose changes are due; True when only what its entries link to changed.
+Render = Callable[[FeedRef, bool], Awaitable[None]]
 
 
 class RenderScheduler:
@@ -47,7 +49,7 @@ class RenderScheduler:
         arrive together, cost one render of each sibling feed rather than one per language; a
         render for a new entry in the meantime does the job."""
         if self.render_delay <= 0:
-            await self.render(feed)
+            await self.render(feed, links_only)
             return
         if links_only:
             self._links.setdefault(feed, asyncio.get_running_loop().time() + self.links_delay)
@@ -58,18 +60,20 @@ class RenderScheduler:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._render_loop())
 
-    def _due(self) -> list[FeedRef]:
-        """Feeds to render now, taken off the queues: those with new entries first, then the
-        link renders that are due (all of them when flushing)."""
+    def _due(self) -> list[tuple[FeedRef, bool]]:
+        """Feeds due now, taken off the queues, each with whether only its links changed: those
+        with new entries first, then the link changes that are due (all of them when
+        flushing)."""
         now = asyncio.get_running_loop().time()
         entries = sorted(self._dirty, key=lambda f: f.id)
         links = sorted(
             (f for f, when in self._links.items() if when <= now or self._flushing),
             key=lambda f: f.id,
         )
-        due = entries + [f for f in links if f not in self._dirty]
+        # A feed with new entries is rendered anew on its next request whatever its links.
+        due = [(f, False) for f in entries] + [(f, True) for f in links if f not in self._dirty]
         self._dirty.clear()
-        for feed in due:  # a render reads the current state: it does any pending links too
+        for feed, _ in due:  # a render reads the current state: it does any pending links too
             self._links.pop(feed, None)
         return due
 
@@ -91,15 +95,18 @@ class RenderScheduler:
                         await asyncio.wait_for(self._wake.wait(), wait)
                     continue
             gate = asyncio.Semaphore(RENDERS_AT_ONCE)  # taken in order: new entries first
-            await asyncio.gather(*(self._render(feed, gate) for feed in self._due()))
+            await asyncio.gather(*(self._render(feed, links, gate) for feed, links in self._due()))
 
-    async def _render(self, feed: FeedRef, gate: asyncio.Semaphore) -> None:
+    async def _render(self, feed: FeedRef, links_only: bool, gate: asyncio.Semaphore) -> None:
         async with gate:
             try:
-                await self.render(feed)
+                await self.render(feed, links_only)
             except Exception:
-                log.exception("feed render failed; retrying", extra={"feed": feed.id})
-                self._dirty.add(feed)
+                log.exception("feed change failed; retrying", extra={"feed": feed.id})
+                if links_only:
+                    self._links[feed] = asyncio.get_running_loop().time()
+                else:
+                    self._dirty.add(feed)
 
     async def flush(self) -> None:
         """Render everything scheduled now, link renders included, and wait until done (on

@@ -37,6 +37,15 @@ class FeedsSettings(ServiceSettings):
         description="An external WebSub hub to advertise and ping; unset = the built-in hub "
         "at {public_url}/websub.",
     )
+    batch_max_records: int = Field(
+        default=500,
+        gt=0,
+        le=1000,
+        description="Most events stored in one database round (and one render per feed).",
+    )
+    batch_wait_ms: int = Field(
+        default=200, gt=0, description="Longest wait for a batch when the topics are idle."
+    )
     render_delay_ms: int = Field(
         default=100,
         ge=0,

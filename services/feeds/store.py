@@ -14,7 +14,10 @@ stock 1.24 only a filter that is nothing but ``{"_id": value}``; deploy/local/st
 that), so every hot read and write here is by ``_id``, and correctness never rests on an update
 being atomic: FerretDB applies ``$set``/``$inc`` as read, change, write back, so concurrent
 updates of one document can lose one another. Log items are inserted (atomic); a render is done
-again when the head moved on while it ran.
+again when the head moved on while it ran. The patch also serves ``{_id: {$in: [...]}}`` from
+the index, so the store works in batches: a batch of entries is one read of the entries, one of
+their articles, one bulk write of each, and one insert per feed into the logs (make
+bench-import counts the commands).
 """
 
 from __future__ import annotations
@@ -23,16 +26,16 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bson import Binary
-from pymongo.errors import DuplicateKeyError
+from bson import BSON, Binary
+from pymongo.errors import BulkWriteError, WriteError
 
 from services.feeds.entries import EntryImage, FeedEntry, entry_key
 from shared.contracts import ArticleStatus, utcnow
-from shared.storage import Collection, Database
+from shared.storage import Collection, Database, find_by_ids
 
 ENTRIES = Collection("feed_entries")
 ARTICLES = Collection("feed_articles")
@@ -44,7 +47,15 @@ RENDERED = Collection("rendered_feeds")
 # the ETag out of a 60 KB render costs almost as much as reading the render).
 VERSIONS = Collection("rendered_versions")
 COLLECTIONS = (ENTRIES, ARTICLES, FEED_STATE, LOG, RENDERED, VERSIONS)
-CONCURRENT_READS = 32
+DUPLICATE_KEY = 11000
+COMMAND_BYTES = 4 * 1024 * 1024  # an update command is cut after this much (the limit is 16 MB)
+# And after this many statements: FerretDB 1.24 keeps each statement's SQLite connection until the
+# whole command returns (msg_update.go defers every iterator's Close), from a pool of 100 per
+# database, so a command of 100 statements, or a few large ones at once, waits forever for a
+# connection (seen at 60 statements beside 55 readers; make bench-e2e).
+STATEMENTS_PER_COMMAND = 16
+# One statement of an ``update`` command: filter and update.
+Update = tuple[Mapping[str, Any], Mapping[str, Any]]
 # Log items kept in memory (the most recently rendered; a few KB each): two pages of every feed
 # rendered lately, so re-rendering a feed reads only its new items.
 LOG_CACHE_ITEMS = 4096
@@ -102,59 +113,106 @@ class FeedStore:
     # ------------------------------------------------------------------ entries
 
     async def put_entry(self, entry: FeedEntry) -> Put:
-        """Store ``entry`` unless the same or a later version is stored, and read back the one
-        stored, with the article's languages from before (a language that appears or is
-        withdrawn changes what the other languages' entries link to)."""
-        before = (await self.languages([entry.article_id])).get(entry.article_id, {})
-        changed = await self.upsert_entry(entry)
-        stored = await self.stored(entry.article_id, entry.language)
-        return Put(stored, changed, before)
+        """:meth:`put_entries` of one entry."""
+        return (await self.put_entries([entry]))[0]
 
-    async def add_to_feeds(self, stored: StoredEntry, feeds: Sequence[str]) -> list[str]:
-        """Append the stored version of the entry to each of ``feeds`` that has not got it yet
-        (once per feed and version, also across redeliveries), noting the page it went on; the
-        feeds it was appended to."""
-        entry = stored.entry
-        item = _document(entry)
-        appended = []
-        for feed in feeds:
-            if stored.appended_to(feed) != entry.stamp:
-                seq = await self.append(feed, item)
-                await self.mark_appended(entry.key, feed, self.page_of(seq), entry.stamp)
-                appended.append(feed)
-        return appended
+    async def put_entries(self, entries: Sequence[FeedEntry]) -> list[Put]:
+        """Store each entry unless the same or a later version is stored, and read back the one
+        stored, with the article's languages from before (a language that appears or is
+        withdrawn changes what the other languages' entries link to). One ``Put`` per entry
+        key, in first-seen order: of several versions of one key in ``entries``, the latest is
+        stored (the feeds show an entry at its latest version; the others are superseded)."""
+        latest: dict[str, FeedEntry] = {}
+        for entry in entries:
+            seen = latest.get(entry.key)
+            if seen is None or _order(entry) > _order(seen):
+                latest[entry.key] = entry
+        before = await self.languages(e.article_id for e in latest.values())
+        docs = await find_by_ids(self.entries, list(latest))
+        newer = [
+            e for k, e in latest.items() if k not in docs or _order(e) > _stored_order(docs[k])
+        ]
+        written = await self._write_entries(newer, docs)
+        await self._record_languages([latest[key] for key in written], set(before))
+        puts = []
+        for key, entry in latest.items():
+            doc = docs.get(key)
+            if key in written:
+                old = _stored(doc) if doc is not None else StoredEntry(entry)
+                stored: StoredEntry | None = replace(old, entry=entry)
+            else:
+                stored = None if doc is None else _stored(doc)
+            puts.append(Put(stored, key in written, before.get(entry.article_id, {})))
+        return puts
+
+    async def _write_entries(
+        self, entries: Sequence[FeedEntry], docs: dict[str, dict[str, Any]]
+    ) -> set[str]:
+        """Write the entries newer than their stored ``docs`` (an insert for a new one, an
+        update for the others); the keys written. ``docs`` is brought up to date for those a
+        concurrent writer got to first. The update's compound filter keeps two replicas from
+        overwriting a newer version with an older one; it starts with ``_id``, so it is a point
+        read. FerretDB stops an unordered bulk upsert at its first duplicate key and reports
+        the wrong index, so no statement here can meet one: new entries go in by an ordered
+        insert, which does report where it stopped."""
+        now = utcnow()
+        fresh = [e for e in entries if e.key not in docs]
+        taken = await _insert_new(
+            self.entries, [{"_id": e.key, **_document(e), "stored_at": now} for e in fresh]
+        )
+        updates = [e for e in entries if e.key in docs or e.key in taken]
+        modified = await _update(
+            self.entries,
+            [
+                (
+                    {
+                        "_id": e.key,
+                        "$or": [
+                            {"version": {"$lt": e.version}},
+                            {"version": e.version, "revision": {"$lt": e.revision}},
+                        ],
+                    },
+                    {"$set": {**_document(e), "stored_at": now}},
+                )
+                for e in updates
+            ],
+        )
+        written = {e.key for e in entries}
+        if modified < len(updates):  # someone stored a version meanwhile: which is stored?
+            docs.update(await find_by_ids(self.entries, [e.key for e in updates]))
+            written -= {e.key for e in updates if _stored_order(docs[e.key]) != _order(e)}
+        return written
+
+    async def _record_languages(self, entries: Sequence[FeedEntry], known: set[str]) -> None:
+        """Note each written entry's version and status in its article's languages: one update
+        per article already ``known``, one insert of the others."""
+        fields: dict[str, dict[str, dict[str, Any]]] = {}
+        for e in entries:
+            fields.setdefault(e.article_id, {})[e.language] = {
+                "version": e.version,
+                "status": e.status.value,
+            }
+        fresh = {aid: langs for aid, langs in fields.items() if aid not in known}
+        taken = await _insert_new(
+            self.articles, [{"_id": aid, "languages": langs} for aid, langs in fresh.items()]
+        )
+        await _update(
+            self.articles,
+            [
+                (
+                    {"_id": aid},
+                    {"$set": {f"languages.{lang}": v for lang, v in langs.items()}},
+                )
+                for aid, langs in fields.items()
+                if aid in known or aid in taken
+            ],
+        )
 
     async def upsert_entry(self, entry: FeedEntry) -> bool:
         """Store an entry unless the same or a later (version, revision) is stored; True if
         changed. A revision orders events within a version (a human translation after the
-        machine one). The compound filter keeps two replicas from overwriting a newer version with
-        an older one; it starts with ``_id``, so it is a point read (6 ms at 2,000 entries on the
-        patched FerretDB, against 668 ms for a table scan on stock FerretDB 1.24; make
-        bench-e2e)."""
-        aid, lang, version = entry.article_id, entry.language, entry.version
-        try:
-            result = await self.entries.update_one(
-                {
-                    "_id": entry.key,
-                    "$or": [
-                        {"version": {"$lt": version}},
-                        {"version": version, "revision": {"$lt": entry.revision}},
-                    ],
-                },
-                {"$set": {**_document(entry), "stored_at": utcnow()}},
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            return False
-        await self.articles.update_one(
-            {"_id": aid}, {"$max": {f"languages.{lang}.version": version}}, upsert=True
-        )
-        stored = await self.entry(aid, lang)
-        if stored is not None:
-            await self.articles.update_one(
-                {"_id": aid}, {"$set": {f"languages.{lang}.status": stored["status"]}}
-            )
-        return bool(result.upserted_id is not None or result.modified_count)
+        machine one)."""
+        return (await self.put_entry(entry)).changed
 
     async def stored(self, article_id: str, language: str) -> StoredEntry | None:
         doc = await self.entry(article_id, language)
@@ -173,49 +231,92 @@ class FeedStore:
 
     async def languages(self, article_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         """Per article, its languages and their status (``active`` or ``withdrawn``)."""
-        docs = await self._point_reads(self.articles, list(dict.fromkeys(article_ids)))
+        docs = await find_by_ids(self.articles, list(dict.fromkeys(article_ids)))
         return {
-            d["_id"]: {lang: str(v.get("status", "active")) for lang, v in d["languages"].items()}
-            for d in docs
-            if d is not None
+            aid: {lang: str(v.get("status", "active")) for lang, v in d["languages"].items()}
+            for aid, d in docs.items()
         }
 
     async def statuses(self, keys: Iterable[str]) -> dict[str, ArticleStatus]:
         """Current status of entries by ``article:language`` key."""
-        docs = await self._point_reads(self.entries, list(dict.fromkeys(keys)))
-        return {d["_id"]: ArticleStatus(d["status"]) for d in docs if d is not None}
-
-    async def mark_appended(self, key: str, feed: str, page: int, marker: str) -> None:
-        await self.entries.update_one(
-            {"_id": key},
-            {
-                "$set": {f"appended.{_field(feed)}": marker},
-                "$addToSet": {f"pages.{_field(feed)}": page},
-            },
-        )
+        docs = await find_by_ids(self.entries, list(dict.fromkeys(keys)), {"status": 1})
+        return {key: ArticleStatus(d["status"]) for key, d in docs.items()}
 
     # ------------------------------------------------------------------ feed logs
 
     def page_of(self, seq: int) -> int:
         return (seq - 1) // self.page_size
 
-    async def append(self, feed: str, item: Mapping[str, Any]) -> int:
-        """Append ``item`` to the feed's log; its sequence number.
+    async def add_to_feeds(
+        self, placements: Sequence[tuple[StoredEntry, Sequence[str]]]
+    ) -> list[list[str]]:
+        """Append the stored version of each entry to each of its feeds that has not got it yet
+        (once per feed and version, also across redeliveries), noting the page it went on; per
+        placement, the feeds it was appended to. One insert per feed, then one bulk write of
+        the notes: a crash between the two appends again on redelivery, which readers
+        reconcile (the same entry id and ``updated``, RFC 5005)."""
+        by_feed: dict[str, list[int]] = {}
+        for i, (stored, feeds) in enumerate(placements):
+            for feed in feeds:
+                if stored.appended_to(feed) != stored.entry.stamp:
+                    by_feed.setdefault(feed, []).append(i)
+        hints = await self._hints(list(by_feed))
+        appended: list[list[str]] = [[] for _ in placements]
+        notes: dict[str, dict[str, dict[str, Any]]] = {}
+        for feed, members in by_feed.items():
+            items = [_document(placements[i][0].entry) for i in members]
+            seqs = await self.append_many(feed, items, hints.get(feed, 0))
+            for i, seq in zip(members, seqs, strict=True):
+                entry = placements[i][0].entry
+                note = notes.setdefault(entry.key, {"$set": {}, "$addToSet": {}})
+                note["$set"][f"appended.{_field(feed)}"] = entry.stamp
+                note["$addToSet"][f"pages.{_field(feed)}"] = self.page_of(seq)
+                appended[i].append(feed)
+        if notes:
+            await _update(self.entries, [({"_id": k}, u) for k, u in notes.items()])
+        return appended
 
-        The item is inserted under ``_id = feed#seq``: the insert is the claim on the number
+    async def append(self, feed: str, item: Mapping[str, Any]) -> int:
+        """Append one item to the feed's log; its sequence number (:meth:`append_many`)."""
+        return (await self.append_many(feed, [item], (await self._hints([feed])).get(feed, 0)))[0]
+
+    async def append_many(
+        self, feed: str, items: Sequence[Mapping[str, Any]], hint: int
+    ) -> list[int]:
+        """Append ``items`` to the feed's log, in order; their sequence numbers.
+
+        Each item is inserted under ``_id = feed#seq``: the insert is the claim on the number
         (inserts by ``_id`` are atomic on FerretDB too, unlike ``$inc``), so two replicas never
-        take the same number, and a crash leaves no gap. The counter in ``feed_state`` is only a
-        hint where to start; :meth:`head` corrects a stale one.
+        take the same number, and a crash leaves no gap. ``hint``, the counter in
+        ``feed_state``, is only where to start: a number found taken (a stale counter, another
+        replica) moves the rest of the items on by one.
         """
-        seq = await self.head(feed) + 1
-        while True:
+        seqs: list[int] = []
+        seq = hint + 1
+        rest = list(items)
+        while rest:
+            docs = [
+                {**item, "_id": f"{feed}#{seq + n}", "seq": seq + n} for n, item in enumerate(rest)
+            ]
             try:
-                await self.log.insert_one({**item, "_id": f"{feed}#{seq}", "seq": seq})
-                break
-            except DuplicateKeyError:
-                seq += 1
-        await self.state.update_one({"_id": feed}, {"$max": {"seq": seq}}, upsert=True)
-        return seq
+                await self.log.insert_many(docs, ordered=True)
+                done = len(rest)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors") or []
+                if not errors or errors[0].get("code") != DUPLICATE_KEY:
+                    raise
+                done = int(errors[0]["index"])
+            seqs += range(seq, seq + done)
+            rest = rest[done:]
+            seq += done + (1 if rest else 0)
+        if seqs:
+            await self.state.update_one({"_id": feed}, {"$max": {"seq": seqs[-1]}}, upsert=True)
+        return seqs
+
+    async def _hints(self, feeds: Sequence[str]) -> dict[str, int]:
+        """The last sequence number noted in ``feed_state`` per feed (may lag the log)."""
+        docs = await find_by_ids(self.state, list(feeds))
+        return {feed: int(doc.get("seq", 0)) for feed, doc in docs.items()}
 
     async def head(self, feed: str) -> int:
         """The feed's last sequence number (0 when nothing was ever appended): the hint, then
@@ -237,9 +338,8 @@ class FeedStore:
         ]
         cache = self._log_items
         missing = [i for i in ids if i not in cache]
-        for doc in await self._point_reads(self.log, missing):
-            if doc is not None:
-                cache[doc["_id"]] = (int(doc["seq"]), _entry(doc))
+        for _id, doc in (await find_by_ids(self.log, missing)).items():
+            cache[_id] = (int(doc["seq"]), _entry(doc))
         items = []
         for i in ids:
             if (item := cache.get(i)) is not None:
@@ -285,6 +385,20 @@ class FeedStore:
         doc = await self.versions.find_one({"_id": key})
         return None if doc is None else (int(doc.get("seq", 0)), str(doc["etag"]))
 
+    async def outdate(self, key: str) -> None:
+        """Mark a stored render as behind its log (what its entries link to changed), so that
+        the next request renders it again."""
+        await self.versions.update_one({"_id": key}, {"$set": {"seq": -1}})
+
+    async def is_current(self, key: str, feed: str, etag: str) -> bool:
+        """Whether the render ``key`` still has ``etag`` and is not behind the feed's log (as
+        far as its counter says: a crash may leave that behind, ``Feeds.catch_up``)."""
+        version = await self.versions.find_one({"_id": key})
+        if version is None or version["etag"] != etag:
+            return False
+        state = await self.state.find_one({"_id": feed})
+        return int(version.get("seq", 0)) >= (int(state["seq"]) if state else 0)
+
     async def feed_ids(self) -> list[str]:
         """Every feed that has a log (a scan of ``feed_state``: one small document per feed)."""
         return [d["_id"] async for d in self.state.find({}, {"_id": 1})]
@@ -306,15 +420,62 @@ class FeedStore:
             await self.versions.delete_one({"_id": key})
             await self.rendered.delete_one({"_id": key})
 
-    async def _point_reads(self, coll: Any, ids: list[str]) -> list[dict[str, Any] | None]:
-        gate = asyncio.Semaphore(CONCURRENT_READS)
 
-        async def read(_id: str) -> dict[str, Any] | None:
-            async with gate:
-                doc: dict[str, Any] | None = await coll.find_one({"_id": _id})
-                return doc
+async def _update(coll: Any, updates: Sequence[Update]) -> int:
+    """Run ``updates`` (no upserts) as unordered ``update`` commands of at most
+    ``STATEMENTS_PER_COMMAND`` statements or about ``COMMAND_BYTES``; how many documents they
+    modified. Sent as commands rather than by
+    ``bulk_write``: FerretDB leaves ``nModified`` out of some replies, which PyMongo's bulk
+    result cannot merge."""
+    modified = 0
+    start = 0
+    while start < len(updates):
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        while (
+            start + len(chunk) < len(updates)
+            and size < COMMAND_BYTES
+            and len(chunk) < STATEMENTS_PER_COMMAND
+        ):
+            q, u = updates[start + len(chunk)]
+            statement = {"q": q, "u": u}
+            size += len(BSON.encode(statement))
+            chunk.append(statement)
+        reply = await coll.database.command(
+            {"update": coll.name, "updates": chunk, "ordered": False}
+        )
+        if errors := reply.get("writeErrors"):
+            raise WriteError(errors[0].get("errmsg", "write error"), errors[0].get("code"), reply)
+        modified += int(reply.get("nModified", 0))
+        start += len(chunk)
+    return modified
 
-        return list(await asyncio.gather(*(read(i) for i in ids)))
+
+async def _insert_new(coll: Any, docs: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert ``docs`` in order; the ids of those already there (written meanwhile by another
+    replica: the caller updates them instead)."""
+    taken: set[str] = set()
+    rest = list(docs)
+    while rest:
+        try:
+            await coll.insert_many(rest, ordered=True)
+            break
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if not errors or errors[0].get("code") != DUPLICATE_KEY:
+                raise
+            index = int(errors[0]["index"])
+            taken.add(rest[index]["_id"])
+            rest = rest[index + 1 :]
+    return taken
+
+
+def _order(entry: FeedEntry) -> tuple[int, int]:
+    return entry.version, entry.revision
+
+
+def _stored_order(doc: Mapping[str, Any]) -> tuple[int, int]:
+    return int(doc["version"]), int(doc.get("revision") or 0)
 
 
 def _field(feed: str) -> str:

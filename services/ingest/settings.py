@@ -16,6 +16,12 @@ class IngestSettings(ServiceSettings):
     batch_max_records: int = Field(
         default=500, gt=0, description="Most submissions handled in one database round."
     )
+    batch_chunk_records: int = Field(
+        default=100,
+        gt=0,
+        description="A batch is prepared and stored this many records at a time, each chunk "
+        "prepared while the one before it is stored.",
+    )
     batch_wait_ms: int = Field(
         default=200, gt=0, description="Longest wait for a batch when the topic is idle."
     )

@@ -15,8 +15,9 @@
   ``_id``) stays cheap, as for ``embargoes``.
 
 Every read and write goes by ``_id`` so it stays fast on FerretDB's SQLite backend, whose only
-indexed lookups are by ``_id``. Writes happen per batch: the versions, the embargo entries, the
-announcements, then the heads; a crash in between leaves versions the heads do not know yet.
+indexed lookups are by ``_id``. Writes happen per chunk of a batch: the versions, the embargo
+entries, the announcements, then the heads; a crash in between leaves versions the heads do not
+know yet.
 Storing the next version then clashes with them, and the batch is planned again after adopting
 them (see :meth:`ArticleStore.heads`).
 """
@@ -62,9 +63,9 @@ class VersionClash(Exception):
     consumer of the same partition during a rebalance. Reload (adopting) and plan again."""
 
 
-async def _insert(coll: Any, docs: list[dict[str, Any]]) -> None:
+async def _insert(coll: Any, docs: list[dict[str, Any]], ordered: bool = False) -> None:
     try:
-        await coll.insert_many(docs, ordered=False)
+        await coll.insert_many(docs, ordered=ordered)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
         if errors and all(e.get("code") == 11000 for e in errors):
@@ -217,7 +218,9 @@ class ArticleStore:
             }
             for e, embargo in events
         ]
-        await _insert(self.versions, docs)
+        # In order, stopping at the first clash: a later version of an article whose earlier
+        # one clashed must not be stored, or planning again would adopt it out of its order.
+        await _insert(self.versions, docs, ordered=True)
 
     async def save_heads(self, heads: Iterable[Head]) -> None:
         """Insert the new heads and update the known ones (inserts are much cheaper)."""

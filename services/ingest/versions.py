@@ -4,8 +4,8 @@ The latest version of each article is held in its *head*. A submission whose con
 latest version is a no-op (a double submit); any other content is the next version, so reverting
 a correction is a correction too. Redelivered messages are recognised by their Kafka position:
 the head remembers the last offset it applied from each partition, and a message at or before it
-was applied already. Intermediate versions within one batch are stored but only the latest is
-announced downstream: consumers only ever need the newest.
+was applied already. Intermediate versions within one chunk of a batch are stored but only the
+latest is announced downstream: consumers only ever need the newest.
 """
 
 from __future__ import annotations

@@ -86,6 +86,7 @@ NO_ENGINE = (
     "the source-language feed is published meanwhile"
 )
 
+SETTLED_AT_ONCE = 16
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
@@ -201,8 +202,17 @@ class Translate:
         if jobs:
             assert self.translator is not None  # plan() only makes jobs when there is one
             outcomes = await self.translator.run([job for _, job in jobs])
-            for (record, _), outcome in zip(jobs, outcomes, strict=True):
-                event = await self.settle(outcome)
+            # Side by side (each is a few database round trips on its own article and
+            # language), a few at a time: FerretDB holds two SQLite connections for each
+            # conditional write, from a pool of 100.
+            gate = asyncio.Semaphore(SETTLED_AT_ONCE)
+
+            async def settle(outcome: Outcome) -> TranslatedArticle | None:
+                async with gate:
+                    return await self.settle(outcome)
+
+            settled = await asyncio.gather(*map(settle, outcomes))
+            for (record, _), outcome, event in zip(jobs, outcomes, settled, strict=True):
                 if event is not None:
                     to_publish.append(event)
                 elif outcome.error:

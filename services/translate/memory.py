@@ -12,7 +12,6 @@ nothing else, so every read is a point read by ``_id`` (``$in`` would scan the c
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,13 +22,12 @@ from pymongo.errors import BulkWriteError
 from services.translate.routing import Leg, Router
 from shared.contracts import utcnow
 from shared.persian import NORMALISER_VERSION
-from shared.storage import Collection, Database
+from shared.storage import Collection, Database, find_by_ids
 
 MEMORY = Collection("translation_memory")  # only the _id index: all reads are by _id
 COLLECTIONS = (MEMORY,)
 
 DUPLICATE_KEY = 11000
-CONCURRENT_READS = 32
 
 
 def route_signature(legs: Iterable[Leg]) -> list[list[str | None]]:
@@ -78,30 +76,16 @@ class TranslationMemory:
     """Point reads and idempotent inserts on ``translation_memory``, with hit/miss counters
     (distinct segments) for the logs and benchmarks."""
 
-    def __init__(self, db: Database, *, concurrency: int = CONCURRENT_READS) -> None:
+    def __init__(self, db: Database) -> None:
         self.coll = db[MEMORY.name]
-        self._concurrency = concurrency
         self.hits = 0
         self.misses = 0
 
     async def lookup(self, keys: Iterable[str]) -> dict[str, str]:
-        """Stored translations by key; keys not stored are absent from the result.
-
-        One ``find_one`` by ``_id`` per key, at most ``concurrency`` at a time, because a
-        ``$in`` query is not served by FerretDB's ``_id`` index. Database errors propagate.
-        """
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return {}
-        gate = asyncio.Semaphore(self._concurrency)
-
-        async def read(key: str) -> tuple[str, str | None]:
-            async with gate:
-                doc = await self.coll.find_one({"_id": key}, {"text": 1})
-            return key, (doc["text"] if doc is not None else None)
-
-        found = await asyncio.gather(*(read(k) for k in wanted))
-        return {key: text for key, text in found if text is not None}
+        """Stored translations by key; keys not stored are absent from the result. One ``$in``
+        read (:func:`shared.storage.find_by_ids`). Database errors propagate."""
+        found = await find_by_ids(self.coll, list(keys), {"text": 1})
+        return {key: str(doc["text"]) for key, doc in found.items()}
 
     async def store(self, entries: Mapping[str, str], *, legs: Sequence[Leg] = ()) -> None:
         """Insert new translations; an entry that another replica stored first is left alone

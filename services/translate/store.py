@@ -13,7 +13,6 @@ path races with it only within one version, which the revision order settles.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
@@ -22,7 +21,7 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from shared.contracts import HumanTranslation, TranslatedArticle, utcnow
-from shared.storage import Collection, Database, Document
+from shared.storage import Collection, Database, Document, find_by_ids
 
 TRANSLATIONS = Collection("translations")
 HUMAN = Collection("human_translations")  # _id "<article>:<language>:<version>"
@@ -49,10 +48,8 @@ class TranslationStore:
         self.human = db[HUMAN.name]
 
     async def states(self, keys: Iterable[str]) -> dict[str, Document]:
-        """Stored state by key (absent keys are missing), one point read each, concurrently."""
-        wanted = list(dict.fromkeys(keys))
-        found = await asyncio.gather(*(self.coll.find_one({"_id": k}) for k in wanted))
-        return {k: doc for k, doc in zip(wanted, found, strict=True) if doc is not None}
+        """Stored state by key (absent keys are missing): one ``$in`` read."""
+        return await find_by_ids(self.coll, list(keys))
 
     async def get(self, article_id: str, language: str) -> Document | None:
         return await self.coll.find_one({"_id": key(article_id, language)})

@@ -383,3 +383,35 @@ async def test_a_version_stored_before_a_crash_is_adopted_and_announced(
         system, http, "gorgan", change.article_id, lambda a: a["announced_version"] == 1
     )
     assert article["version"] == 1 and len(article["versions"]) == 1
+
+
+async def test_a_restarted_ingest_continues_an_article_stored_before_it_started(
+    system: System, producer: AIOKafkaProducer, http: httpx.AsyncClient
+) -> None:
+    """A new process plans the articles it has not stored as new, without reading their heads:
+    an existing one is found when its version 1 clashes, and two corrections sent together
+    still become the next versions, in their order."""
+    from services.ingest.text import article_id
+
+    tag = uuid.uuid4().hex[:8]
+    ident = article_id("gorgan", f"restart-{tag}", "", "")
+    headlines = [f"خبر پیش از راه‌اندازی دوباره {tag}", f"اصلاح یکم {tag}", f"اصلاح دوم {tag}"]
+
+    def submission(headline: str) -> dict[str, Any]:
+        body = "متن خبر پیش از راه‌اندازی دوباره."
+        return {"publisher": "gorgan", "headline": headline, "body_text": body,
+                "external_id": f"restart-{tag}"}  # fmt: skip
+
+    await send(producer, Topics.SUBMITTED, submission(headlines[0]), key=ident)
+    await await_article(system, http, "gorgan", ident, lambda a: a["announced_version"] == 1)
+    system.kill("ingest")
+    await asyncio.to_thread(system.start, "ingest")
+    for headline in headlines[1:]:  # together, so most likely in one batch
+        value = json.dumps(submission(headline), ensure_ascii=False).encode()
+        await producer.send(Topics.SUBMITTED, value, key=ident.encode())
+    await producer.flush()
+    article = await await_article(
+        system, http, "gorgan", ident, lambda a: a["announced_version"] == 3
+    )
+    assert [v["headline"] for v in article["versions"]] == headlines
+    assert [v["version"] for v in article["versions"]] == [1, 2, 3]

@@ -179,13 +179,13 @@ async def test_an_article_is_counted_logged_and_traced_from_http_to_the_feeds(
         headers = {k: v.decode() for k, v in record.headers}
         assert trace_id(headers["traceparent"]) == trace, (record.topic, headers)
 
-    # Logs: our lines and FastStream's "Processed" in feeds name the article, its version and
-    # the trace (a batch's "Processed" line covers many articles, so only ours do there).
+    # Logs: our lines name the article, its version and the trace (a batch's "Processed" line
+    # covers many articles, so only ours do).
     def logged() -> bool:
         return bool(
             log_lines(system, "ingest", "announced", article_id)
             and len(log_lines(system, "translate", "translation announced", article_id)) >= 3
-            and len(log_lines(system, "feeds", "Processed", article_id)) >= 4
+            and len(log_lines(system, "feeds", "entry stored", article_id)) >= 4
         )
 
     async with asyncio.timeout(30):
@@ -196,7 +196,7 @@ async def test_an_article_is_counted_logged_and_traced_from_http_to_the_feeds(
     for service, message in (
         ("ingest", "announced"),
         ("translate", "translation announced"),
-        ("feeds", "Processed"),
+        ("feeds", "entry stored"),
     ):
         for line in log_lines(system, service, message, article_id):
             assert line["version"] == 1, (service, line)

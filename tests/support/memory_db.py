@@ -25,6 +25,10 @@ def _matches(doc: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
         value = doc.get(field)
         if isinstance(wanted, Mapping):
             for op, operand in wanted.items():
+                if op == "$in":
+                    if value not in operand:
+                        return False
+                    continue
                 if op != "$lte":
                     raise NotImplementedError(f"query operator {op}")
                 if value is None or not value <= operand:
@@ -65,7 +69,12 @@ class MemoryCollection:
         found = next((d for d in self.docs.values() if _matches(d, query)), None)
         return copy.deepcopy(found)
 
-    async def find(self, query: Mapping[str, Any] | None = None) -> AsyncIterator[Document]:
+    async def find(
+        self,
+        query: Mapping[str, Any] | None = None,
+        projection: Mapping[str, Any] | None = None,
+        batch_size: int = 0,
+    ) -> AsyncIterator[Document]:
         for doc in list(self.docs.values()):
             if _matches(doc, query or {}):
                 yield copy.deepcopy(doc)

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.feeds.cache import Document, DocumentCache, Header, TTLCache, forget_on_write
+from services.feeds.cache import Document, DocumentCache, Header, TTLCache
 from services.feeds.publishing import EAGER, FeedRef, Feeds, Kind
 from services.feeds.render import FORMATS, Format
 from services.feeds.store import Rendered
@@ -143,7 +143,9 @@ class FeedServer:
         self.feeds = feeds
         self.documents = DocumentCache(cache_seconds, clock)
         self.languages: TTLCache[list[str] | None] = TTLCache(cache_seconds, clock=clock)
-        forget_on_write(feeds.store, self.documents)  # this replica's renders: at once
+        # A change consumed by this replica reaches its own cache at once (renders are made
+        # on request, so a render stored here never needs to be forgotten).
+        feeds.on_change.append(self.documents.forget)
 
     async def find(
         self, kind: Kind, key: str, name: str, lang: str | None, token: str | None
@@ -195,8 +197,7 @@ class FeedServer:
         version document, instead of the render (a few KB to a few hundred)."""
         if doc is None or doc.version is None:
             return False
-        atom = await self.feeds.store.rendered_version(f"{feed.id}.{EAGER}")
-        return atom is not None and atom[1] == doc.version
+        return await self.feeds.store.is_current(f"{feed.id}.{EAGER}", feed.id, doc.version)
 
     async def resolve(
         self, kind: Kind, key: str, lang: str, fmt: str, token: str | None

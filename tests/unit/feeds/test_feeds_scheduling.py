@@ -1,6 +1,7 @@
-"""When feeds are rendered: feeds with new entries within ``render_delay``, once per burst; feeds
-whose entries only gained a link to a new translation after them, once for all the translations
-of an article; everything at once on shutdown. Renders are recorded instead of made."""
+"""When changes to feeds are acted on (``Feeds.due``: WebSub told, a render outdated by new
+links marked so): feeds with new entries within ``render_delay``, once per burst; feeds whose
+entries only gained a link to a new translation after them, once for all the translations of an
+article; everything at once on shutdown. The calls are recorded instead of made."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ AR = FeedRef("publisher", "mashhad", "ar")
 class Recording(Feeds):
     def __init__(self, render_delay: float, links_delay: float) -> None:
         super().__init__(
-            store=Any,  # type: ignore[arg-type]  # never reached: refresh is replaced
+            store=Any,  # type: ignore[arg-type]  # never reached: due is replaced
             registry=Any,  # type: ignore[arg-type]
             public_url="https://feeds.example",
             render_delay=render_delay,
@@ -26,7 +27,7 @@ class Recording(Feeds):
         self.renders: asyncio.Queue[FeedRef] = asyncio.Queue()
         self.done: list[FeedRef] = []
 
-    async def refresh(self, feed: FeedRef) -> None:
+    async def due(self, feed: FeedRef, links_only: bool) -> None:
         self.done.append(feed)
         await self.renders.put(feed)
 
@@ -73,11 +74,11 @@ async def test_a_failed_render_is_tried_again() -> None:
     class Flaky(Recording):
         failures = 1
 
-        async def refresh(self, feed: FeedRef) -> None:
+        async def due(self, feed: FeedRef, links_only: bool) -> None:
             if self.failures:
                 self.failures -= 1
                 raise ConnectionError("database unreachable")
-            await super().refresh(feed)
+            await super().due(feed, links_only)
 
     feeds = Flaky(render_delay=0.01, links_delay=30.0)
     await feeds.changed(FA, links_only=True)

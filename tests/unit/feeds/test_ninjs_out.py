@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[impor
 from services.feeds.entries import EntryImage, FeedEntry
 from services.feeds.http import install
 from services.feeds.ninjs_out import PROVENANCE_ROLE, entry_document, entry_json, feed_json
-from services.feeds.publishing import Feeds
+from services.feeds.publishing import FeedRef, Feeds
 from services.feeds.render import entry_id
 from services.feeds.routing import FeedUrls
 from services.feeds.store import Rendered, StoredEntry
@@ -297,6 +297,7 @@ class FakeStore:
         self.entries: dict[str, FeedEntry] = {}
         self.logs: dict[str, list[FeedEntry]] = {}  # oldest first
         self.rendered: dict[str, Rendered] = {}
+        self.seqs: dict[str, int] = {}
 
     async def stored(self, article_id: str, language: str) -> StoredEntry | None:
         entry = self.entries.get(f"{article_id}:{language}")
@@ -320,7 +321,7 @@ class FakeStore:
 
     async def rendered_version(self, key: str) -> tuple[int, str] | None:
         found = self.rendered.get(key)
-        return None if found is None else (0, found.etag)
+        return None if found is None else (self.seqs.get(key, 0), found.etag)
 
     async def get_rendered(self, key: str) -> Rendered | None:
         return self.rendered.get(key)
@@ -329,9 +330,14 @@ class FakeStore:
         """A render of the feed's Atom document (the tests make them: the body is a marker)."""
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         self.rendered[key] = Rendered(body, "application/atom+xml", etag, WHEN)
+        self.seqs[key] = seq
 
     async def drop_rendered(self, keys: Iterable[str]) -> None:
         raise AssertionError("the ninjs routes drop nothing")
+
+    async def is_current(self, key: str, feed: str, etag: str) -> bool:
+        version = await self.rendered_version(key)
+        return version is not None and version[1] == etag and version[0] >= await self.head(feed)
 
     async def publish(self, feed: str, entry: FeedEntry) -> None:
         """Store the entry, append it to the feed's log and render the feed's Atom document."""
@@ -355,7 +361,7 @@ async def make(cache_seconds: float = 0) -> SimpleNamespace:
     await store.publish("publisher/tehran/en", MACHINE)
     await store.publish("publisher/tehran/en", HUMAN)  # the newer revision is the one shown
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SITE)
-    return SimpleNamespace(client=client, store=store, token=token)
+    return SimpleNamespace(client=client, store=store, token=token, feeds=feeds)
 
 
 @pytest.fixture
@@ -425,13 +431,14 @@ async def test_a_withdrawal_in_the_feed_is_a_canceled_item(w: SimpleNamespace) -
 
 async def test_a_feeds_ninjs_is_cached_with_its_atom_document() -> None:
     """In memory for ``FEEDS_CACHE_SECONDS`` like the feed documents, but never older than the
-    Atom document this replica serves: a new Atom render is a new ninjs at once."""
+    Atom document this replica serves: a change it consumed is a new ninjs at once."""
     w = await make(cache_seconds=60)
     url = "/feeds/tehran/fa.ninjs"
     first = await w.client.get(url)
     w.store.logs["publisher/tehran/fa"].append(WITHDRAWN)  # appended, not rendered yet
     assert (await w.client.get(url)).content == first.content
-    await w.store.publish("publisher/tehran/fa", WITHDRAWN)  # rendered (on this replica)
+    await w.store.publish("publisher/tehran/fa", WITHDRAWN)  # rendered ...
+    await w.feeds.changed(FeedRef("publisher", "tehran", "fa"))  # ... and consumed here
     docs = (await w.client.get(url)).json()
     assert {d["uri"]: d["pubStatus"] for d in docs}[entry_id("a1", "fa")] == "canceled"
 

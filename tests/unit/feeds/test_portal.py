@@ -66,6 +66,10 @@ class Store:
         for key in keys:
             self.docs.pop(key, None)
 
+    async def is_current(self, key: str, feed: str, etag: str) -> bool:
+        doc = self.docs.get(key)
+        return doc is not None and doc.etag == etag
+
     async def entry(self, article_id: str, language: str) -> dict[str, Any] | None:
         return self.entries.get(f"{article_id}:{language}")
 

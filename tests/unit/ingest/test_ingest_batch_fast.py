@@ -38,6 +38,7 @@ class Ingest:
     db: MemoryDatabase
     watched: Watched
     log: KafkaLog
+    consumer: consumer.Ingest
 
     async def submit(self, *bodies: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         """One batch, as the consumer would fetch it from ``articles.submitted``."""
@@ -52,20 +53,23 @@ class Ingest:
 
 
 @pytest.fixture
-async def ingest(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Ingest]:
+async def ingest(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> AsyncIterator[Ingest]:
+    """The consumer on its own settings, with ``IngestSettings`` overrides as the param."""
     log = number_offsets(monkeypatch)
     # No worker processes: these short clean articles are prepared on the event loop anyway.
     monkeypatch.setattr(
         consumer, "preparer", lambda s: Preparer(s.prepare_workers, s.prepare_budget_seconds)
     )
-    settings = IngestSettings(max_submission_bytes=MAX_BYTES)
+    settings = IngestSettings(max_submission_bytes=MAX_BYTES, **getattr(request, "param", {}))
     db = MemoryDatabase()
     register_publishers(db, MASHHAD)
     rt = runtime("ingest", settings, db)
-    consumer.register(rt, ArticleStore(db), settings)  # type: ignore[arg-type]
+    ingest = consumer.register(rt, ArticleStore(db), settings)  # type: ignore[arg-type]
     watched = watch_topics(rt.broker, Topics.INGESTED, Topics.SUBMITTED)
     async with TestKafkaBroker(rt.broker) as br:
-        yield Ingest(br, db, watched, log)
+        yield Ingest(br, db, watched, log, ingest)
 
 
 def article(external_id: str = "1314415", **overrides: Any) -> dict[str, Any]:
@@ -174,3 +178,66 @@ async def test_a_version_stored_before_a_crash_is_adopted_then_the_batch_planned
     await ingest.submit(article(headline="سه"))
     assert ingest.versions() == [(article_id, 1), (article_id, 2), (article_id, 3)]
     assert ingest.announced()[1:] == [(article_id, 3, "سه")]
+
+
+async def test_a_restarted_consumer_continues_the_articles_stored_before(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Articles a process has not stored are planned as new without reading their heads; one
+    that exists after all (stored before a restart) is found when its version 1 clashes."""
+    await ingest.submit(article(), article(headline="دو"))
+    (article_id, _, _), *_ = ingest.announced()
+    ingest.consumer.known.clear()  # a new process, which stored nothing yet
+    ingest.log.next = 0  # and the records again: the restart came before the commit
+    await ingest.submit(article(), article(headline="دو"))
+    assert ingest.versions() == [(article_id, 1), (article_id, 2)]
+    ingest.consumer.known.clear()
+    await ingest.submit(article(headline="سه"))
+    assert ingest.versions() == [(article_id, n) for n in (1, 2, 3)]
+    assert [v for _, v, _ in ingest.announced()] == [2, 3]
+
+    heads = ingest.db["articles"]
+    reads: list[Any] = []
+    find_one = heads.find_one
+
+    async def counted(query: dict[str, Any], *args: Any) -> Any:
+        reads.append(query["_id"])
+        return await find_one(query, *args)
+
+    monkeypatch.setattr(heads, "find_one", counted)
+    await ingest.submit(article("b-1"), article("b-2"), article(headline="چهار"))
+    assert reads == [article_id]  # the one article it knows: new ones need no read
+    assert sorted(v for _, v, _ in ingest.announced()[-3:]) == [1, 1, 4]
+
+
+@pytest.mark.parametrize("ingest", [{"batch_chunk_records": 2}], indirect=True)
+async def test_a_batch_stored_in_chunks_keeps_each_article_s_order(ingest: Ingest) -> None:
+    await ingest.submit(
+        article(headline="یک"),
+        {"publisher": "mashhad"},  # no headline
+        article(headline="دو"),
+        article("a-2"),
+        article(headline="سه"),
+    )
+    article_id = ingest.announced()[0][0]
+    assert [(v, h) for a, v, h in ingest.announced() if a == article_id] == [
+        (1, "یک"),
+        (2, "دو"),
+        (3, "سه"),
+    ]
+    assert [v for a, v in ingest.versions() if a == article_id] == [1, 2, 3]
+    assert len(ingest.announced()) == 4
+    assert [d.offset for d in ingest.watched.dead_letters] == [1]
+
+
+async def test_a_refusal_of_an_article_judged_new_is_checked_against_the_stored_one(
+    ingest: Ingest,
+) -> None:
+    """A key that may correct but not submit: refused for a new article, but after a restart
+    the consumer does not know the article is not new until it reads the stored head."""
+    await ingest.submit(article())
+    ingest.consumer.known.clear()  # a new process
+    await ingest.submit(article(headline="اصلاح شد"), headers={SCOPES_HEADER: "correct"})
+    assert [v for _, v, _ in ingest.announced()] == [1, 2]
+    await ingest.submit(article("a-9"), headers={SCOPES_HEADER: "correct"})
+    assert ingest.watched.reasons() == ["the editor key that sent this lacks the 'submit' scope"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -43,6 +43,24 @@ class FakeCollection:
             raise self.fail_reads
         doc = self.docs.get(filter["_id"])
         return dict(doc) if doc is not None else None
+
+    async def find(
+        self,
+        filter: dict[str, Any],
+        projection: dict[str, int] | None = None,
+        batch_size: int = 0,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Reads by ``_id`` only: ``{_id: id}`` or ``{_id: {$in: [ids]}}``."""
+        assert set(filter) == {"_id"}, "reads by _id only"
+        wanted = filter["_id"]
+        ids = wanted["$in"] if isinstance(wanted, dict) else [wanted]
+        assert all(isinstance(i, str) for i in ids)
+        self.reads.append(filter)
+        if self.fail_reads:
+            raise self.fail_reads
+        for i in ids:
+            if (doc := self.docs.get(i)) is not None:
+                yield dict(doc)
 
     async def insert_many(self, docs: Sequence[dict[str, Any]], *, ordered: bool = True) -> None:
         assert not ordered, "unordered, so one duplicate does not stop the rest"
