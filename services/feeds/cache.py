@@ -4,9 +4,9 @@ Readers poll feeds far more often than feeds change, so a document read from the
 served from memory for ``FEEDS_CACHE_SECONDS`` (default 1 s; 0 turns the cache off): instead of
 one database read per request, at most one per document per second. What that costs is
 staleness, and it is bounded: a replica may serve a feed up to ``FEEDS_CACHE_SECONDS`` after
-another replica re-rendered it (a reader that polls every minute would hardly notice). The
-replica that renders forgets its own copy at the moment it stores the new render (see
-:func:`forget_on_write`), so it never serves an older document than the one it wrote.
+another replica consumed a change to it (a reader that polls every minute would hardly notice).
+The replica that consumes a change forgets its own copies at once (``Feeds.on_change``), and the
+next request renders the document anew (``Feeds.rendered``).
 
 Each :class:`Document` carries what answering needs, worked out once: the response headers,
 and its gzip and brotli bytes, each compressed on the first request that asks for it (off the
@@ -34,10 +34,6 @@ from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar
 
 import brotli  # type: ignore[import-untyped]
-
-from services.feeds.publishing import EAGER
-from services.feeds.render import FORMATS
-from services.feeds.store import FeedStore
 
 V = TypeVar("V")
 GZIP_LEVEL = 9  # compressed once per document version, so the smallest output is worth it
@@ -271,27 +267,3 @@ class DocumentCache(TTLCache[Document | None]):
 
 def _same_document(old: Document | None, new: Document | None) -> bool:
     return old is not None and new is not None and old.etag == new.etag
-
-
-def forget_on_write(store: FeedStore, cache: TTLCache[Any]) -> None:
-    """Make every render this replica stores (or drops) reach its own cache at once: wraps the
-    store's two writes of rendered documents so that they forget the keys they wrote; a new
-    Atom render also the other formats of its document (rendered on demand, they go with it)."""
-    save, drop = store.save_rendered, store.drop_rendered
-
-    async def save_rendered(key: str, *args: Any, **kwargs: Any) -> None:
-        base, fmt = key.rsplit(".", 1)
-        try:
-            await save(key, *args, **kwargs)
-        finally:
-            cache.forget([f"{base}.{f}" for f in FORMATS] if fmt == EAGER else [key])
-
-    async def drop_rendered(keys: Iterable[str]) -> None:
-        keys = list(keys)
-        try:
-            await drop(keys)
-        finally:
-            cache.forget(keys)
-
-    store.save_rendered = save_rendered  # type: ignore[method-assign]
-    store.drop_rendered = drop_rendered  # type: ignore[method-assign]

@@ -165,6 +165,7 @@ class Feeds:
         log did not move on), then WebSub is told, whose hub reads (and so renders) the feed
         when it has subscribers."""
         if links_only:
+            await self.store.new_links(feed.id)  # first: a render in flight sees it (render)
             await self.store.outdate(document_key(feed, EAGER))
             self._forget(feed)
         await self.announce(feed)
@@ -222,10 +223,14 @@ class Feeds:
     async def render(self, feed: FeedRef, seq: int | None = None) -> None:
         """Render and store the Atom document of the log up to ``seq`` (its head by default).
         Two replicas may render at once and the older render land last: its sequence number
-        is then behind the head, so the next request renders again."""
+        is then behind the head, so the next request renders again. A links change while it
+        rendered (which this render may have read too early) leaves it outdated likewise."""
+        links = await self.store.links_token(feed.id)
         await self.documents.render_current(
             feed, await self.store.head(feed.id) if seq is None else seq, EAGER
         )
+        if await self.store.links_token(feed.id) != links:
+            await self.store.outdate(document_key(feed, EAGER))
 
     async def rendered(self, feed: FeedRef, fmt: Format) -> Rendered | None:
         """The subscription document, rendered on request when its log has moved on since the

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import BSON, Binary
-from pymongo.errors import BulkWriteError, WriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from services.feeds.entries import EntryImage, FeedEntry, entry_key
 from shared.contracts import ArticleStatus, utcnow
@@ -389,6 +390,20 @@ class FeedStore:
         """Mark a stored render as behind its log (what its entries link to changed), so that
         the next request renders it again."""
         await self.versions.update_one({"_id": key}, {"$set": {"seq": -1}})
+
+    async def new_links(self, feed: str) -> None:
+        """Note that what the feed's entries link to changed: a new token, which a render in
+        flight finds changed when it ends (``Feeds.render``). A whole-document write of its own,
+        so no concurrent update can lose it."""
+        doc = {"token": uuid.uuid4().hex}
+        try:
+            await self.versions.replace_one({"_id": f"{feed}.links"}, doc, upsert=True)
+        except DuplicateKeyError:  # another replica created it meanwhile: replace that one
+            await self.versions.replace_one({"_id": f"{feed}.links"}, doc)
+
+    async def links_token(self, feed: str) -> str | None:
+        doc = await self.versions.find_one({"_id": f"{feed}.links"})
+        return None if doc is None else str(doc["token"])
 
     async def is_current(self, key: str, feed: str, etag: str) -> bool:
         """Whether the render ``key`` still has ``etag`` and is not behind the feed's log (as

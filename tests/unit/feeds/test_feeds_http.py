@@ -87,6 +87,9 @@ class FakeStore:
         for key in keys:
             self.docs.pop(key, None)
 
+    async def links_token(self, feed: str) -> str | None:
+        return None
+
     async def is_current(self, key: str, feed: str, etag: str) -> bool:
         version = await self.rendered_version(key)
         return version is not None and version[1] == etag and version[0] >= await self.head(feed)

@@ -85,3 +85,36 @@ async def test_a_failed_render_is_tried_again() -> None:
     await feeds.flush()
     assert feeds.done == [FA]
     await feeds.stop()
+
+
+async def test_a_links_change_during_a_render_leaves_that_render_outdated() -> None:
+    """A translation that appears while a reader's request renders the feed: the render may
+    have read the languages before it, and lands after the change was noted."""
+
+    class Store:
+        def __init__(self) -> None:
+            self.token = "before"
+            self.seqs: dict[str, int] = {}
+
+        async def head(self, feed: str) -> int:
+            return 3
+
+        async def links_token(self, feed: str) -> str | None:
+            return self.token
+
+        async def new_links(self, feed: str) -> None:
+            self.token = "after"
+
+        async def outdate(self, key: str) -> None:
+            self.seqs[key] = -1
+
+    store = Store()
+    feeds = Feeds(store, Any, "https://feeds.example")  # type: ignore[arg-type]
+
+    async def render_current(feed: FeedRef, seq: int, fmt: str, source: Any = None) -> None:
+        await feeds.due(FA, True)  # the links change, noted mid-render ...
+        store.seqs[f"{feed.id}.{fmt}"] = seq  # ... and the render saved after it
+
+    feeds.documents.render_current = render_current  # type: ignore[method-assign]
+    await feeds.render(FA)
+    assert store.seqs["publisher/mashhad/fa.atom"] == -1  # the next request renders again

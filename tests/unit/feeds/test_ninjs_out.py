@@ -335,6 +335,9 @@ class FakeStore:
     async def drop_rendered(self, keys: Iterable[str]) -> None:
         raise AssertionError("the ninjs routes drop nothing")
 
+    async def links_token(self, feed: str) -> str | None:
+        return None
+
     async def is_current(self, key: str, feed: str, etag: str) -> bool:
         version = await self.rendered_version(key)
         return version is not None and version[1] == etag and version[0] >= await self.head(feed)

@@ -66,6 +66,9 @@ class Store:
         for key in keys:
             self.docs.pop(key, None)
 
+    async def links_token(self, feed: str) -> str | None:
+        return None
+
     async def is_current(self, key: str, feed: str, etag: str) -> bool:
         doc = self.docs.get(key)
         return doc is not None and doc.etag == etag
