@@ -66,7 +66,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import NO_REFUSALS, code_version, infrastructure, publish
+from bench.common import code_version, infrastructure, publish
 from bench.e2e import (
     LANGUAGES,
     MACHINE,
@@ -83,6 +83,7 @@ from bench.e2e import (
     publisher_ids,
     registry_yaml,
     send_articles,
+    service_env,
 )
 from deploy.local import stack
 from shared.contracts import Topics
@@ -153,21 +154,7 @@ def start_system(
     """The three services on a fresh database with the benchmark's registry; the partner's
     feed token."""
     db = f"bench_archive_{uuid.uuid4().hex[:8]}"
-    ports = {name: stack.free_port() for name in SERVICES}
-    feeds_url = f"http://127.0.0.1:{ports['feeds']}"
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "MONGODB_URI": mongo,
-        "MONGODB_DATABASE": db,
-        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-        "INGEST_HTTP_PORT": str(ports["ingest"]),
-        "TRANSLATE_HTTP_PORT": str(ports["translate"]),
-        "TRANSLATE_ENGINE": "pseudo",
-        "FEEDS_HTTP_PORT": str(ports["feeds"]),
-        "FEEDS_PUBLIC_URL": feeds_url,
-        "INGEST_RATE_LIMIT": NO_REFUSALS,
-        "FEEDS_RATE_LIMIT": NO_REFUSALS,
-    }
+    env, feeds_url = service_env(kafka, mongo, db)
     if args.page_size:
         env["FEEDS_ENTRIES_PER_FEED"] = str(args.page_size)
     registry = state / "registry.yaml"

@@ -207,8 +207,9 @@ class Stack:
         return {name: pid for name, pid in found.items() if pid}
 
 
-def start_stack(kafka: str, mongo: str, state: Path, args: argparse.Namespace) -> Stack:
-    db = f"bench_e2e_{uuid.uuid4().hex[:8]}"
+def service_env(kafka: str, mongo: str, db: str) -> tuple[dict[str, str], str]:
+    """The three services' environment on free ports (pseudo engine, no rate limits), and the
+    feeds service's URL: the system every end-to-end benchmark runs."""
     ports = {name: stack.free_port() for name in SERVICES}
     feeds_url = f"http://127.0.0.1:{ports['feeds']}"
     env = {
@@ -221,11 +222,17 @@ def start_stack(kafka: str, mongo: str, state: Path, args: argparse.Namespace) -
         "TRANSLATE_ENGINE": "pseudo",
         "FEEDS_HTTP_PORT": str(ports["feeds"]),
         "FEEDS_PUBLIC_URL": feeds_url,
-        "FEEDS_ENTRIES_PER_FEED": str(args.page_size),
-        "FEEDS_CACHE_SECONDS": str(args.feeds_cache_seconds),
         "INGEST_RATE_LIMIT": NO_REFUSALS,
         "FEEDS_RATE_LIMIT": NO_REFUSALS,
     }
+    return env, feeds_url
+
+
+def start_stack(kafka: str, mongo: str, state: Path, args: argparse.Namespace) -> Stack:
+    db = f"bench_e2e_{uuid.uuid4().hex[:8]}"
+    env, feeds_url = service_env(kafka, mongo, db)
+    env["FEEDS_ENTRIES_PER_FEED"] = str(args.page_size)
+    env["FEEDS_CACHE_SECONDS"] = str(args.feeds_cache_seconds)
     if args.render_delay_ms is not None:
         env["FEEDS_RENDER_DELAY_MS"] = f"{args.render_delay_ms:g}"
     registry = state / "registry.yaml"

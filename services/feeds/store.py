@@ -277,10 +277,6 @@ class FeedStore:
             await _update(self.entries, [({"_id": k}, u) for k, u in notes.items()])
         return appended
 
-    async def append(self, feed: str, item: Mapping[str, Any]) -> int:
-        """Append one item to the feed's log; its sequence number (:meth:`append_many`)."""
-        return (await self.append_many(feed, [item], (await self._hints([feed])).get(feed, 0)))[0]
-
     async def append_many(
         self, feed: str, items: Sequence[Mapping[str, Any]], hint: int
     ) -> list[int]:
