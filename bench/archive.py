@@ -93,6 +93,8 @@ NETWORK, PARTNER = "e2enet", "e2epartner"  # bench.e2e.registry_yaml's
 PARTNER_LANGUAGE = "en"
 ATOM = "{http://www.w3.org/2005/Atom}"
 DB_COMMANDS = "syndication_db_commands_total"
+DB_WRITES = "syndication_db_documents_written_total"
+WRITTEN = "written:"  # prefix of the documents-written counts among a service's commands
 STAGE_TOPICS = (Topics.SUBMITTED, Topics.INGESTED, Topics.TRANSLATED)
 ARCHIVE_SPAN = timedelta(days=3 * 365)
 GOAL, STRETCH = 50, 100  # articles/s, issue 22
@@ -200,12 +202,14 @@ async def db_commands(system: Stack) -> dict[str, dict[str, float]]:
 
 
 def parse_commands(text: str) -> dict[str, float]:
-    """command -> count, summed over the ``service`` label (one process, one service)."""
+    """command -> count, summed over the ``service`` label (one process, one service); the
+    documents written by each write command as ``written:<command>``."""
     counts: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name == DB_COMMANDS:
-                counts[s.labels["command"]] = counts.get(s.labels["command"], 0.0) + s.value
+            if s.name in (DB_COMMANDS, DB_WRITES):
+                name = (WRITTEN if s.name == DB_WRITES else "") + s.labels["command"]
+                counts[name] = counts.get(name, 0.0) + s.value
     return counts
 
 
@@ -717,6 +721,13 @@ def report(run: Result, baseline: Result | None = None) -> str:
         "",
         head,
         *(row(name, runs, partial(commands_cell, name)) for name in SERVICES),
+        "",
+        f"Documents written per article, by service (`{DB_WRITES}`: the documents inserted, "
+        "and the statements of updates, deletes and findAndModify; the database's cost "
+        "follows these more than the commands):",
+        "",
+        head,
+        *(row(name, runs, partial(commands_cell, name, prefix=WRITTEN)) for name in SERVICES),
     ]
     return "\n".join(lines) + "\n"
 
@@ -751,8 +762,14 @@ def cpu_cell(name: str, r: Result) -> str:
     return f"{1000 * used / r.articles:,.1f} ms ({100 * used / r.window:.0f} %)"
 
 
-def commands_cell(service: str, r: Result) -> str:
-    counts = r.commands.get(service)
+def commands_cell(service: str, r: Result, prefix: str = "") -> str:
+    """Per article: commands sent (or, with ``prefix`` WRITTEN, documents written), the most
+    frequent first."""
+    counts = {
+        name.removeprefix(prefix): n
+        for name, n in r.commands.get(service, {}).items()
+        if name.startswith(WRITTEN) == bool(prefix)
+    }
     if not counts:
         return "n/a (not counted)"
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:4]

@@ -24,8 +24,9 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -34,7 +35,7 @@ from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from faststream.middlewares import BaseMiddleware
 from opentelemetry.trace import TracerProvider
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared import tracing
 from shared.contracts import SUBMISSION_FORMS, DeadLetter, Topics
@@ -123,6 +124,29 @@ async def strict_json_decoder(
     confusing message; producers we did not write (kcat, a CMS) often set no content type.
     """
     return decode_json(msg.body)
+
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+EventT = TypeVar("EventT", bound=BaseModel)
+
+
+def decode_batch(
+    records: Iterable[Record], model: type[EventT]
+) -> tuple[list[EventT], list[tuple[Record, Exception]]]:
+    """The events of a batch, and the records that are not one, each with the reason (for
+    the dead-letter topic: a bad record is set aside alone, the rest go on)."""
+    events: list[EventT] = []
+    bad: list[tuple[Record, Exception]] = []
+    for record in records:
+        try:
+            events.append(model.model_validate(decode_json(record.value or b"")))
+        except ValidationError as exc:
+            bad.append(
+                (record, InvalidMessage(f"invalid message: {describe_validation_error(exc)}"))
+            )
+        except InvalidMessage as exc:
+            bad.append((record, exc))
+    return events, bad
 
 
 def _utf8_headers(record: Any) -> Any:

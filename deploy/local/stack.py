@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CACHE = Path(os.environ.get("CITYFEEDS_CACHE", Path.home() / ".cache" / "city-syndication"))
 KAFKA_HOME = CACHE / f"kafka-{KAFKA_VERSION}"
-FERRETDB_SOURCES = ("main.go", "go.mod", "go.sum")
+FERRETDB_SOURCES = ("main.go", "lazylog.go", "go.mod", "go.sum")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias, TypeVar
+from typing import Any
 
-from aiokafka import ConsumerRecord
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel, ValidationError
 
 from services.feeds.entries import EntryImage, FeedEntry
 from services.feeds.publishing import Feeds
@@ -22,18 +20,9 @@ from shared.contracts import (
     Topics,
     TranslatedArticle,
 )
-from shared.messaging import (
-    InvalidMessage,
-    consumer_options,
-    decode_json,
-    describe_validation_error,
-    raw_decoder,
-)
+from shared.messaging import Record, consumer_options, decode_batch, raw_decoder
 from shared.observability import article_context
 from shared.service import Runtime
-
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
-EventT = TypeVar("EventT", bound=BaseModel)
 
 
 def entry(
@@ -65,24 +54,6 @@ def entry(
         ),
         provenance=provenance,
     )
-
-
-def decode(
-    records: Sequence[Record], model: type[EventT]
-) -> tuple[list[EventT], list[tuple[Record, Exception]]]:
-    """The events of a batch, and the records that are not one, each with the reason."""
-    events: list[EventT] = []
-    bad: list[tuple[Record, Exception]] = []
-    for record in records:
-        try:
-            events.append(model.model_validate(decode_json(record.value or b"")))
-        except ValidationError as exc:
-            bad.append(
-                (record, InvalidMessage(f"invalid message: {describe_validation_error(exc)}"))
-            )
-        except InvalidMessage as exc:
-            bad.append((record, exc))
-    return events, bad
 
 
 def translated_entries(translations: Sequence[TranslatedArticle], rt: Runtime) -> list[FeedEntry]:
@@ -118,7 +89,7 @@ def register(rt: Runtime, feeds: Feeds, settings: FeedsSettings) -> None:
         **consumer_options(rt.name, rt.settings),
     )
     async def on_ingested(bodies: list[Any], message: KafkaMessage) -> None:
-        articles, bad = decode(message.raw_message, IngestedArticle)
+        articles, bad = decode_batch(message.raw_message, IngestedArticle)
         await feeds.add_many([entry(a, a.language, a.ingested_at, None) for a in articles])
         await dead_letter(bad)
 
@@ -132,6 +103,6 @@ def register(rt: Runtime, feeds: Feeds, settings: FeedsSettings) -> None:
         **consumer_options(rt.name, rt.settings, role="translations"),
     )
     async def on_translated(bodies: list[Any], message: KafkaMessage) -> None:
-        translations, bad = decode(message.raw_message, TranslatedArticle)
+        translations, bad = decode_batch(message.raw_message, TranslatedArticle)
         await feeds.add_many(translated_entries(translations, rt))
         await dead_letter(bad)

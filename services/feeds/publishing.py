@@ -8,7 +8,9 @@ one object the rest of the service holds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -51,6 +53,10 @@ class Feeds:
         # Called with the keys of documents that changed: the HTTP cache forgets its copies.
         self.on_change: list[Callable[[list[str]], None]] = []
         self._announced: dict[str, int] = {}  # feed id: the head catch_up last saw
+        # Per feed, held while a request brings its documents up to date (see rendered).
+        self._rendering: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     @property
     def public_url(self) -> str:
@@ -237,21 +243,28 @@ class Feeds:
         stored render, or what its entries link to changed: a feed no one reads costs no
         render, and a burst of changes costs one render per reader's request. Atom first; RSS
         and JSON Feed are rendered after it, marked with the Atom ETag they go with."""
-        eager = document_key(feed, EAGER)
-        atom = await self.store.rendered_version(eager)
-        head = await self.store.head(feed.id)
-        if atom is None or atom[0] < head:
-            await self.render(feed, head)
+        lock = self._rendering.get(feed.id)
+        if lock is None:
+            lock = self._rendering[feed.id] = asyncio.Lock()
+        # One request of a feed renders at a time in this replica: a poller and a reader of
+        # another format arriving together after a change cost one Atom render, not two;
+        # the one that waited finds the render stored.
+        async with lock:
+            eager = document_key(feed, EAGER)
             atom = await self.store.rendered_version(eager)
-        if fmt == EAGER:
-            return await self.store.get_rendered(eager)
-        key = document_key(feed, fmt)
-        found = await self.store.get_rendered(key)
-        source = atom[1] if atom else None
-        if found is None or (source is not None and found.source != source):
-            await self.documents.render_current(feed, head, fmt, source)
+            head = await self.store.head(feed.id)
+            if atom is None or atom[0] < head:
+                await self.render(feed, head)
+                atom = await self.store.rendered_version(eager)
+            if fmt == EAGER:
+                return await self.store.get_rendered(eager)
+            key = document_key(feed, fmt)
             found = await self.store.get_rendered(key)
-        return found
+            source = atom[1] if atom else None
+            if found is None or (source is not None and found.source != source):
+                await self.documents.render_current(feed, head, fmt, source)
+                found = await self.store.get_rendered(key)
+            return found
 
     async def archive(self, feed: FeedRef, page: int, fmt: Format) -> Rendered | None:
         """An archive document, or ``None`` when ``page`` is not archived (yet)."""

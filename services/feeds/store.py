@@ -289,7 +289,7 @@ class FeedStore:
         replica) moves the rest of the items on by one.
         """
         seqs: list[int] = []
-        seq = hint + 1
+        seq = await self._free_after(feed, hint)
         rest = list(items)
         while rest:
             docs = [
@@ -305,10 +305,31 @@ class FeedStore:
                 done = int(errors[0]["index"])
             seqs += range(seq, seq + done)
             rest = rest[done:]
-            seq += done + (1 if rest else 0)
+            if rest:  # seq + done was taken meanwhile (another replica)
+                seq = await self._free_after(feed, seq + done)
         if seqs:
             await self.state.update_one({"_id": feed}, {"$max": {"seq": seqs[-1]}}, upsert=True)
         return seqs
+
+    async def _free_after(self, feed: str, taken: int) -> int:
+        """The first free sequence number after ``taken`` (0, or a number taken). The log has
+        no gaps, so: forward in doubling steps while taken, then bisect, each step a read of
+        one ``_id``. Another replica may have appended many items since the counter was
+        written; an insert of the whole batch per number taken would cost far more."""
+        low, step = taken, 1  # low: taken (or 0)
+        while await self._taken(feed, low + step):
+            low, step = low + step, step * 2
+        high = low + step  # free
+        while high - low > 1:
+            middle = (low + high) // 2
+            if await self._taken(feed, middle):
+                low = middle
+            else:
+                high = middle
+        return high
+
+    async def _taken(self, feed: str, seq: int) -> bool:
+        return await self.log.find_one({"_id": f"{feed}#{seq}"}, {"_id": 1}) is not None
 
     async def _hints(self, feeds: Sequence[str]) -> dict[str, int]:
         """The last sequence number noted in ``feed_state`` per feed (may lag the log)."""
@@ -475,9 +496,12 @@ async def _insert_new(coll: Any, docs: Sequence[Mapping[str, Any]]) -> set[str]:
             errors = exc.details.get("writeErrors") or []
             if not errors or errors[0].get("code") != DUPLICATE_KEY:
                 raise
-            index = int(errors[0]["index"])
-            taken.add(rest[index]["_id"])
-            rest = rest[index + 1 :]
+            rest = rest[int(errors[0]["index"]) :]
+            # Written meanwhile (another replica, or this one's other consumer with the same
+            # articles): which of the rest are there is one read, not an insert per duplicate.
+            there = await find_by_ids(coll, [d["_id"] for d in rest], {"_id": 1})
+            taken |= set(there)
+            rest = [d for d in rest if d["_id"] not in there]
     return taken
 
 

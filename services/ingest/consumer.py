@@ -37,6 +37,7 @@ from shared.contracts import SUBMISSION, IngestedArticle, Topics, TranslatedArti
 from shared.messaging import (
     InvalidMessage,
     consumer_options,
+    decode_batch,
     decode_json,
     describe_validation_error,
     is_outage,
@@ -242,10 +243,17 @@ def register(rt: Runtime, store: ArticleStore, settings: IngestSettings) -> Inge
     @rt.broker.subscriber(
         Topics.TRANSLATED,
         title="articles.translated (status per language)",
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_wait_ms,
+        decoder=raw_decoder,
         **consumer_options(rt.name, rt.settings, role="status"),
     )
-    async def on_translated(event: TranslatedArticle) -> None:
-        await store.record_translation(event)
+    async def on_translated(bodies: list[Any], message: KafkaMessage) -> None:
+        events, bad = decode_batch(message.raw_message, TranslatedArticle)
+        await store.record_translations(events)
+        for record, reason in bad:
+            await rt.dead_letters.send(record, reason, 1)
 
     return ingest
 

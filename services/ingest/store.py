@@ -42,7 +42,7 @@ from shared.contracts import (
     TranslationMethod,
     utcnow,
 )
-from shared.storage import Collection, Database, Document
+from shared.storage import Collection, Database, Document, find_by_ids
 
 ARTICLES = Collection(
     "articles", (IndexModel([("publisher", ASCENDING), ("updated_at", DESCENDING)]),)
@@ -321,31 +321,43 @@ class ArticleStore:
         return head, versions
 
     async def record_translation(self, event: TranslatedArticle) -> None:
-        """Remember, on the head, the newest translation reported for one language, and keep
-        the review queue in step with it. Re-applying an event changes nothing."""
-        head = await self.articles.find_one({"_id": event.article_id}, {"languages": 1})
-        if head is not None:
-            known = (head.get("languages") or {}).get(event.language)
+        await self.record_translations([event])
+
+    async def record_translations(self, events: Iterable[TranslatedArticle]) -> None:
+        """Remember, on the heads, the newest translation reported for each language, and keep
+        the review queue in step with them: one read of the heads and one of the queue for
+        the lot, one update per article (its languages together). Re-applying an event
+        changes nothing."""
+        latest: dict[tuple[str, str], TranslatedArticle] = {}
+        for e in events:
+            seen = latest.get((e.article_id, e.language))
+            if seen is None or (seen.version, seen.revision) <= (e.version, e.revision):
+                latest[(e.article_id, e.language)] = e
+        heads = await find_by_ids(self.articles, [aid for aid, _ in latest], {"languages": 1})
+        queued = await find_by_ids(self.reviews, [review_id(*k) for k in latest])
+        changes: dict[str, dict[str, Any]] = {}
+        for (article_id, language), event in latest.items():
+            head = heads.get(article_id)
+            known = ((head or {}).get("languages") or {}).get(language)
             if known and (known["version"], known.get("revision", 0)) > (
                 event.version,
                 event.revision,
             ):
-                return
-        # The queue first: once the article says "held", the queue already lists it. Without
-        # a head yet (it is saved just after the announcement) the queue entry is still
-        # written: a held translation must never go unseen.
-        await self.sync_review(event)
-        if head is not None:
-            await self.articles.update_one(
-                {"_id": event.article_id},
-                {"$set": {f"languages.{event.language}": language_state(event)}},
-            )
+                continue
+            # The queue first: once the article says "held", the queue already lists it.
+            # Without a head yet (it is saved just after the announcement) the queue entry is
+            # still written: a held translation must never go unseen.
+            await self.sync_review(event, queued.get(review_id(article_id, language)))
+            if head is not None:
+                changes.setdefault(article_id, {})[f"languages.{language}"] = language_state(event)
+        for article_id, fields in changes.items():
+            await self.articles.update_one({"_id": article_id}, {"$set": fields})
 
-    async def sync_review(self, event: TranslatedArticle) -> None:
-        """Queue the translation if an editor should see it, else take its language out."""
+    async def sync_review(self, event: TranslatedArticle, found: Document | None) -> None:
+        """Queue the translation if an editor should see it, else take its language out;
+        ``found``: what the queue holds for its article and language."""
         _id = review_id(event.article_id, event.language)
         kind = review_kind(event)
-        found = await self._find(self.reviews, _id)
         if found:
             queued, this = (found["version"], found["revision"]), (event.version, event.revision)
             if queued > this or (queued == this and kind is not None):

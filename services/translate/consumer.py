@@ -25,7 +25,7 @@ again without the engines or models named, and meets the checks and the policy a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -50,6 +50,7 @@ from services.translate.store import (
     TranslationStore,
     announced,
     held_since,
+    human_key,
     key,
     stored_event,
 )
@@ -150,11 +151,20 @@ class Translate:
         self.metrics = metrics
 
     async def publish(self, event: TranslatedArticle) -> None:
+        await self.publish_many([event])
+
+    async def publish_many(self, events: Sequence[TranslatedArticle]) -> None:
+        """Announce ``events``, then note them announced (a few writes for the lot): a crash
+        in between announces them again on redelivery, which consumers ignore (same version
+        and revision)."""
+        await asyncio.gather(*map(self._announce, events))
+        await self.store.mark_announced(events)
+
+    async def _announce(self, event: TranslatedArticle) -> None:
         with article_context(
             article_id=event.article_id, version=event.version, language=event.language
         ):
             await self.out.publish(event, key=event.article_id.encode())
-            await self.store.mark_announced(event)
             p = event.provenance
             self.rt.log.info(
                 "translation announced",
@@ -202,6 +212,12 @@ class Translate:
         if jobs:
             assert self.translator is not None  # plan() only makes jobs when there is one
             outcomes = await self.translator.run([job for _, job in jobs])
+            # An editor's translation may have arrived while the engine worked: it wins.
+            humans = await self.store.human_translations(
+                (o.job.article.article_id, o.job.target, o.job.article.version)
+                for o in outcomes
+                if o.event is not None
+            )
             # Side by side (each is a few database round trips on its own article and
             # language), a few at a time: FerretDB holds two SQLite connections for each
             # conditional write, from a pool of 100.
@@ -209,7 +225,7 @@ class Translate:
 
             async def settle(outcome: Outcome) -> TranslatedArticle | None:
                 async with gate:
-                    return await self.settle(outcome)
+                    return await self.settle(outcome, humans)
 
             settled = await asyncio.gather(*map(settle, outcomes))
             for (record, _), outcome, event in zip(jobs, outcomes, settled, strict=True):
@@ -219,7 +235,7 @@ class Translate:
                     failures.setdefault(id(record), []).append(
                         f"{outcome.job.target}: {outcome.error}"
                     )
-        await asyncio.gather(*(self.publish(e) for e in to_publish))
+        await self.publish_many(to_publish)
         attempts = self.translator.attempts if self.translator else 1
         for record, _ in latest.values():
             if id(record) in failures:
@@ -286,9 +302,12 @@ class Translate:
             return None
         return found
 
-    async def settle(self, outcome: Outcome) -> TranslatedArticle | None:
+    async def settle(
+        self, outcome: Outcome, humans: Mapping[str, HumanTranslation] | None = None
+    ) -> TranslatedArticle | None:
         """Store one outcome under its publisher's policy; the event to publish, if any (a
-        held one too: it carries ``provenance.held``)."""
+        held one too: it carries ``provenance.held``). ``humans``: the editors' translations
+        read since the engine worked, by :func:`human_key` (read here when not given)."""
         job, a = outcome.job, outcome.job.article
         with article_context(article_id=a.article_id, version=a.version, language=job.target):
             if outcome.event is None:
@@ -306,7 +325,10 @@ class Translate:
                     extra={"checks": sorted({f.check for f in failures})},
                 )
             # An editor's translation may have arrived while the engine worked: it wins.
-            human = await self.store.human_translation(a.article_id, job.target, a.version)
+            if humans is None:
+                human = await self.store.human_translation(a.article_id, job.target, a.version)
+            else:
+                human = humans.get(human_key(a.article_id, job.target, a.version))
             if human is not None:
                 return await self.store.record(human_event(human), Status.TRANSLATED, human=True)
             policy = await self.policy(a.publisher)

@@ -101,6 +101,10 @@ class Outcome:
     missing: list[Term] = field(default_factory=list)
 
 
+#: An article's cut within one batch, by (article id, version, content hash, plain, context).
+_Plans = dict[tuple[str, int, str, bool, bool], Segmented]
+
+
 @dataclass(frozen=True)
 class _Planned:
     job: Job
@@ -143,16 +147,17 @@ class BatchTranslator:
             by_pair.setdefault((job.article.language, job.target), []).append(n)
         outcomes: list[Outcome | None] = [None] * len(jobs)
         cache: LegCache = {}  # shared by the pairs: fa→ar via en reuses fa→en's segments
+        plans: _Plans = {}  # an article is cut once for all its target languages
         for (source, target), indexes in by_pair.items():
-            done = await self._pair(source, target, [jobs[i] for i in indexes], cache)
+            done = await self._pair(source, target, [jobs[i] for i in indexes], cache, plans)
             for i, outcome in zip(indexes, done, strict=True):
                 outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
 
     async def _pair(
-        self, source: str, target: str, jobs: list[Job], cache: LegCache
+        self, source: str, target: str, jobs: list[Job], cache: LegCache, plans: _Plans
     ) -> list[Outcome]:
-        planned = self._plan(source, target, jobs)
+        planned = self._plan(source, target, jobs, plans)
         texts = list(dict.fromkeys(p.text for pl in planned for p in pl.prepared if p.text.strip()))
         preferred = preferred_legs(self.router, source, target)
         translated, legs_of = await self._known(source, target, preferred, texts)
@@ -181,8 +186,9 @@ class BatchTranslator:
         )
         return [self._outcome(pl, translated, legs_of, failed) for pl in planned]
 
-    def _plan(self, source: str, target: str, jobs: list[Job]) -> list[_Planned]:
-        """Each article cut into segments, with its glossary terms prepared in them."""
+    def _plan(self, source: str, target: str, jobs: list[Job], plans: _Plans) -> list[_Planned]:
+        """Each article cut into segments (once per batch: the cut does not depend on the
+        target language), with its glossary terms prepared in them."""
         # Inline markup travels as <x1>…</x1> markers only when every engine keeps them.
         plain = not all(getattr(e, "keeps_markup", False) for e in self.router.engines)
         # The lead goes with the headline only when every candidate engine knows what to do
@@ -191,13 +197,17 @@ class BatchTranslator:
         context = bool(engines) and all(getattr(e, "uses_context", False) for e in engines)
         planned = []
         for job in jobs:
-            plan = segment_article(
-                job.article.headline,
-                job.article.body_html,
-                plain_segments=plain,
-                lead_context=context,
-                captions=[image.caption for image in job.article.images],
-            )
+            a = job.article
+            cut = (a.article_id, a.version, a.content_hash, plain, context)
+            plan = plans.get(cut)
+            if plan is None:
+                plan = plans[cut] = segment_article(
+                    a.headline,
+                    a.body_html,
+                    plain_segments=plain,
+                    lead_context=context,
+                    captions=[image.caption for image in a.images],
+                )
             terms = job.glossary.terms if job.glossary else []
             prepared = [prepare(s, terms, self.glossary_mode) for s in plan.segments]
             planned.append(_Planned(job, plan, prepared))

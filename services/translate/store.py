@@ -21,7 +21,7 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from shared.contracts import HumanTranslation, TranslatedArticle, utcnow
-from shared.storage import Collection, Database, Document, find_by_ids
+from shared.storage import IDS_PER_READ, Collection, Database, Document, find_by_ids
 
 TRANSLATIONS = Collection("translations")
 HUMAN = Collection("human_translations")  # _id "<article>:<language>:<version>"
@@ -40,6 +40,11 @@ class Status(StrEnum):
 
 def key(article_id: str, language: str) -> str:
     return f"{article_id}:{language}"
+
+
+def human_key(article_id: str, language: str, version: int) -> str:
+    """An editor's translation of one version into one language."""
+    return f"{key(article_id, language)}:{version}"
 
 
 class TranslationStore:
@@ -106,17 +111,24 @@ class TranslationStore:
         assert doc is not None  # upsert with ReturnDocument.AFTER always returns it
         return event.model_copy(update={"revision": int(doc["revision"])})
 
-    async def mark_announced(self, event: TranslatedArticle) -> None:
-        await self.coll.update_one(
-            {"_id": key(event.article_id, event.language)},
-            {"$max": {"announced_revision": event.revision}},
-        )
+    async def mark_announced(self, events: Iterable[TranslatedArticle]) -> None:
+        """Note ``events`` announced: one ``update`` per revision number among them (almost
+        always one: the first translation of each), ``$in`` by ``_id``."""
+        by_revision: dict[int, list[str]] = {}
+        for event in events:
+            by_revision.setdefault(event.revision, []).append(key(event.article_id, event.language))
+        for revision, keys in sorted(by_revision.items()):
+            for at in range(0, len(keys), IDS_PER_READ):
+                await self.coll.update_many(
+                    {"_id": {"$in": keys[at : at + IDS_PER_READ]}},
+                    {"$max": {"announced_revision": revision}},
+                )
 
     async def save_human(self, translation: HumanTranslation) -> None:
         """Keep the editor's text (the latest submission for a version wins)."""
         doc = translation.model_dump(mode="python")
         await self.human.replace_one(
-            {"_id": f"{key(translation.article_id, translation.language)}:{translation.version}"},
+            {"_id": human_key(translation.article_id, translation.language, translation.version)},
             doc,
             upsert=True,
         )
@@ -124,8 +136,16 @@ class TranslationStore:
     async def human_translation(
         self, article_id: str, language: str, version: int
     ) -> HumanTranslation | None:
-        doc = await self.human.find_one({"_id": f"{key(article_id, language)}:{version}"})
+        doc = await self.human.find_one({"_id": human_key(article_id, language, version)})
         return HumanTranslation.model_validate(doc) if doc else None
+
+    async def human_translations(
+        self, wanted: Iterable[tuple[str, str, int]]
+    ) -> dict[str, HumanTranslation]:
+        """The editors' translations of these (article, language, version), by
+        :func:`human_key`: one ``$in`` read."""
+        docs = await find_by_ids(self.human, [human_key(*w) for w in wanted])
+        return {k: HumanTranslation.model_validate(d) for k, d in docs.items()}
 
 
 def stored_event(state: Document) -> TranslatedArticle | None:

@@ -143,3 +143,46 @@ async def test_a_batch_larger_than_one_command_is_written_whole(store: FeedStore
     assert len(statuses) == many
     versions = {d["_id"]: d["version"] async for d in store.entries.find({})}
     assert set(versions.values()) == {2}
+
+
+async def test_a_counter_far_behind_costs_a_few_reads_not_an_insert_per_number(
+    store: FeedStore,
+) -> None:
+    """Two replicas append to the same network feeds: one's counter may be hundreds of items
+    behind. It finds the first free number by reading single ids (doubling, then halving),
+    instead of trying its whole batch at each number taken: before, a batch then took longer
+    than Kafka's poll limit and the replica lost its partitions, round after round."""
+    feed = "network/metropolis/en"
+    await store.log.insert_many(
+        [{"_id": f"{feed}#{seq}", "seq": seq, "article_id": "other"} for seq in range(1, 601)]
+    )
+    inserts = 0
+    insert_many = store.log.insert_many
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal inserts
+        inserts += 1
+        return await insert_many(*args, **kwargs)
+
+    store.log.insert_many = counted  # type: ignore[method-assign]
+    items = [{"article_id": f"n{i}", "version": 1} for i in range(20)]
+    seqs = await store.append_many(feed, items, hint=0)
+    assert seqs == list(range(601, 621))
+    assert inserts == 1
+    assert await store.head(feed) == 620
+
+
+async def test_entries_written_meanwhile_by_another_consumer_are_found_in_one_read(
+    store: FeedStore,
+) -> None:
+    """The source event's consumer and the translations' insert the same articles' notes at
+    once: every article already there is updated instead, none is inserted twice."""
+    await store.put_entries([entry(f"c{i}") for i in range(0, 40, 2)])  # every other one
+    puts = await store.put_entries([entry(f"c{i}", language="en") for i in range(40)])
+    assert all(p.changed for p in puts)
+    languages = await store.languages(f"c{i}" for i in range(40))
+    assert all(
+        set(langs) == ({"fa", "en"} if i % 2 == 0 else {"en"})
+        for i, langs in ((int(aid[1:]), v) for aid, v in languages.items())
+    )
+    assert len(languages) == 40

@@ -94,6 +94,11 @@ class MemoryCollection:
     ) -> None:
         await self.find_one_and_update(query, update, upsert=upsert)
 
+    async def update_many(self, query: Mapping[str, Any], update: Mapping[str, Any]) -> None:
+        for doc in self.docs.values():
+            if _matches(doc, query):
+                _apply(doc, update)
+
     async def find_one_and_update(
         self,
         query: Mapping[str, Any],

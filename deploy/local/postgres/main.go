@@ -32,7 +32,7 @@ func main() {
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		log.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	logger := slog.New(&lazyAttrs{inner: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})})
 
 	config := &ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{TCP: *listen},

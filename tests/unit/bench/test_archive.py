@@ -11,6 +11,7 @@ from aiokafka import TopicPartition
 
 from bench.archive import (
     DB_COMMANDS,
+    DB_WRITES,
     Result,
     archive_ids,
     check_feeds,
@@ -126,9 +127,10 @@ def test_commands_are_read_from_the_exposition() -> None:
         f"# TYPE {DB_COMMANDS} counter\n"
         f'{DB_COMMANDS}{{service="feeds",command="find"}} 12.0\n'
         f'{DB_COMMANDS}{{service="feeds",command="update"}} 3.0\n'
+        f'{DB_WRITES}{{service="feeds",command="update"}} 40.0\n'
         'syndication_messages_published_total{service="feeds",topic="x"} 7.0\n'
     )
-    assert parse_commands(text) == {"find": 12.0, "update": 3.0}
+    assert parse_commands(text) == {"find": 12.0, "update": 3.0, "written:update": 40.0}
 
 
 def result(**changes: object) -> Result:
@@ -143,7 +145,10 @@ def result(**changes: object) -> Result:
         "window": 2.5,
         "stages": {"import": [0, 0.5], "ingest": [0.5, 1.0], "feeds": [None, 2.0]},
         "cpu": {"feeds": 1.0, "ingest": 0.5, "machine": 4.0},
-        "commands": {"feeds": {"update": 1500.0, "find": 1000.0}, "ingest": {}},
+        "commands": {
+            "feeds": {"update": 1500.0, "find": 1000.0, "written:update": 4000.0},
+            "ingest": {},
+        },
         "missing": 0,
         "duplicated": 0,
         "in_two_documents": 0,
@@ -167,5 +172,6 @@ def test_the_report_puts_a_baseline_beside_the_run(tmp_path: Path) -> None:
     assert "| feeds | 10.0 ms (40 %) |" in text  # 1 s of CPU over 100 articles, 2.5 s
     assert "| others on the machine, not this benchmark's | 25.0 ms (100 %) |" in text
     assert "| feeds | 25.0 (update 15.0, find 10.0) | n/a (not counted) |" in text
+    assert "| feeds | 40.0 (update 40.0) | n/a (not counted) |" in text  # documents written
     assert "| 0 / 0 / 0 (of 800, 40 documents read) |" in text
     assert "baseline" not in report(result())

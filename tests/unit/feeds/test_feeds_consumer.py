@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
 
-from services.feeds.consumer import decode
 from shared.contracts import DateSource, IngestedArticle
-from shared.messaging import InvalidMessage
+from shared.messaging import InvalidMessage, decode_batch
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -46,7 +45,7 @@ def test_bad_records_are_set_aside_one_by_one_with_their_reason() -> None:
         record(json.dumps({"article_id": "x"}).encode(), 2),
         record(b"", 3),
     ]
-    events, bad = decode(records, IngestedArticle)
+    events, bad = decode_batch(records, IngestedArticle)
     assert [e.article_id for e in events] == ["mashhad-1"]
     assert [r.offset for r, _ in bad] == [0, 2, 3]
     assert all(isinstance(reason, InvalidMessage) for _, reason in bad)

@@ -6,6 +6,7 @@ article; everything at once on shutdown. The calls are recorded instead of made.
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 from services.feeds.publishing import FeedRef, Feeds
@@ -118,3 +119,41 @@ async def test_a_links_change_during_a_render_leaves_that_render_outdated() -> N
     feeds.documents.render_current = render_current  # type: ignore[method-assign]
     await feeds.render(FA)
     assert store.seqs["publisher/mashhad/fa.atom"] == -1  # the next request renders again
+
+
+async def test_requests_that_arrive_together_after_a_change_cost_one_render() -> None:
+    """A poller of the Atom feed and a reader of its RSS ask at once after a change: one Atom
+    render, which the second request finds stored; then the RSS render from it."""
+
+    class Store:
+        def __init__(self) -> None:
+            self.seqs: dict[str, tuple[int, str]] = {}
+
+        async def head(self, feed: str) -> int:
+            return 7
+
+        async def links_token(self, feed: str) -> str | None:
+            return None
+
+        async def rendered_version(self, key: str) -> tuple[int, str] | None:
+            return self.seqs.get(key)
+
+        async def get_rendered(self, key: str) -> Any:
+            if key not in self.seqs:
+                return None
+            seq, etag = self.seqs[key]
+            return SimpleNamespace(seq=seq, source=etag if key.endswith("rss") else None)
+
+    store = Store()
+    feeds = Feeds(store, Any, "https://feeds.example")  # type: ignore[arg-type]
+    renders: list[str] = []
+
+    async def render_current(feed: FeedRef, seq: int, fmt: str, source: Any = None) -> None:
+        renders.append(fmt)
+        await asyncio.sleep(0)  # the other request arrives meanwhile
+        store.seqs[f"{feed.id}.{fmt}"] = (seq, source or f"etag-{seq}")
+
+    feeds.documents.render_current = render_current  # type: ignore[method-assign]
+    atom, rss = await asyncio.gather(feeds.rendered(FA, "atom"), feeds.rendered(FA, "rss"))
+    assert renders == ["atom", "rss"]
+    assert (atom.seq, rss.seq, rss.source) == (7, 7, "etag-7")

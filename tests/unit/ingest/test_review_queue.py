@@ -80,6 +80,9 @@ def _matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
         if isinstance(wanted, dict) and "$lt" in wanted:
             if not (value is not None and value < wanted["$lt"]):
                 return False
+        elif isinstance(wanted, dict) and "$in" in wanted:
+            if value not in wanted["$in"]:
+                return False
         elif value != wanted:
             return False
     return True
@@ -125,7 +128,7 @@ class MemoryCollection:
         found = [d for d in self.docs.values() if _matches(d, query)]
         return copy.deepcopy(found[0]) if found else None
 
-    def find(self, query: dict[str, Any], *_: Any) -> Cursor:
+    def find(self, query: dict[str, Any], *_: Any, **__: Any) -> Cursor:
         return Cursor([d for d in self.docs.values() if _matches(d, query)])
 
     async def insert_one(self, doc: dict[str, Any]) -> None:
@@ -576,3 +579,25 @@ def test_a_persian_figure_in_an_english_reason_keeps_its_reading_order() -> None
         "figures of the source missing from the translation: <bdi>۳۰ میلیون</bdi>, &lt;b&gt;"
     )
     assert str(isolate_rtl("no Persian here")) == "no Persian here"
+
+
+async def test_a_batch_of_events_keeps_the_newest_of_each_language(world: SimpleNamespace) -> None:
+    """The status consumer takes events in batches: the languages of an article land together,
+    and an older event in the same batch (read out of order) changes nothing."""
+    store = world.store
+    article = source_article()
+    await stored(store, article)
+    held = translated(article, minutes=1)
+    approved = translated(
+        article, revision=2, held=False, reviewed=True, review=ReviewAction.APPROVED
+    )
+    flagged = translated(article, language="ar", held=False, policy=TranslationPolicy.PUBLISH)
+    await store.record_translations([approved, flagged, held])
+    head, _ = await store.article(article.article_id)
+    assert head is not None
+    assert head["languages"]["en"]["review"] == "approved"
+    assert head["languages"]["en"]["revision"] == 2
+    assert "ar" in head["languages"]
+    assert [(e.language, e.kind) for e in await store.review_queue("mashhad")] == [
+        ("ar", "flagged")
+    ]

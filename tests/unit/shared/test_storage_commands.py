@@ -10,14 +10,16 @@ from shared.settings import InfraSettings
 from shared.storage import COMMANDS_REGISTRY, CommandCounter, connect
 
 
-def counted(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
-    """``syndication_db_commands_total`` as exposed: (service, command) -> count."""
+def counted(
+    registry: CollectorRegistry, metric: str = "syndication_db_commands_total"
+) -> dict[tuple[str, str], float]:
+    """A counter as exposed: (service, command) -> count, zeros left out."""
     text = generate_latest(registry).decode()
     return {
         (s.labels["service"], s.labels["command"]): s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
-        if s.name == "syndication_db_commands_total"
+        if s.name == metric and s.value
     }
 
 
@@ -38,6 +40,25 @@ def test_each_command_is_counted_by_service_and_name() -> None:
     send(client, {"find": "feed_entries", "filter": {}})
     send(client, {"update": "feed_heads", "updates": []})
     assert counted(registry) == {("feeds", "find"): 2.0, ("feeds", "update"): 1.0}
+
+
+def test_write_commands_count_the_documents_they_carry() -> None:
+    """An insert of many documents is one command but many rows for the database to write."""
+    registry = CollectorRegistry()
+    client = connect(InfraSettings(mongodb_uri="mongodb://127.0.0.1:1"), "feeds", registry)
+    send(client, {"insert": "feed_log", "documents": [{"_id": i} for i in range(50)]})
+    send(client, {"update": "feed_entries", "updates": [{"q": {}, "u": {}}] * 16})
+    send(client, {"delete": "feed_entries", "deletes": [{"q": {}, "limit": 1}] * 2})
+    send(client, {"findAndModify": "translations", "query": {}, "update": {}})
+    send(client, {"find": "feed_entries", "filter": {}})
+    written = counted(registry, "syndication_db_documents_written_total")
+    assert written == {
+        ("feeds", "insert"): 50.0,
+        ("feeds", "update"): 16.0,
+        ("feeds", "delete"): 2.0,
+        ("feeds", "findAndModify"): 1.0,
+    }
+    assert sum(counted(registry).values()) == 5.0
 
 
 def test_clients_share_their_registry_counter() -> None:

@@ -4,7 +4,7 @@ an approval or a send back does, and how readers see the checks' results in the 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -384,9 +384,10 @@ class OneState:
     async def get(self, article_id: str, language: str) -> dict[str, Any]:
         return self.state
 
-    async def mark_announced(self, event: TranslatedArticle) -> None:
-        self.announced.append(event.revision)
-        self.state["announced_revision"] = event.revision
+    async def mark_announced(self, events: Iterable[TranslatedArticle]) -> None:
+        for event in events:
+            self.announced.append(event.revision)
+            self.state["announced_revision"] = event.revision
 
 
 class Out:

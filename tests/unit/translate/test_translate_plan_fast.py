@@ -22,7 +22,7 @@ from services.translate.pipeline import BatchTranslator
 from services.translate.routing import Router
 from services.translate.settings import TranslateSettings
 from services.translate.store import TRANSLATIONS, Status, TranslationStore
-from shared.contracts import DateSource, IngestedArticle, Topics
+from shared.contracts import DateSource, HumanTranslation, IngestedArticle, Topics
 from shared.glossary import GLOSSARIES, Glossary, GlossaryStore, Term
 from tests.support.fast_broker import (
     Watched,
@@ -279,3 +279,41 @@ async def test_a_glossary_of_the_usual_originals_is_not_applied_to_one_in_anothe
     by_id = {e["article_id"]: e["provenance"] for e in service.watched.events}
     assert by_id["mashhad-1"]["glossary_version"] == "mashhad/ar@1"  # Persian: its terms apply
     assert by_id["mashhad-2"]["glossary_version"] is None  # English: nothing to match
+
+
+async def test_an_editors_translation_that_arrives_while_the_engine_works_wins(
+    start: Start,
+) -> None:
+    """The editor's text is read after the engine's work (for the whole batch at once): the
+    machine output of that version is never announced over it."""
+    service = await start({("fa", "en")}, translate_to=("en", "ar"))
+    engine = service.engine
+    assert engine is not None
+    store = TranslationStore(service.db)  # type: ignore[arg-type]
+    translate = engine.translate
+
+    async def while_an_editor_submits(
+        segments: Sequence[str], source: str, target: str
+    ) -> list[str]:
+        await store.save_human(
+            HumanTranslation(
+                article_id="mashhad-1",
+                version=1,
+                publisher="mashhad",
+                language="en",
+                headline="Thirty million pilgrims",
+                body_html="<p>Text</p>",
+                published=NOW,
+                source_language="fa",
+                translated_by="editor (key 1)",
+                submitted_at=NOW,
+            )
+        )
+        return await translate(segments, source, target)
+
+    engine.translate = while_an_editor_submits  # type: ignore[method-assign]
+    await service.ingested(article())
+    (event,) = service.watched.events  # ar has no route: pending, nothing announced
+    assert (event["language"], event["headline"]) == ("en", "Thirty million pilgrims")
+    assert event["provenance"]["method"] == "human"
+    assert service.state("mashhad-1", "en")["human_version"] == 1
