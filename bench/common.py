@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+
 from deploy.local import stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,3 +108,15 @@ def code_version() -> str:
     except OSError:
         return "unknown"
     return f"commit {commit}" + (" with uncommitted changes" if dirty else "") if commit else "?"
+
+
+def bulk_producer(kafka: str, linger_ms: int = 5) -> AIOKafkaProducer:
+    """A producer that batches as a CMS would, acknowledged by the broker (``acks=all``), for
+    articles of up to 10 MB: what the benchmarks send their loads with. Not started."""
+    return AIOKafkaProducer(
+        bootstrap_servers=kafka,
+        acks="all",
+        linger_ms=linger_ms,
+        max_batch_size=1024 * 1024,
+        max_request_size=10_485_760,
+    )

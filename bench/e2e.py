@@ -75,7 +75,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.common import NO_REFUSALS, command_line, infrastructure, publish, ready
+from bench.common import NO_REFUSALS, bulk_producer, command_line, infrastructure, publish, ready
 from deploy.local import stack
 from shared.contracts import Topics
 
@@ -975,13 +975,7 @@ async def measure(system: Stack, kafka: str, modes: list[Mode], args: argparse.N
     observer = Observer(system.feeds_url, feeds, args.poll_ms / 1000, args.others_poll_ms / 1000)
     stop = asyncio.Event()
     polling = asyncio.create_task(observer.run(stop))
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=1024 * 1024,
-        max_request_size=10_485_760,
-    )
+    producer = bulk_producer(kafka)
     await producer.start()
     try:
         # Warm-up: consumer groups assigned, code paths and connections warm, feeds exist.

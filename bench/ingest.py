@@ -35,10 +35,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
-from bench.common import command_line, infrastructure, publish, ready
+from bench.common import bulk_producer, command_line, infrastructure, publish, ready
 from deploy.local import stack
 from shared.contracts import Topics
 
@@ -100,13 +100,7 @@ async def until_announced(kafka: str, ids: set[str], started: asyncio.Event) -> 
 
 
 async def measure_ingest(kafka: str, docs: list[dict[str, Any]], ids: set[str]) -> float:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=1024 * 1024,  # an editor-side producer that batches, as a CMS would
-        max_request_size=10_485_760,
-    )
+    producer = bulk_producer(kafka)  # an editor-side producer that batches, as a CMS would
     await producer.start()
     values = [json.dumps(doc, ensure_ascii=False).encode() for doc in docs]
     try:

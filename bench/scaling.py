@@ -80,7 +80,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from bench.archive import WRITTEN, Probe, Snapshot, parse_commands
-from bench.common import command_line, infrastructure, publish, ready
+from bench.common import bulk_producer, command_line, infrastructure, publish, ready
 from bench.e2e import (
     LANGUAGES,
     MACHINE,
@@ -171,8 +171,24 @@ def _fa(n: int) -> str:
     return str(n).translate(PERSIAN_DIGITS)
 
 
+class Timed:
+    """What both stages' rounds report from their articles, seconds and CPU by process."""
+
+    n: int
+    seconds: float
+    cpu: dict[str, float]
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.seconds
+
+    def share(self, names: tuple[str, ...]) -> float:
+        """CPU used by these processes over the round, in cores."""
+        return sum(v for k, v in self.cpu.items() if k.startswith(names)) / self.seconds
+
+
 @dataclass
-class Round:
+class Round(Timed):
     engine: str
     replicas: int
     n: int
@@ -182,14 +198,6 @@ class Round:
     engine_seconds: dict[str, float] = field(default_factory=dict)  # per replica
     memory_hits: int = 0
     round: int = 1
-
-    @property
-    def rate(self) -> float:
-        return self.n / self.seconds
-
-    def share(self, names: tuple[str, ...]) -> float:
-        """CPU used by these processes over the round, in cores."""
-        return sum(v for k, v in self.cpu.items() if k.startswith(names)) / self.seconds
 
 
 def engine_env(engine: str, args: argparse.Namespace) -> dict[str, str]:
@@ -303,13 +311,7 @@ async def translate_backlog(kafka: str, records: list[tuple[bytes, bytes]]) -> f
     listener = AIOKafkaConsumer(
         Topics.TRANSLATED, bootstrap_servers=kafka, auto_offset_reset="latest", group_id=None
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=1024 * 1024,
-        max_request_size=10_485_760,
-    )
+    producer = bulk_producer(kafka)
     await listener.start()
     await producer.start()
     try:
@@ -499,13 +501,7 @@ async def feeds_backlog(
     and how many of the records they had committed then."""
     n = len(records[Topics.INGESTED])
     marks = await end_offsets(kafka, tuple(records))
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=1024 * 1024,
-        max_request_size=10_485_760,
-    )
+    producer = bulk_producer(kafka)
     await producer.start()
     try:
         async with Probe(kafka, marks, n) as probe:
@@ -533,7 +529,7 @@ def feeds_done(snap: Snapshot, n: int) -> bool:
 
 
 @dataclass
-class FeedsRound:
+class FeedsRound(Timed):
     replicas: int
     n: int
     seconds: float
@@ -543,14 +539,6 @@ class FeedsRound:
     commands: dict[str, float]  # command -> per article, every replica together
     handled: int  # records the feeds groups had committed when the clock stopped
     round: int = 1
-
-    @property
-    def rate(self) -> float:
-        return self.n / self.seconds
-
-    def share(self, names: tuple[str, ...]) -> float:
-        """CPU used by these processes over the round, in cores."""
-        return sum(v for k, v in self.cpu.items() if k.startswith(names)) / self.seconds
 
     @property
     def records(self) -> int:

@@ -64,7 +64,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from bench.common import code_version, command_line, cpu_model, infrastructure, publish, ready
+from bench.common import (
+    bulk_producer,
+    code_version,
+    command_line,
+    cpu_model,
+    infrastructure,
+    publish,
+    ready,
+)
 from deploy.local import stack
 from services.translate.ct2 import ModelManifest
 from shared.contracts import DateSource, IngestedArticle, Topics
@@ -566,13 +574,7 @@ async def measure_service(
     pid = proc.pid()
     assert pid is not None
     listener = Listener(kafka)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka,
-        acks="all",
-        linger_ms=0,
-        max_batch_size=1024 * 1024,
-        max_request_size=10_485_760,
-    )
+    producer = bulk_producer(kafka, linger_ms=0)
     await producer.start()
     await listener.start()
     n = len(corpus.headlines)

@@ -188,6 +188,12 @@ class DeadLetterPolicy:
     def __call__(self, msg: Any, /, *, context: ContextRepo) -> _DeadLetterMiddleware:
         return _DeadLetterMiddleware(msg, context=context, policy=self)
 
+    async def send_each(self, bad: Iterable[tuple[Any, BaseException]]) -> None:
+        """Dead-letter the records a batch consumer set aside (``decode_batch``), each with its
+        reason: never processed, so one attempt each."""
+        for record, exc in bad:
+            await self.send(record, exc, 1)
+
     async def send(self, record: Any, exc: BaseException, attempts: int) -> None:
         """Dead-letter one record (or each record of a batch) with the reason."""
         assert self.broker is not None, "DeadLetterPolicy.broker is set by make_broker()"

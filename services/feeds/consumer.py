@@ -20,7 +20,7 @@ from shared.contracts import (
     Topics,
     TranslatedArticle,
 )
-from shared.messaging import Record, consumer_options, decode_batch, raw_decoder
+from shared.messaging import consumer_options, decode_batch, raw_decoder
 from shared.observability import article_context
 from shared.service import Runtime
 
@@ -75,10 +75,6 @@ def register(rt: Runtime, feeds: Feeds, settings: FeedsSettings) -> None:
     work and one render per feed, however many entries it holds. A record that is not an event
     goes to the dead-letter topic alone; the offsets are committed once the batch is stored."""
 
-    async def dead_letter(bad: list[tuple[Record, Exception]]) -> None:
-        for record, reason in bad:
-            await rt.dead_letters.send(record, reason, 1)
-
     @rt.broker.subscriber(
         Topics.INGESTED,
         title="articles.ingested (feeds)",
@@ -91,7 +87,7 @@ def register(rt: Runtime, feeds: Feeds, settings: FeedsSettings) -> None:
     async def on_ingested(bodies: list[Any], message: KafkaMessage) -> None:
         articles, bad = decode_batch(message.raw_message, IngestedArticle)
         await feeds.add_many([entry(a, a.language, a.ingested_at, None) for a in articles])
-        await dead_letter(bad)
+        await rt.dead_letters.send_each(bad)
 
     @rt.broker.subscriber(
         Topics.TRANSLATED,
@@ -105,4 +101,4 @@ def register(rt: Runtime, feeds: Feeds, settings: FeedsSettings) -> None:
     async def on_translated(bodies: list[Any], message: KafkaMessage) -> None:
         translations, bad = decode_batch(message.raw_message, TranslatedArticle)
         await feeds.add_many(translated_entries(translations, rt))
-        await dead_letter(bad)
+        await rt.dead_letters.send_each(bad)

@@ -252,8 +252,7 @@ def register(rt: Runtime, store: ArticleStore, settings: IngestSettings) -> Inge
     async def on_translated(bodies: list[Any], message: KafkaMessage) -> None:
         events, bad = decode_batch(message.raw_message, TranslatedArticle)
         await store.record_translations(events)
-        for record, reason in bad:
-            await rt.dead_letters.send(record, reason, 1)
+        await rt.dead_letters.send_each(bad)
 
     return ingest
 
