@@ -5,8 +5,10 @@ real ``ArticleStore`` on an in-memory stand-in); ``tests/integration/test_ingest
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,9 +17,9 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from services.ingest import consumer
 from services.ingest.preparing import Preparer
 from services.ingest.settings import IngestSettings
-from services.ingest.store import VERSIONS, ArticleStore
+from services.ingest.store import ARTICLES, VERSIONS, ArticleStore
 from services.ingest.versions import SCOPES_HEADER
-from shared.contracts import Topics
+from shared.contracts import DeadLetter, Provenance, Topics, TranslatedArticle
 from tests.support.fast_broker import (
     KafkaLog,
     Watched,
@@ -68,6 +70,11 @@ async def ingest(
     rt = runtime("ingest", settings, db)
     ingest = consumer.register(rt, ArticleStore(db), settings)  # type: ignore[arg-type]
     watched = watch_topics(rt.broker, Topics.INGESTED, Topics.SUBMITTED)
+
+    @rt.broker.subscriber(Topics.dlq(Topics.TRANSLATED), group_id="test-watch")
+    async def on_status_letter(letter: DeadLetter) -> None:  # the status consumer's
+        watched.dead_letters.append(letter)
+
     async with TestKafkaBroker(rt.broker) as br:
         yield Ingest(br, db, watched, log, ingest)
 
@@ -241,3 +248,35 @@ async def test_a_refusal_of_an_article_judged_new_is_checked_against_the_stored_
     assert [v for _, v, _ in ingest.announced()] == [1, 2]
     await ingest.submit(article("a-9"), headers={SCOPES_HEADER: "correct"})
     assert ingest.watched.reasons() == ["the editor key that sent this lacks the 'submit' scope"]
+
+
+async def test_translation_statuses_come_in_batches_and_a_bad_record_goes_to_the_dlq_alone(
+    ingest: Ingest,
+) -> None:
+    """``articles.translated`` feeds the heads' language states (the desk shows them) in
+    batches: the good events of a batch are recorded, a record that is not one is set aside
+    with its reason."""
+    await ingest.submit(article("a-1"))
+    (event,) = ingest.watched.events
+    translation = TranslatedArticle(
+        article_id=event["article_id"],
+        version=1,
+        publisher="mashhad",
+        published=event["published"],
+        language="en",
+        source_language="fa",
+        headline="Jahanshahr's four-language portal unveiled in Mashhad",
+        body_html="<p>The portal was unveiled.</p>",
+        revision=1,
+        provenance=Provenance(engine="pseudo", translated_at=datetime.now(UTC)),
+    )
+    await ingest.broker.publish_batch(
+        translation.model_dump(mode="json"), {"article_id": "x"}, topic=Topics.TRANSLATED
+    )
+    head = ingest.db[ARTICLES.name].docs[event["article_id"]]
+    assert head["languages"]["en"]["version"] == 1
+    (letter,) = ingest.watched.dead_letters
+    assert letter.topic == Topics.TRANSLATED and letter.payload == json.dumps(
+        {"article_id": "x"}, separators=(",", ":")
+    )
+    assert letter.reason.startswith("invalid message:")

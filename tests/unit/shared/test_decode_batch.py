@@ -1,6 +1,6 @@
-"""What the feeds consumers make of a batch from a Kafka client we did not write: every record
-that is not an event goes to the dead-letter topic alone, with a reason, and the rest of the
-batch is still published (services/feeds/consumer.py)."""
+"""What the batch consumers (the feeds', ingest's translation statuses) make of a batch from a
+Kafka client we did not write: every record that is not an event is set aside alone, with a
+reason for the dead-letter topic, and the rest of the batch goes on (shared/messaging.py)."""
 
 from __future__ import annotations
 
