@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import html
 import json
 import os
@@ -77,7 +78,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.common import NO_REFUSALS, bulk_producer, command_line, infrastructure, publish, ready
 from deploy.local import stack
-from shared.contracts import Topics
+from shared.contracts import (
+    ArticleVersion,
+    DateSource,
+    IngestedArticle,
+    Provenance,
+    Topics,
+    TranslatedArticle,
+)
 
 if TYPE_CHECKING:
     from services.feeds.entries import FeedEntry
@@ -608,12 +616,10 @@ def command_counter() -> Any:
     return CommandCounter()
 
 
-def feed_events(doc: dict[str, Any]) -> list[tuple[str, FeedEntry]]:
-    """The feeds entries of one article as the consumers make them: the Persian original,
-    then its translations (pseudo-translated, the same size)."""
-    from services.feeds.consumer import entry
-    from shared.contracts import DateSource, IngestedArticle, Provenance, TranslatedArticle
-
+def feeds_events(doc: dict[str, Any]) -> list[ArticleVersion]:
+    """The feeds' input for one ``bench.e2e`` article: its source-language event as ingest
+    announces it, then its translations into en, ar and ru as translate announces them
+    (pseudo-translated: the same size, marked with the language)."""
     now = datetime.now(UTC)
     paragraphs = doc["body_text"].split("\n\n")
     common: dict[str, Any] = {
@@ -623,28 +629,49 @@ def feed_events(doc: dict[str, Any]) -> list[tuple[str, FeedEntry]]:
         "subjects": doc["subjects"],
         "published": now,
     }
-    original = IngestedArticle(
-        **common,
-        language=SOURCE,
-        headline=doc["headline"],
-        body_html="".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs),
-        body_text=doc["body_text"],
-        published_source=DateSource.EDITOR,
-        content_hash="bench",
-        ingested_at=now,
-    )
-    out = [(SOURCE, entry(original, SOURCE, now, None))]
-    for lang in TARGETS:
-        provenance = Provenance(engine="pseudo", model="pseudo", translated_at=now)
-        translation = TranslatedArticle(
+    out: list[ArticleVersion] = [
+        IngestedArticle(
             **common,
-            language=lang,
-            source_language=SOURCE,
-            headline=f"[{lang}] {doc['headline']}",
-            body_html="".join(f"<p>[{lang}] {html.escape(p, quote=False)}</p>" for p in paragraphs),
-            provenance=provenance,
+            language=SOURCE,
+            headline=doc["headline"],
+            body_html="".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs),
+            body_text=doc["body_text"],
+            external_id=doc["external_id"],
+            published_source=DateSource.EDITOR,
+            content_hash=hashlib.sha256(doc["body_text"].encode()).hexdigest(),
+            ingested_at=now,
         )
-        out.append((lang, entry(translation, SOURCE, now, provenance.model_dump(mode="json"))))
+    ]
+    for lang in TARGETS:
+        out.append(
+            TranslatedArticle(
+                **common,
+                language=lang,
+                source_language=SOURCE,
+                headline=f"[{lang}] {doc['headline']}",
+                body_html="".join(
+                    f"<p>[{lang}] {html.escape(p, quote=False)}</p>" for p in paragraphs
+                ),
+                provenance=Provenance(engine="pseudo", model="pseudo", translated_at=now),
+            )
+        )
+    return out
+
+
+def feed_events(doc: dict[str, Any]) -> list[tuple[str, FeedEntry]]:
+    """The feeds entries of one article as the consumers make them: the Persian original,
+    then its translations (pseudo-translated, the same size)."""
+    from services.feeds.consumer import entry
+
+    out = []
+    for event in feeds_events(doc):
+        if isinstance(event, IngestedArticle):
+            out.append((SOURCE, entry(event, SOURCE, event.ingested_at, None)))
+        elif isinstance(event, TranslatedArticle):
+            p = event.provenance
+            out.append(
+                (event.language, entry(event, SOURCE, p.translated_at, p.model_dump(mode="json")))
+            )
     return out
 
 

@@ -84,12 +84,11 @@ from bench.common import bulk_producer, command_line, infrastructure, publish, r
 from bench.e2e import (
     LANGUAGES,
     MACHINE,
-    SOURCE,
-    article_id,
     articles,
     cpu_seconds,
     drop_database,
     end_offsets,
+    feeds_events,
     machine,
     publisher_ids,
     registry_yaml,
@@ -99,12 +98,9 @@ from bench.e2e import (
 from bench.engines import IMPORT_PATHS
 from deploy.local import stack
 from shared.contracts import (
-    ArticleVersion,
     DateSource,
     IngestedArticle,
-    Provenance,
     Topics,
-    TranslatedArticle,
 )
 from shared.groups import group_id
 
@@ -390,48 +386,6 @@ def translated_batches(log: Path, offset: int) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- feeds
-
-
-def feeds_events(doc: dict[str, Any]) -> list[ArticleVersion]:
-    """The feeds' input for one ``bench.e2e`` article: its source-language event as ingest
-    announces it, then its translations into en, ar and ru as translate announces them
-    (pseudo-translated: the same size, marked with the language)."""
-    now = datetime.now(UTC)
-    paragraphs = doc["body_text"].split("\n\n")
-    common: dict[str, Any] = {
-        "article_id": article_id(doc),
-        "version": 1,
-        "publisher": doc["publisher"],
-        "subjects": doc["subjects"],
-        "published": now,
-    }
-    out: list[ArticleVersion] = [
-        IngestedArticle(
-            **common,
-            language=SOURCE,
-            headline=doc["headline"],
-            body_html="".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs),
-            body_text=doc["body_text"],
-            external_id=doc["external_id"],
-            published_source=DateSource.EDITOR,
-            content_hash=hashlib.sha256(doc["body_text"].encode()).hexdigest(),
-            ingested_at=now,
-        )
-    ]
-    for lang in TARGETS:
-        out.append(
-            TranslatedArticle(
-                **common,
-                language=lang,
-                source_language=SOURCE,
-                headline=f"[{lang}] {doc['headline']}",
-                body_html="".join(
-                    f"<p>[{lang}] {html.escape(p, quote=False)}</p>" for p in paragraphs
-                ),
-                provenance=Provenance(engine="pseudo", model="pseudo", translated_at=now),
-            )
-        )
-    return out
 
 
 def feeds_records(n: int, run: str, first: int = 0) -> dict[str, list[tuple[bytes, bytes]]]:

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 
 from bench.archive import Snapshot
-from bench.e2e import MACHINE, SUBJECT
+from bench.e2e import MACHINE, SUBJECT, feeds_events
 from bench.scaling import (
     FEEDS_GOAL,
     FeedsRound,
     Round,
     feeds_done,
-    feeds_events,
     feeds_records,
     feeds_report,
     median_rates,
