@@ -346,6 +346,25 @@ def consumer_options(
     }
 
 
+def batch_consumer_options(
+    service: str,
+    settings: ServiceSettings,
+    max_records: int,
+    wait_ms: int,
+    role: str | None = None,
+) -> dict[str, Any]:
+    """Options of a batch subscriber that decodes its records itself (``decode_batch``, the
+    raw records in ``message.raw_message``): :func:`consumer_options` plus the batch's size
+    and how long it may fill."""
+    return {
+        "batch": True,
+        "max_records": max_records,
+        "batch_timeout_ms": wait_ms,
+        "decoder": raw_decoder,
+        **consumer_options(service, settings, role),
+    }
+
+
 async def ensure_topics(infra: InfraSettings, topics: tuple[str, ...] = Topics.all()) -> None:
     """Create the topics if missing (idempotent; safe from several replicas at once)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)

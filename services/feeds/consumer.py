@@ -20,7 +20,7 @@ from shared.contracts import (
     Topics,
     TranslatedArticle,
 )
-from shared.messaging import consumer_options, decode_batch, raw_decoder
+from shared.messaging import batch_consumer_options, decode_batch
 from shared.observability import article_context
 from shared.service import Runtime
 
@@ -78,11 +78,9 @@ def register(rt: Runtime, feeds: Feeds, settings: FeedsSettings) -> None:
     @rt.broker.subscriber(
         Topics.INGESTED,
         title="articles.ingested (feeds)",
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_wait_ms,
-        decoder=raw_decoder,
-        **consumer_options(rt.name, rt.settings),
+        **batch_consumer_options(
+            rt.name, rt.settings, settings.batch_max_records, settings.batch_wait_ms
+        ),
     )
     async def on_ingested(bodies: list[Any], message: KafkaMessage) -> None:
         articles, bad = decode_batch(message.raw_message, IngestedArticle)
@@ -92,11 +90,13 @@ def register(rt: Runtime, feeds: Feeds, settings: FeedsSettings) -> None:
     @rt.broker.subscriber(
         Topics.TRANSLATED,
         title="articles.translated",
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_wait_ms,
-        decoder=raw_decoder,
-        **consumer_options(rt.name, rt.settings, role="translations"),
+        **batch_consumer_options(
+            rt.name,
+            rt.settings,
+            settings.batch_max_records,
+            settings.batch_wait_ms,
+            role="translations",
+        ),
     )
     async def on_translated(bodies: list[Any], message: KafkaMessage) -> None:
         translations, bad = decode_batch(message.raw_message, TranslatedArticle)

@@ -36,13 +36,12 @@ from services.ingest.versions import SCOPES_HEADER, Head, apply
 from shared.contracts import SUBMISSION, IngestedArticle, Topics, TranslatedArticle, utcnow
 from shared.messaging import (
     InvalidMessage,
-    consumer_options,
+    batch_consumer_options,
     decode_batch,
     decode_json,
     describe_validation_error,
     is_outage,
     is_permanent,
-    raw_decoder,
 )
 from shared.observability import article_context
 from shared.service import Runtime
@@ -231,11 +230,9 @@ def register(rt: Runtime, store: ArticleStore, settings: IngestSettings) -> Inge
     @rt.broker.subscriber(
         Topics.SUBMITTED,
         title="articles.submitted",
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_wait_ms,
-        decoder=raw_decoder,
-        **consumer_options(rt.name, rt.settings),
+        **batch_consumer_options(
+            rt.name, rt.settings, settings.batch_max_records, settings.batch_wait_ms
+        ),
     )
     async def on_submitted(bodies: list[Any], message: KafkaMessage) -> None:
         await ingest.batch(message.raw_message)
@@ -243,11 +240,13 @@ def register(rt: Runtime, store: ArticleStore, settings: IngestSettings) -> Inge
     @rt.broker.subscriber(
         Topics.TRANSLATED,
         title="articles.translated (status per language)",
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_wait_ms,
-        decoder=raw_decoder,
-        **consumer_options(rt.name, rt.settings, role="status"),
+        **batch_consumer_options(
+            rt.name,
+            rt.settings,
+            settings.batch_max_records,
+            settings.batch_wait_ms,
+            role="status",
+        ),
     )
     async def on_translated(bodies: list[Any], message: KafkaMessage) -> None:
         events, bad = decode_batch(message.raw_message, TranslatedArticle)

@@ -72,10 +72,10 @@ from shared.glossary import Glossary, GlossaryStore
 from shared.languages import primary
 from shared.messaging import (
     InvalidMessage,
+    batch_consumer_options,
     consumer_options,
     decode_json,
     describe_validation_error,
-    raw_decoder,
 )
 from shared.metrics import TranslationMetrics
 from shared.observability import article_context
@@ -484,11 +484,9 @@ def register(
     @rt.broker.subscriber(
         Topics.INGESTED,
         title="articles.ingested",
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_wait_ms,
-        decoder=raw_decoder,
-        **consumer_options(rt.name, rt.settings),
+        **batch_consumer_options(
+            rt.name, rt.settings, settings.batch_max_records, settings.batch_wait_ms
+        ),
     )
     async def on_ingested(bodies: list[Any], message: KafkaMessage) -> None:
         await service.batch(message.raw_message)
