@@ -338,12 +338,9 @@ class FeedStore:
 
     async def head(self, feed: str) -> int:
         """The feed's last sequence number (0 when nothing was ever appended): the hint, then
-        forward while the next number is taken."""
+        the last number taken after it (one read when the hint is current)."""
         state = await self.state.find_one({"_id": feed})
-        seq = int(state["seq"]) if state else 0
-        while await self.log.find_one({"_id": f"{feed}#{seq + 1}"}, {"_id": 1}) is not None:
-            seq += 1
-        return seq
+        return await self._free_after(feed, int(state["seq"]) if state else 0) - 1
 
     async def page_items(self, feed: str, pages: Iterable[int], head: int) -> list[FeedEntry]:
         """Items of the given pages up to ``head``, newest first. Log items never change once

@@ -9,7 +9,7 @@
   ``<article id>:<language>``): *held* ones (the feeds carry nothing until an editor settles
   them) and *flagged* ones (published under the policy ``publish`` with failed checks). Each
   keeps the whole translated event: the held machine text exists nowhere else an editor can
-  read it. Kept in step with ``articles.translated`` by :meth:`ArticleStore.record_translation`:
+  read it. Kept in step with ``articles.translated`` by :meth:`ArticleStore.record_translations`:
   an entry leaves when a newer event for its language needs no editor. It holds only what waits,
   so listing a publisher's entries (a filtered scan, FerretDB's SQLite backend indexes only
   ``_id``) stays cheap, as for ``embargoes``.
@@ -319,9 +319,6 @@ class ArticleStore:
         while doc := await self._find(self.versions, version_id(article_id, len(versions) + 1)):
             versions.append(doc)
         return head, versions
-
-    async def record_translation(self, event: TranslatedArticle) -> None:
-        await self.record_translations([event])
 
     async def record_translations(self, events: Iterable[TranslatedArticle]) -> None:
         """Remember, on the heads, the newest translation reported for each language, and keep

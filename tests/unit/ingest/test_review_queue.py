@@ -296,7 +296,7 @@ async def held_story(world: SimpleNamespace) -> tuple[IngestedArticle, Translate
     article = source_article()
     await stored(world.store, article)
     event = translated(article)
-    await world.store.record_translation(event)
+    await world.store.record_translations([event])
     return article, event
 
 
@@ -382,7 +382,7 @@ async def test_the_queue_follows_the_translation_events(world: SimpleNamespace) 
 
     # The same event again keeps what the editor did; an older one changes nothing.
     await store.mark_step(entry, "approved", "desk (k_1)")
-    await store.record_translation(event)
+    await store.record_translations([event])
     assert (await store.queued(article.article_id, "en")).step == "approved"
     assert await store.review_count("mashhad") == 0  # decided: no longer counted as waiting
 
@@ -390,10 +390,10 @@ async def test_the_queue_follows_the_translation_events(world: SimpleNamespace) 
     reviewed = translated(
         article, revision=2, held=False, reviewed=True, review=ReviewAction.APPROVED
     )
-    await store.record_translation(reviewed)
+    await store.record_translations([reviewed])
     assert await store.review_queue("mashhad") == []
     # ...and a late copy of the held event does not bring it back.
-    await store.record_translation(event)
+    await store.record_translations([event])
     assert await store.review_queue("mashhad") == []
     head, _ = await store.article(article.article_id)
     assert head is not None and head["languages"]["en"]["review"] == "approved"
@@ -404,10 +404,10 @@ async def test_the_queue_lists_the_newest_first_per_language(world: SimpleNamesp
     first, second = source_article(), source_article().model_copy(update={"article_id": "b"})
     for a in (first, second):
         await stored(store, a)
-    await store.record_translation(translated(first, minutes=1))
-    await store.record_translation(translated(second, minutes=5))
+    await store.record_translations([translated(first, minutes=1)])
+    await store.record_translations([translated(second, minutes=5)])
     flagged = translated(first, language="ar", held=False, policy=TranslationPolicy.PUBLISH)
-    await store.record_translation(flagged)
+    await store.record_translations([flagged])
     assert [(e.article_id, e.language) for e in await store.review_queue("mashhad")] == [
         ("b", "en"),
         (first.article_id, "en"),
@@ -416,7 +416,7 @@ async def test_the_queue_lists_the_newest_first_per_language(world: SimpleNamesp
     [arabic] = await store.review_queue("mashhad", "ar")
     assert arabic.kind == "flagged"
     # A clean translation of a language replaces its entry.
-    await store.record_translation(translated(second, revision=2, held=False, failures=()))
+    await store.record_translations([translated(second, revision=2, held=False, failures=())])
     assert [e.article_id for e in await store.review_queue("mashhad", "en")] == [first.article_id]
 
 
