@@ -9,7 +9,7 @@ SAMPLE_PUBLISHERS := mashhad tehran gorgan
 SAMPLE_PARTNERS := istanbul kazan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs test test-unit test-integration test-faults test-e2e screenshots chromium lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj bench-import bench-database
+.PHONY: help run stop status logs i18n test test-unit test-integration test-faults test-e2e screenshots chromium axe lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj bench-import bench-database
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
@@ -17,6 +17,8 @@ help:
 	@echo "make stop    stop everything 'make run' started"
 	@echo "make status  what is running;  make logs [NAME=ingest|translate|feeds|kafka|ferretdb]"
 	@echo "make test    lint, type-check and the full test suite on its own Kafka and database"
+	@echo "make i18n    after changing a page's text: the desk's and portal's catalogues brought up to"
+	@echo "            date (python -m tools.i18n update; check: python -m tools.i18n check)"
 	@echo "make test-e2e  the editor desk and the partner portal in headless Chromium (tests/e2e);"
 	@echo "            make screenshots  the same, writing docs/screenshots/"
 	@echo "make test-faults  the fault suite (services, broker and database killed while articles"
@@ -94,6 +96,11 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The interface's gettext catalogues (docs/i18n.md): new messages added, gone ones dropped.
+i18n: venv
+	$(PY) -m tools.i18n update
+	$(PY) -m tools.i18n check || true
+
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit
 
@@ -122,14 +129,25 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
-test-e2e: provision chromium
+# axe-core (npm, pinned in tests/e2e/axe/package-lock.json) checks each page's accessibility in
+# the browser tests; npm (Debian's) is installed when missing, then axe-core once.
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
+axe:
+	@if ! command -v npm >/dev/null; then \
+		echo "installing Debian's npm for axe-core (tests/e2e/axe)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; \
+	fi
+	@if [ ! -f "$(AXE)" ]; then npm ci --prefix tests/e2e/axe --no-audit --no-fund; fi
+
+test-e2e: provision chromium axe
 	$(VENV)/bin/pytest tests/e2e
 
 # The browser tests again, saving each page's screenshot to docs/screenshots/ (the README's).
-screenshots: provision chromium
+screenshots: provision chromium axe
 	UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest tests/e2e
 
-test: provision lint chromium
+test: provision lint chromium axe
 	$(VENV)/bin/pytest
 
 clean: stop

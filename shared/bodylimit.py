@@ -9,12 +9,12 @@ this middleware sits in front of every route (``shared.service.asgi_app`` instal
 * counts what the server receives, and answers 413 the moment it passes the limit, whatever
   the handler was doing with it (the handler's own answer, if it makes one, is dropped);
 
-both with the project's ``{"error": ..., "reason": ...}`` body. The server drops the rest of
-the body as it comes (uvicorn discards what arrives after the answer), holding none of it. The
-connection is deliberately not closed at once: a client still sending would get a reset instead
-of the 413 and its reason. Each route has its limit in a :class:`BodyLimits` table: a small
-default for forms and JSON, more for the routes that take uploads (a service adds those with
-:meth:`BodyLimits.allow` as it installs its routes).
+both with the project's ``{"error": ..., "code": "payload_too_large", "reason": ...}`` body.
+The server drops the rest of the body as it comes (uvicorn discards what arrives after the
+answer), holding none of it. The connection is deliberately not closed at once: a client
+still sending would get a reset instead of the 413 and its reason. Each route has its limit in
+a :class:`BodyLimits` table: a small default for forms and JSON, more for the routes that take
+uploads (a service adds those with :meth:`BodyLimits.allow` as it installs its routes).
 """
 
 from __future__ import annotations
@@ -159,15 +159,16 @@ class _Guard:
 
 async def refuse(send: Send, reason: str) -> None:
     """413 with the project's error body."""
-    body = json.dumps({"error": "payload too large", "reason": reason}).encode()
+    body = {"error": "payload too large", "code": "payload_too_large", "reason": reason}
+    encoded = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
+                (b"content-length", str(len(encoded)).encode()),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": encoded})

@@ -77,6 +77,8 @@ PAGE_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    # The interface's language follows the switch's cookie, else the browser's languages.
+    "Vary": "Accept-Language, Cookie",
 }
 #: FastAPI's own API pages (``/docs``, ``/redoc``) load Swagger UI or ReDoc from their CDN and
 #: start them with one inline script of FastAPI's own making: allowed by its hash (see
@@ -232,7 +234,7 @@ def as_datetime(value: Any) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _zone(name: str | None) -> ZoneInfo:
+def time_zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -249,19 +251,19 @@ def local_time(value: Any, language: str | None, timezone: str | None = None) ->
         return ""
     if primary(language) == "fa":
         zone = timezone or JALALI_HOME
-        local = moment.astimezone(_zone(zone))
+        local = moment.astimezone(time_zone(zone))
         day = jdatetime.date.fromgregorian(date=local.date())
         text = f"{day.day} {JALALI_MONTHS[day.month - 1]} {day.year}، ساعت {local:%H:%M}"
         if zone != JALALI_HOME:
-            text += f" ({_offset(local)})"
+            text += f" ({utc_offset(local)})"
         return persian_digits(text)
-    local = moment.astimezone(_zone(timezone))
+    local = moment.astimezone(time_zone(timezone))
     return f"{local.day} {GREGORIAN_MONTHS[local.month - 1]} {local.year}, {local:%H:%M} " + (
-        f"({_offset(local)})"
+        f"({utc_offset(local)})"
     )
 
 
-def _offset(local: datetime) -> str:
+def utc_offset(local: datetime) -> str:
     offset = local.utcoffset()
     if not offset:
         return "UTC"

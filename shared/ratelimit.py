@@ -100,6 +100,7 @@ class RateLimit:
         body = json.dumps(
             {
                 "error": "too many requests",
+                "code": "rate_limited",
                 "reason": f"more than {limit.amount} requests per {_per(limit)} from {client}; "
                 f"retry after {seconds} s",
             }

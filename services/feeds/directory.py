@@ -16,9 +16,12 @@ from lxml import etree  # type: ignore[import-untyped]
 from services.feeds import pages
 from services.feeds.render import FORMATS, MEDIA_TYPES, Format, scrub
 from shared.display import http_url
+from shared.i18n import N_, Ui
 from shared.languages import LANGUAGES
 
-KINDS = {"publisher": "Publishers", "network": "Networks", "partner": "Partners"}
+#: The directory's sections, in this order; each heading translated on the page.
+KINDS = {"publisher": N_("Publishers"), "network": N_("Networks"), "partner": N_("Partners")}
+#: Names of formats, the same in every language.
 FORMAT_NAMES = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
 OPML_MEDIA_TYPE = "text/x-opml"
 
@@ -75,22 +78,25 @@ def render_directory(
     *,
     partner_form: str | None = None,
     home: str | None = None,
+    ui: Ui | None = None,
 ) -> str:
     """An HTML5 page listing every feed by kind, with a link to each format, to its preview page
     (when the listing has one) and to the OPML; ``partner_form``: where a partner city posts its
     token to preview its private feeds. No scripts and nothing from elsewhere; each name carries
-    its own lang (and dir for RTL). Rendered from ``templates/directory.html``."""
+    its own lang (and dir for RTL); the rest in ``ui``'s language (English without one). Rendered
+    from ``templates/directory.html``."""
+    ui = ui or Ui()
     ordered = _ordered(feeds)
     sections = [
         (
             re.sub(r"[^a-z0-9]+", "-", kind.lower()),
-            KINDS.get(kind, kind.title()),
+            ui.gettext(KINDS[kind]) if kind in KINDS else kind.title(),
             list(group),
         )
         for kind, group in groupby(ordered, key=lambda f: f.kind)
     ]
     return pages.ENV.get_template("directory.html").render(
-        title=scrub(title),
+        title=ui.gettext(scrub(title)),
         site_name=scrub(title),
         home=home or scrub(opml_url).removesuffix(".opml"),
         assets=pages.ASSETS,
@@ -100,4 +106,5 @@ def render_directory(
         formats=[(fmt, FORMAT_NAMES[fmt], MEDIA_TYPES[fmt].split(";")[0]) for fmt in FORMATS],
         language_names={code: known.native for code, known in LANGUAGES.items()},
         partner_form=partner_form,
+        ui=ui,
     )

@@ -63,7 +63,10 @@
         if (radio) radio.checked = true;
         input.value = "";  // sent once, as the text box's content
         const note = document.getElementById(input.id + "-note");
-        if (note) note.textContent = file.name + " was read into the text box.";
+        // The sentence comes from the page, in its language ("{name}": the file's name, isolated
+        // from the text around it: an English name in a Persian sentence keeps its order).
+        const said = input.dataset.read;
+        if (note && said) note.textContent = said.replace("{name}", "\u2068" + file.name + "\u2069");
       });
     });
   }

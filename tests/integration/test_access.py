@@ -49,7 +49,7 @@ def refusal(resp: httpx.Response, status: int, *words: str) -> str:
     """Assert the answer is ``status`` with a JSON reason holding ``words``; the reason."""
     assert resp.status_code == status, resp.text
     body = resp.json()
-    assert set(body) == {"error", "reason"}, body  # a refusal, and nothing else
+    assert set(body) == {"error", "code", "reason"}, body  # a refusal, and nothing else
     for word in words:
         assert word in body["reason"], (word, body["reason"])
     return str(body["reason"])

@@ -84,7 +84,12 @@ async def test_a_page_over_the_budget_is_a_422_and_healthz_answers_meanwhile(
         answered_meanwhile += not request.done()
     resp = await request
     assert resp.status_code == 422, resp.text
-    assert resp.json() == {"error": "invalid article", "reason": budget_reason(BUDGET)}
+    refusal = {
+        "error": "invalid article",
+        "code": "article_invalid",
+        "reason": budget_reason(BUDGET),
+    }
+    assert resp.json() == refusal
     # The event loop was free while a worker spent the budget on the page: the service
     # answered probes the whole time, not only once the page was refused.
     assert answered_meanwhile >= 3

@@ -10,7 +10,7 @@
 Requests come from the OpenAPI document; ids, languages, feed names and tokens the system
 knows are mixed in so that the fuzz gets past "not found" and "unauthorised". Each answer must:
 never be a 5xx; be documented (status, content type, body schema); a 4xx must carry a reason a
-person can read (JSON ``{"error", "reason"}``; plain text from the WebSub hub, as WebSub
+person can read (JSON ``{"error", "code", "reason"}``; plain text from the WebSub hub, as WebSub
 recommends). Counts per operation are printed (``-s``) for docs/reliability.md."""
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def judge(case: schemathesis.Case, response: Any, headers: dict[str, str]) -> No
             assert case.operation.path == "/websub" and response.text.strip(), response.text
         else:
             body = response.json()
-            assert isinstance(body, dict) and set(body) == {"error", "reason"}, body
+            assert isinstance(body, dict) and set(body) == {"error", "code", "reason"}, body
             assert body["reason"].strip(), body
 
 

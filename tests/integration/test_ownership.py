@@ -60,7 +60,7 @@ async def north(system: System, tmp_path_factory: pytest.TempPathFactory) -> dic
 def refusal(resp: httpx.Response, status: int, *words: str) -> str:
     assert resp.status_code == status, resp.text
     body = resp.json()
-    assert set(body) == {"error", "reason"}, body
+    assert set(body) == {"error", "code", "reason"}, body
     for word in words:
         assert word in body["reason"], (word, body["reason"])
     return str(body["reason"])

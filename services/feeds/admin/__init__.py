@@ -5,7 +5,8 @@ Every route needs ``Authorization: Bearer <admin token>`` (``FEEDS_ADMIN_TOKEN``
 by ``FEEDS_ADMIN_TOKEN_FILE``); without a configured token every route answers 503. Bodies are a
 registry file entry's fields as JSON (``PUT /admin/partners/kazan`` with ``{"name": ...,
 "languages": ["ru"], "networks": ["metropolis"]}``). Any problem is a 4xx with a JSON body
-``{"error": ..., "reason": ...}`` that says what to change.
+``{"error": ..., "code": ..., "reason": ...}``: a stable code and an English reason that says
+what to change.
 
 A change is written to the database and applied to this replica at once; every other replica of
 every service sees it within ``Registry.ttl`` seconds (a revoked editor key: ingest stops

@@ -89,14 +89,16 @@ def check(admin: Admin, given: str | None) -> None:
             "admin API disabled",
             "the admin API is disabled until FEEDS_ADMIN_TOKEN or FEEDS_ADMIN_TOKEN_FILE is "
             "set for the feeds service",
+            code="admin_disabled",
         )
     if given is None:
-        raise Refused(
-            401, "unauthorized", "no admin token: send 'Authorization: Bearer <admin token>'"
-        )
+        reason = "no admin token: send 'Authorization: Bearer <admin token>'"
+        raise Refused(401, "unauthorized", reason, code="admin_token_missing")
     # Constant-time, and every token compared: how long this takes says nothing about how
     # much of a token was right, nor which one matched.
     digest = hashlib.sha256(given.encode()).digest()
     matches = [hmac.compare_digest(digest, token) for token in admin.digests]
     if not any(matches):
-        raise Refused(401, "unauthorized", "this admin token is not valid")
+        raise Refused(
+            401, "unauthorized", "this admin token is not valid", code="admin_token_invalid"
+        )

@@ -49,10 +49,11 @@ class Admin:
         return result.upserted_id is not None
 
     async def delete(self, coll: Collection, kind: str, entry_id: str) -> None:
+        """Remove the entry; 404 ``{kind}_not_found`` (publisher, network, partner) if none."""
         result = await self.db[coll.name].delete_one({"_id": entry_id})
         await self.fresh()
         if not result.deleted_count:
-            raise Refused(404, "not found", f"no {kind} {entry_id!r}")
+            raise Refused(404, "not found", f"no {kind} {entry_id!r}", code=f"{kind}_not_found")
 
 
 def admin_of(request: Request) -> Admin:
@@ -71,14 +72,16 @@ async def known_partner(partner_id: str, admin: AdminOf) -> Partner:
     partner = await admin.registry.partner(slug(partner_id))
     if partner is None:
         known = ", ".join(p.id for p in await admin.registry.partners()) or "none"
-        raise Refused(404, "not found", f"no partner {partner_id!r}; registered partners: {known}")
+        reason = f"no partner {partner_id!r}; registered partners: {known}"
+        raise Refused(404, "not found", reason, code="partner_not_found")
     return partner
 
 
 async def known_publisher(publisher_id: str, admin: AdminOf) -> str:
     pub = await admin.registry.publisher(slug(publisher_id))
     if pub is None:
-        raise Refused(404, "not found", await admin.registry.unknown_publisher_reason(publisher_id))
+        reason = await admin.registry.unknown_publisher_reason(publisher_id)
+        raise Refused(404, "not found", reason, code="publisher_not_found")
     return pub.id
 
 
@@ -89,16 +92,17 @@ async def json_body(request: Request) -> JsonObject:
     try:
         data = json.loads(raw.decode("utf-8")) if raw else None
     except UnicodeDecodeError:
-        raise Refused(422, "invalid entry", "the body is not valid UTF-8") from None
+        reason = "the body is not valid UTF-8"
+        raise Refused(422, "invalid entry", reason, code="upload_not_utf8") from None
     except json.JSONDecodeError as exc:
-        raise Refused(
-            422, "invalid entry", f"the body is not valid JSON: {exc.msg} at line {exc.lineno}"
-        ) from None
+        reason = f"the body is not valid JSON: {exc.msg} at line {exc.lineno}"
+        raise Refused(422, "invalid entry", reason, code="json_invalid") from None
     if not isinstance(data, dict):
         raise Refused(
             422,
             "invalid entry",
             "the body must be a JSON object: the entry's fields, as in the registry file",
+            code="entry_invalid",
         )
     return data
 
@@ -116,7 +120,7 @@ def checked(kind: str) -> Iterator[None]:
     try:
         yield
     except ValueError as exc:
-        raise Refused(422, f"invalid {kind}", str(exc)) from None
+        raise Refused(422, f"invalid {kind}", str(exc), code="entry_invalid") from None
 
 
 def entry(model: type[Entry], entry_id: str, data: JsonObject) -> Entry:
@@ -124,10 +128,10 @@ def entry(model: type[Entry], entry_id: str, data: JsonObject) -> Entry:
     kind = model.__name__.lower()
     named = data.pop("id", None)
     if named is not None and (not isinstance(named, str) or slug(named) != slug(entry_id)):
-        raise Refused(422, f"invalid {kind}", f"the body names id {named!r}, the path {entry_id!r}")
+        reason = f"the body names id {named!r}, the path {entry_id!r}"
+        raise Refused(422, f"invalid {kind}", reason, code="entry_id_mismatch")
     try:
         return model(id=entry_id, **data)
     except ValidationError as exc:
-        raise Refused(
-            422, f"invalid {kind}", f"{kind} {entry_id!r}: {describe_validation_error(exc)}"
-        ) from None
+        reason = f"{kind} {entry_id!r}: {describe_validation_error(exc)}"
+        raise Refused(422, f"invalid {kind}", reason, code="entry_invalid") from None

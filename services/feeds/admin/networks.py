@@ -41,6 +41,7 @@ async def delete_network(network_id: str, admin: AdminOf) -> dict[str, Any]:
             409,
             "still listed",
             f"network {net_id!r} is listed by partners {partners}: remove it there first",
+            code="still_listed",
         )
     await admin.delete(NETWORKS, "network", net_id)
     return {"deleted": net_id}

@@ -111,6 +111,7 @@ def grace_period(grace_days: str | None) -> timedelta:
             422,
             "invalid grace period",
             f"grace_days must be a number of days from 0 to {MAX_GRACE_DAYS}, not {grace_days!r}",
+            code="grace_period_invalid",
         )
     return timedelta(days=days)
 
@@ -140,8 +141,7 @@ async def revoke_token(partner_id: str, token_id: str, admin: AdminOf) -> dict[s
     # Not declared as KnownPartner: the document lists the path's ids in the path's order.
     partner = await known_partner(partner_id, admin)
     if not await revoke_partner_token(admin.db, token_id, partner.id, admin.registry.clock()):
-        raise Refused(
-            404, "not found", f"no unrevoked token {token_id!r} of partner {partner.id!r}"
-        )
+        reason = f"no unrevoked token {token_id!r} of partner {partner.id!r}"
+        raise Refused(404, "not found", reason, code="token_not_found")
     await admin.fresh()
     return {"revoked": token_id, "partner": partner.id}

@@ -64,6 +64,7 @@ async def delete_publisher(publisher_id: str, admin: AdminOf) -> dict[str, Any]:
             409,
             "still listed",
             f"publisher {pub_id!r} is listed by {' and '.join(where)}: remove it there first",
+            code="still_listed",
         )
     # Keys first: a publisher registered again under this id must not inherit them.
     revoked = await revoke_editor_keys(admin.db, publisher=pub_id, now=registry.clock())
@@ -91,7 +92,8 @@ async def create_key(pub_id: KnownPublisher, body: Body, admin: AdminOf) -> dict
     try:
         wanted = KeyRequest.model_validate(body)
     except ValidationError as exc:
-        raise Refused(422, "invalid key", f"editor key: {describe_validation_error(exc)}") from None
+        reason = f"editor key: {describe_validation_error(exc)}"
+        raise Refused(422, "invalid key", reason, code="key_request_invalid") from None
     key, record = await create_editor_key(admin.db, pub_id, wanted.name, wanted.scopes)
     return {
         "key": key,
@@ -110,6 +112,7 @@ async def revoke_key(publisher_id: str, key_id: str, admin: AdminOf) -> dict[str
     pub_id = await known_publisher(publisher_id, admin)
     now = admin.registry.clock()
     if not await revoke_editor_keys(admin.db, key_id=key_id, publisher=pub_id, now=now):
-        raise Refused(404, "not found", f"no live editor key {key_id!r} of publisher {pub_id!r}")
+        reason = f"no live editor key {key_id!r} of publisher {pub_id!r}"
+        raise Refused(404, "not found", reason, code="key_not_found")
     await admin.fresh()
     return {"revoked": key_id, "publisher": pub_id}

@@ -3,16 +3,21 @@ feed readers), each feed in each of its languages (rendered by :mod:`services.fe
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
+from services.feeds import pages
 from services.feeds.directory import Listing, render_directory, render_opml
 from services.feeds.http.documents import TEXT
 from services.feeds.http.server import Server
 from services.feeds.publishing import FeedRef, Feeds, Kind
+from shared import display
 
-TITLE = "City news feeds"
+#: The directory's title (translated on the page; the OPML's stays English, for feed readers).
+TITLE = pages.SITE_NAME
 LISTED = {"Cache-Control": "public, max-age=60"}
+#: The directory page is in the reader's interface language: cached apart by what chooses it.
+PAGE = {**LISTED, "Vary": display.PAGE_HEADERS["Vary"]}
 
 router = APIRouter()
 
@@ -41,15 +46,16 @@ async def _languages_of(
 
 
 @router.get("/feeds", summary="Directory of public feeds (HTML)", response_class=HTMLResponse)
-async def directory(server: Server) -> HTMLResponse:
+async def directory(server: Server, request: Request) -> HTMLResponse:
     feeds = server.feeds
     page = render_directory(
         TITLE,
         await listings(feeds),
         f"{feeds.public_url}/feeds.opml",
         partner_form=f"{feeds.public_url}/preview/partners",
+        ui=pages.ui_of(request),
     )
-    return HTMLResponse(page, headers=LISTED)
+    return HTMLResponse(page, headers=PAGE)
 
 
 @router.get(

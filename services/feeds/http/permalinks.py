@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -16,6 +16,7 @@ from services.feeds.http.documents import TEXT
 from services.feeds.http.server import Server
 from services.feeds.publishing import Feeds
 from services.feeds.web import ErrorBody, error
+from shared import display, i18n
 
 LANG = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 #: What ``/entries/{article}/{lang}.json`` shows of a stored entry (not its bookkeeping).
@@ -65,16 +66,17 @@ async def entry_json(article_id: str, lang: str, server: Server) -> Response:
         410: {"model": ErrorBody, "description": "Withdrawn by its publisher"},
     },
 )
-async def entry_page(article_id: str, lang: str, server: Server) -> Response:
+async def entry_page(article_id: str, lang: str, server: Server, request: Request) -> Response:
     feeds = server.feeds
     entry = await published_entry(feeds, article_id, lang)
     if isinstance(entry, Response):
         return entry
     others = (await feeds.store.languages([article_id])).get(article_id, {})
-    return HTMLResponse(_entry_html(feeds, entry, others))
+    page = _entry_html(feeds, entry, others, pages.ui_of(request))
+    return HTMLResponse(page, headers={"Vary": display.PAGE_HEADERS["Vary"]})
 
 
-def _entry_html(feeds: Feeds, entry: dict[str, Any], others: dict[str, str]) -> str:
+def _entry_html(feeds: Feeds, entry: dict[str, Any], others: dict[str, str], ui: i18n.Ui) -> str:
     """The entry's page (services/feeds/templates/entry.html), linking its other languages."""
     lang = entry["language"]
     links = [
@@ -83,4 +85,4 @@ def _entry_html(feeds: Feeds, entry: dict[str, Any], others: dict[str, str]) -> 
         if o != lang and status == "active"
     ]
     canonical = feeds.permalink(entry["article_id"], lang)
-    return pages.entry_page(entry, canonical, links, f"{feeds.public_url}/feeds")
+    return pages.entry_page(entry, canonical, links, f"{feeds.public_url}/feeds", ui)

@@ -212,6 +212,7 @@ class FeedServer:
                     "partner feeds are private: send the partner's feed token as "
                     "'Authorization: Bearer <token>', 'X-Feed-Token' or '?token='",
                     challenge,
+                    code="feed_token_missing",
                 )
             partner = await self.feeds.registry.partner_for_token(token)
             if partner is None or partner.id != key:

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 
+from services.feeds import pages
 from services.feeds.http import FeedServer
 from services.feeds.portal import partners, previews
 from services.feeds.portal.context import PageRefused
+from shared.web import language_router
 
 __all__ = ["install"]
 
@@ -42,3 +44,4 @@ def install(api: FastAPI, server: FeedServer) -> None:
     api.add_exception_handler(PageRefused, refused)
     for routes in (partners, previews):
         api.include_router(routes.router)
+    api.include_router(language_router(pages.SWITCH, pages.HOME))  # every page's language switch

@@ -14,8 +14,9 @@ from services.feeds import pages
 from services.feeds.http.server import FeedServer, Server, partner_token
 from services.feeds.publishing import Feeds
 from shared import display
+from shared.i18n import N_, Ui
 from shared.registry import Partner
-from shared.web import same_origin
+from shared.web import NavLink, Problem, same_origin
 
 COOKIE = "partner_token"
 HEADERS = display.PAGE_HEADERS
@@ -23,7 +24,13 @@ PRIVATE = {**HEADERS, "Cache-Control": "private, no-store"}
 # A preview is cheap (the feed document comes from this replica's cache) and should show a new
 # render at once: no caching by the browser.
 PUBLIC = {**HEADERS, "Cache-Control": "no-cache"}
-FOREIGN_FORM = "this form was sent from another site"
+#: What the token form says went wrong (message ids, translated on the page).
+TOKEN_NEEDED = N_("Feed token needed.")
+FOREIGN_FORM = Problem(
+    N_("Form not accepted."),
+    N_("It was sent from another site: open this portal's own page and send it from there."),
+)
+UNKNOWN_TOKEN = Problem(TOKEN_NEEDED, N_("This feed token is unknown, revoked or expired."))
 
 
 class PageRefused(Exception):
@@ -36,9 +43,11 @@ class PageRefused(Exception):
 
 @dataclass(frozen=True)
 class Portal:
-    """The portal's pages, and the feed server whose documents they show."""
+    """The portal's pages in the request's interface language, and the feed server whose
+    documents they show."""
 
     server: FeedServer
+    ui: Ui
 
     @property
     def feeds(self) -> Feeds:
@@ -59,19 +68,23 @@ class Portal:
             site_name=pages.SITE_NAME,
             home=self.home,
             assets=pages.ASSETS,
-            nav=[("Directory", self.home, False), ("OPML", f"{self.base}/feeds.opml", False)],
+            nav=[
+                NavLink(N_("Directory"), self.home),
+                NavLink(N_("OPML"), f"{self.base}/feeds.opml"),
+            ],
             opml_url=f"{self.base}/feeds.opml",
+            ui=self.ui,
             **context,
         )
         return HTMLResponse(body, status_code=status, headers=headers)
 
-    def token_form(self, partner: str, status: int, reason: str | None) -> HTMLResponse:
-        problem = {"title": "Feed token needed.", "reason": reason} if reason else None
+    def token_form(self, partner: str, status: int, problem: Problem | None) -> HTMLResponse:
+        """The form that asks for ``partner``'s feed token, saying what went wrong, if anything."""
         return self.render("partner_token.html", status, PRIVATE, partner=partner, problem=problem)
 
 
-def portal_of(server: Server) -> Portal:
-    return Portal(server)
+def portal_of(server: Server, request: Request) -> Portal:
+    return Portal(server, pages.ui_of(request))
 
 
 PortalOf = Annotated[Portal, Depends(portal_of)]
@@ -95,9 +108,7 @@ async def signed_in(partner_id: str, token: Token, portal: PortalOf) -> Partner:
         raise PageRefused(portal.token_form(partner_id, 401, None))
     partner = await portal.feeds.registry.partner_for_token(token)
     if partner is None or partner.id != partner_id:
-        raise PageRefused(
-            portal.token_form(partner_id, 401, "this feed token is unknown, revoked or expired")
-        )
+        raise PageRefused(portal.token_form(partner_id, 401, UNKNOWN_TOKEN))
     return partner
 
 

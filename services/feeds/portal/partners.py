@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from services.feeds.portal.context import (
     COOKIE,
     PRIVATE,
+    TOKEN_NEEDED,
     PortalOf,
     SignedIn,
     SignInForm,
@@ -18,8 +19,14 @@ from services.feeds.portal.context import (
 )
 from services.feeds.portal.previews import links
 from services.feeds.publishing import FeedRef
+from shared.i18n import N_
+from shared.web import Problem
 
 SESSION_SECONDS = 12 * 3600
+MISMATCH = Problem(
+    TOKEN_NEEDED,
+    N_("This partner and feed token do not go together (or the token is revoked or expired)."),
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,10 +35,7 @@ router = APIRouter(include_in_schema=False)
 async def partner_sign_in(request: Request, form: SignInForm, portal: PortalOf) -> Response:
     found = await portal.feeds.registry.partner_for_token(form.token) if form.token else None
     if found is None or found.id != form.partner:
-        reason = (
-            "this partner and feed token do not go together (or the token is revoked or expired)"
-        )
-        return portal.token_form(form.partner, 401, reason)
+        return portal.token_form(form.partner, 401, MISMATCH)
     response = RedirectResponse(
         f"{portal.base}/preview/partners/{quote(found.id)}", 303, headers=PRIVATE
     )

@@ -11,12 +11,23 @@ from urllib.parse import quote
 from fastapi import APIRouter, Response
 
 from services.feeds.directory import FORMAT_NAMES
-from services.feeds.portal.context import PRIVATE, PUBLIC, Portal, PortalOf, Token
+from services.feeds.portal.context import (
+    PRIVATE,
+    PUBLIC,
+    TOKEN_NEEDED,
+    UNKNOWN_TOKEN,
+    Portal,
+    PortalOf,
+    Token,
+)
 from services.feeds.publishing import FeedRef, Feeds, Kind
 from services.feeds.render import FORMATS, MEDIA_TYPES
 from shared import display
+from shared.i18n import N_
+from shared.web import Problem
 
 ROOTS: dict[str, Kind] = {"feeds": "publisher", "networks": "network", "partners": "partner"}
+NOT_FOUND = N_("Not found.")
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,16 +44,20 @@ def links(feeds: Feeds, feed: FeedRef) -> list[tuple[str, str, str]]:
     ]
 
 
-def refusal(response: Response) -> str:
-    """The reason of the feed server's refusal, to show on a page."""
+def refusal(title: str, response: Response) -> Problem:
+    """The feed server's refusal as a page says it: in the reader's words where the portal
+    knows its ``code``, else with its English reason as the detail."""
     try:
-        return str(json.loads(bytes(response.body))["reason"])
+        body = json.loads(bytes(response.body))
+        reason = str(body["reason"])
     except (ValueError, KeyError, TypeError):
-        return "this feed cannot be shown"
+        return Problem(title, N_("This feed cannot be shown."))
+    if body.get("code") == "feed_token_invalid":
+        return UNKNOWN_TOKEN
+    return Problem(title, detail=reason)
 
 
-def missing(portal: Portal, status: int, reason: str) -> Response:
-    problem = {"title": "Not found.", "reason": reason}
+def missing(portal: Portal, status: int, problem: Problem) -> Response:
     return portal.render("preview_missing.html", status, PUBLIC, problem=problem)
 
 
@@ -50,7 +65,7 @@ def missing(portal: Portal, status: int, reason: str) -> Response:
 async def preview(root: str, key: str, lang: str, token: Token, portal: PortalOf) -> Response:
     kind = ROOTS.get(root)
     if kind is None:
-        return missing(portal, 404, f"no feeds under /{root}")
+        return missing(portal, 404, Problem(NOT_FOUND, N_("There are no feeds at this address.")))
     if kind != "partner":
         token = None  # a public feed's preview never looks at a token
     elif token is None:
@@ -58,8 +73,8 @@ async def preview(root: str, key: str, lang: str, token: Token, portal: PortalOf
     found = await portal.server.find(kind, key, f"{lang}.json", None, token)
     if isinstance(found, Response):
         if kind == "partner" and found.status_code == 401:
-            return portal.token_form(key, 401, refusal(found))
-        return missing(portal, found.status_code, refusal(found))
+            return portal.token_form(key, 401, refusal(TOKEN_NEEDED, found))
+        return missing(portal, found.status_code, refusal(NOT_FOUND, found))
     document = json.loads(found.body)
     feed = FeedRef(kind, key, lang)
     return portal.render(

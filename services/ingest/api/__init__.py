@@ -2,7 +2,8 @@
 
 Every request carries a publisher's editor key (``Authorization: Bearer <key>`` or ``X-API-Key``);
 the key decides which publisher the editor writes as. Any problem is a 4xx with a JSON body
-``{"error": ..., "reason": ...}`` that tells a person what to change.
+``{"error": ..., "code": ..., "reason": ...}``: a stable code for programs (docs/architecture.md,
+"Refusal codes") and an English reason that tells a person what to change.
 
 :mod:`.editors` holds the operations (the desk calls them too), :mod:`.auth` the declared
 dependencies (key, scope, ownership), :mod:`.routes` the routes, :mod:`.bodies` the JSON bodies,

@@ -47,11 +47,17 @@ class GlossaryEdit(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    error: str
-    reason: str
+    """Every refusal's JSON body (:mod:`shared.web`)."""
+
+    error: str = Field(description="The kind of refusal, in English words: 'invalid article'.")
+    code: str = Field(
+        description="What was refused, for programs: stable, snake_case "
+        "(docs/architecture.md lists them all); the desk shows its message by it."
+    )
+    reason: str = Field(description="What to change, in English, for a person; it may change.")
 
 
 #: The refusals every operation may answer, in the OpenAPI document.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422, 503)
 }

@@ -44,10 +44,16 @@ async def editor_for(rt: Runtime, token: str | None) -> EditorKey:
             "unauthorized",
             "no editor key: send 'Authorization: Bearer <key>' (keys come from "
             "'python -m tools.registry keys create <publisher>')",
+            code="key_missing",
         )
     key = await rt.registry.editor_key(token)
     if key is None:
-        raise Refused(401, "unauthorized", "this editor key is not valid (unknown or revoked)")
+        raise Refused(
+            401,
+            "unauthorized",
+            "this editor key is not valid (unknown or revoked)",
+            code="key_invalid",
+        )
     return key
 
 
@@ -67,7 +73,21 @@ def require(key: EditorKey, scope: KeyScope, what: str) -> None:
             "forbidden",
             f"key {key.id} may not {what}: it lacks the {scope!r} scope "
             f"(its scopes: {', '.join(key.scopes) or 'none'})",
+            code="key_scope_missing",
         )
+
+
+def utf8_text(body: bytes) -> str:
+    """The body as text; :class:`Refused` (``upload_not_utf8``) naming the first bad byte."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refused(
+            422,
+            "invalid article",
+            f"the body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at {exc.start})",
+            code="upload_not_utf8",
+        ) from None
 
 
 def submission_from(
@@ -77,21 +97,17 @@ def submission_from(
     (``text/html``, ``text/plain``) takes ``fields`` (url, published, …) beside it."""
     ctype = (content_type or "application/json").split(";")[0].strip().lower()
     if ctype in ("text/html", "application/xhtml+xml", "text/plain"):
-        try:
-            raw = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidMessage(
-                f"the page is not valid UTF-8 (byte 0x{body[exc.start]:02x} at {exc.start})"
-            ) from None
         field = "raw_text" if ctype == "text/plain" else "raw_html"
-        data: Any = {field: raw, **fields}
+        data: Any = {field: utf8_text(body), **fields}
     elif ctype == "application/json" or ctype.endswith("+json"):
+        utf8_text(body)  # the same refusal whatever the form
         data = decode_json(body)
     else:
         raise Refused(
             415,
             "unsupported media type",
             f"cannot read {ctype!r}: send application/json, text/html or text/plain",
+            code="media_type_unsupported",
         )
     if isinstance(data, dict):
         named = data.setdefault("publisher", key.publisher)
@@ -100,6 +116,7 @@ def submission_from(
                 403,
                 "forbidden",
                 f"this key publishes as {key.publisher!r}; it cannot publish as {named!r}",
+                code="publisher_mismatch",
             )
     return SUBMISSION.validate_python(data)
 
@@ -134,12 +151,14 @@ class Editors:
             sub = submission_from(body, content_type, fields, key)
             publisher = await self.rt.registry.publisher(key.publisher)
             if publisher is None:
-                raise InvalidMessage(await self.rt.registry.unknown_publisher_reason(key.publisher))
+                reason = await self.rt.registry.unknown_publisher_reason(key.publisher)
+                raise Refused(422, "invalid article", reason, code="publisher_unknown")
             return sub, await self.preparer.prepare(sub, publisher, utcnow())
         except ValidationError as exc:
-            raise Refused(422, "invalid article", describe_validation_error(exc)) from None
+            reason = describe_validation_error(exc)
+            raise Refused(422, "invalid article", reason, code="article_invalid") from None
         except (InvalidMessage, Rejected) as exc:
-            raise Refused(422, "invalid article", str(exc)) from None
+            raise Refused(422, "invalid article", str(exc), code="article_invalid") from None
 
     async def accept(
         self, change: PreparedVersion | WithdrawalRequest, sub: AnySubmission, key: EditorKey
@@ -171,8 +190,8 @@ class Editors:
         latest = await self.store.latest(change.article_id)
         if latest and (problem := conflict(latest.publisher, latest.external_id, change)):
             if latest.publisher != key.publisher:
-                raise Refused(422, "invalid article", str(problem))
-            raise Refused(409, "external id conflict", str(problem))
+                raise Refused(422, "invalid article", str(problem), code="article_not_owned")
+            raise Refused(409, "external id conflict", str(problem), code="external_id_conflict")
         need = needed_scope(change, latest.content_hash if latest else None)
         require(key, need, SCOPE_ACTIONS[need])
         return await self.accept(change, sub, key)
@@ -242,7 +261,10 @@ class Editors:
         head, versions = await self.store.article(article_id)
         if not versions or versions[-1]["event"]["publisher"] != key.publisher:
             raise Refused(
-                404, "not found", f"no article {article_id!r} of {key.publisher!r} (yet?)"
+                404,
+                "not found",
+                f"no article {article_id!r} of {key.publisher!r} (yet?)",
+                code="article_not_found",
             )
         return head, versions
 
@@ -296,6 +318,7 @@ class Editors:
                 "not a target language",
                 f"{publisher} is not translated into {language!r} "
                 f"(target languages: {', '.join(targets) or 'none'})",
+                code="language_not_target",
             )
 
     async def translate(
@@ -318,14 +341,17 @@ class Editors:
                 "outdated version",
                 f"version {body.version} was replaced by version {latest.version}; "
                 "translate the latest version",
+                code="version_stale",
             )
         if latest.status is ArticleStatus.WITHDRAWN:
-            raise Refused(409, "withdrawn", f"{article_id} is withdrawn; nothing to translate")
+            reason = f"{article_id} is withdrawn; nothing to translate"
+            raise Refused(409, "withdrawn", reason, code="article_withdrawn")
         html = sanitise_html(body.body_html) if body.body_html else ""
         if not html and body.body_text:
             html = paragraphs_to_html(paragraphs(body.body_text))
         if not html:
-            raise Refused(422, "invalid translation", "body_html or body_text must have text")
+            reason = "body_html or body_text must have text"
+            raise Refused(422, "invalid translation", reason, code="translation_empty")
         human = HumanTranslation(
             **latest.model_dump(
                 include={"article_id", "version", "publisher", "url", "subjects", "byline",
@@ -370,7 +396,10 @@ class Editors:
         entry = await self.store.queued(article_id, language)
         if entry is None or entry.publisher != key.publisher:
             raise Refused(
-                404, "not found", f"no {language!r} translation of {article_id!r} waits for review"
+                404,
+                "not found",
+                f"no {language!r} translation of {article_id!r} waits for review",
+                code="review_not_found",
             )
         return entry
 
@@ -381,6 +410,7 @@ class Editors:
                 "already settled",
                 f"{entry.step_by} has {entry.step} this translation already; it leaves the "
                 "queue within seconds",
+                code="review_settled",
             )
 
     async def approve_held(
@@ -410,10 +440,13 @@ class Editors:
                 "outdated version",
                 f"version {entry.version} was replaced by version {latest['version']}, which "
                 "is being translated already",
+                code="version_stale",
             )
         article = IngestedArticle.model_validate(latest["event"])
         if article.status is ArticleStatus.WITHDRAWN:
-            raise Refused(409, "withdrawn", f"{entry.article_id} is withdrawn")
+            raise Refused(
+                409, "withdrawn", f"{entry.article_id} is withdrawn", code="article_withdrawn"
+            )
         p = entry.translation.provenance
         by = f"{key.name} ({key.id})"
         request = RetranslationRequest(

@@ -34,18 +34,23 @@ def install_errors(api: FastAPI, rt: Runtime) -> None:
         """FastAPI's own checks of parameters (a limit out of range, a language that is no
         language tag) refuse in the same shape as every other refusal, as documented."""
         assert isinstance(exc, RequestValidationError)
-        return error_response(422, "invalid request", describe_errors(exc.errors()), realm=REALM)
+        reason = describe_errors(exc.errors())
+        return error_response(422, "invalid request", reason, realm=REALM, code="request_invalid")
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         """An outage is the server's problem, not the editor's: say so, and when to retry."""
         if not is_outage(exc):
             rt.log.error("unexpected error", exc_info=exc)
             return error_response(
-                500, "internal error", "an unexpected error; it has been logged", realm=REALM
+                500,
+                "internal error",
+                "an unexpected error; it has been logged",
+                realm=REALM,
+                code="internal_error",
             )
         rt.log.warning("refused a request during an outage", extra={"error": repr(exc)})
         reason = "the broker or the database is unreachable; retry"
-        response = error_response(503, "unavailable", reason, realm=REALM)
+        response = error_response(503, "unavailable", reason, realm=REALM, code="unavailable")
         response.headers["Retry-After"] = "5"
         return response
 

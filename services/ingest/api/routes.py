@@ -69,18 +69,24 @@ async def read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise Refused(413, "payload too large", f"the body is over the limit of {limit} bytes")
+            reason = f"the body is over the limit of {limit} bytes"
+            raise Refused(413, "payload too large", reason, code="payload_too_large")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
+#: The refusal code of a body that is not the model: ``translation_invalid``, ``glossary_invalid``.
+INVALID_BODY = {TranslationSubmission: "translation_invalid", GlossaryEdit: "glossary_invalid"}
+
+
 async def json_body(request: Request, limit: int, model: type[BaseModel], what: str) -> Any:
+    code = INVALID_BODY.get(model, "request_invalid")
     try:
         return model.model_validate(decode_json(await read_body(request, limit)))
     except ValidationError as exc:
-        raise Refused(422, f"invalid {what}", describe_validation_error(exc)) from None
+        raise Refused(422, f"invalid {what}", describe_validation_error(exc), code=code) from None
     except InvalidMessage as exc:
-        raise Refused(422, f"invalid {what}", str(exc)) from None
+        raise Refused(422, f"invalid {what}", str(exc), code=code) from None
 
 
 class Judged(NamedTuple):
@@ -216,4 +222,5 @@ async def edit_glossary(
             expected_version=body.version,
         )
     except GlossaryConflict as exc:
-        raise Refused(409, "glossary changed", f"{exc}; reload it and edit again") from None
+        reason = f"{exc}; reload it and edit again"
+        raise Refused(409, "glossary changed", reason, code="glossary_changed") from None

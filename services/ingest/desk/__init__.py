@@ -45,9 +45,10 @@ from services.ingest.api.editors import Editors
 from services.ingest.api.errors import OUTAGES
 from services.ingest.desk import articles, compose, review, sign_in, translations
 from services.ingest.desk.deps import DeskRefused, NotSignedIn, desk_refused, not_signed_in
-from services.ingest.desk.pages import PREFIX, Desk, templates
+from services.ingest.desk.pages import HOME, PREFIX, SWITCH, Desk, templates
 from services.ingest.desk.sessions import SESSIONS, DeskSessions, Lifetimes
 from shared.bodylimit import DEFAULT_MAX_BYTES, limits_of
+from shared.web import language_router
 
 __all__ = ["SESSIONS", "install"]
 
@@ -93,3 +94,4 @@ def install(
     api.add_exception_handler(DeskRefused, desk_refused)
     for routes in (sign_in, compose, articles, translations, review):
         api.include_router(routes.router)
+    api.include_router(language_router(SWITCH, HOME))  # the pages' language switch

@@ -74,6 +74,7 @@ def correction_of(latest: dict[str, Any], values: dict[str, str]) -> bytes:
             "no news code",
             "this article has no news code (external id), so a correction could not be "
             "told from a new article: send the corrected page with its news code instead",
+            code="news_code_missing",
         )
     correction = {
         "headline": values["headline"],
@@ -99,7 +100,8 @@ async def correct(
         body = correction_of(latest, values)
         sub, change = await desk.editors.judge(s.key, body, FORMATS["json"], {})
         if change.article_id != article_id:
-            raise Refused(409, "conflict", "the correction would not be the same article")
+            reason = "the correction would not be the same article"
+            raise Refused(409, "conflict", reason, code="correction_not_same_article")
         await desk.editors.submit(s.key, sub, change)
     except Refused as exc:
         return await article_view(
@@ -115,7 +117,8 @@ async def withdraw(
     try:
         form = posted.fields()
         if form.get("confirm") != "yes":
-            raise Refused(422, "not confirmed", "tick the box to confirm the withdrawal")
+            reason = "tick the box to confirm the withdrawal"
+            raise Refused(422, "not confirmed", reason, code="withdrawal_unconfirmed")
         await desk.editors.withdraw(s.key, article_id, text_of(form, "reason") or None)
     except Refused as exc:
         shown = await deps.shown(article_id, s, desk)  # another's: 404, as the dependency says

@@ -59,10 +59,12 @@ async def written(form: Mapping[str, Any], values: dict[str, Any]) -> tuple[str,
             try:
                 values["content"] = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise Refused(422, "invalid article", f"{filename} is not UTF-8 text") from None
+                reason = f"{filename} is not UTF-8 text"
+                raise Refused(422, "invalid article", reason, code="upload_not_utf8") from None
     text = str(values["content"] or "")
     if not text.strip():
-        raise Refused(422, "invalid article", "paste a page or an article, or choose a file")
+        reason = "paste a page or an article, or choose a file"
+        raise Refused(422, "invalid article", reason, code="article_empty")
     return text, filename
 
 

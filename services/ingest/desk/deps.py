@@ -63,7 +63,8 @@ async def not_signed_in(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NotSignedIn)
     if exc.redirect:
         return to_login(request)
-    refusal = Refused(401, "unauthorized", "sign in with your editor key first")
+    reason = "sign in with your editor key first"
+    refusal = Refused(401, "unauthorized", reason, code="not_signed_in")
     return desk_of(request).page(request, "desk_login.html", 401, problem=problem_of(refusal))
 
 
@@ -78,6 +79,7 @@ async def maybe_signed(request: Request, desk: DeskOf) -> Session | None:
     if found is None:
         return None
     request.state.review_count = await desk.editors.review_count(found.key)  # for the menu
+    request.state.publisher_language = await desk.language_of(found.key)  # the pages' default
     return found
 
 
@@ -119,13 +121,17 @@ async def checked_form(request: Request, session: Session | None, limit: int) ->
     """The form of a request that changes something, once it is shown to come from the
     desk itself (the origin, and the token when signed in)."""
     if not same_origin(request):
-        raise Refused(403, "forbidden", "this form was sent from another site")
+        reason = "this form was sent from another site"
+        raise Refused(403, "forbidden", reason, code="form_foreign_origin")
     form = await request.form(max_files=1, max_fields=40, max_part_size=limit)
     if session is not None:
         sent = form.get("csrf")
         if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token(session.id)):
             raise Refused(
-                403, "forbidden", "the form is out of date or not from this desk; reload it"
+                403,
+                "forbidden",
+                "the form is out of date or not from this desk; reload it",
+                code="form_token_stale",
             )
     return form
 

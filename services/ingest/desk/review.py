@@ -32,14 +32,20 @@ from services.ingest.desk.sessions import Session
 from services.ingest.store import QueuedTranslation
 from services.ingest.text import html_to_text
 from shared.contracts import IngestedArticle
+from shared.i18n import N_
 from shared.messaging import describe_validation_error
 from shared.web import Refused
 
+#: What the queue says was done (``?done=…``); translated where shown.
 NOTICES = {
-    "approved": "Approved: it goes out as the human, reviewed translation within seconds.",
-    "edited": "Your edit was sent: it goes out as the human, reviewed translation within seconds.",
-    "sent-back": "Sent back: it is translated again by another engine or model, and comes "
-    "back here if it fails a check again.",
+    "approved": N_("Approved: it goes out as the human, reviewed translation within seconds."),
+    "edited": N_(
+        "Your edit was sent: it goes out as the human, reviewed translation within seconds."
+    ),
+    "sent-back": N_(
+        "Sent back: it is translated again by another engine or model, and comes back here if "
+        "it fails a check again."
+    ),
 }
 #: The one review form that carries a translation (the others carry a token).
 EDIT_PATH = PREFIX + "/review/{article_id}/{language}/edit"
@@ -153,7 +159,8 @@ async def edit(
                 headline=draft["headline"], body_text=draft["body"] or None
             )
         except ValidationError as exc:
-            raise Refused(422, "invalid translation", describe_validation_error(exc)) from None
+            reason = describe_validation_error(exc)
+            raise Refused(422, "invalid translation", reason, code="translation_invalid") from None
         await desk.editors.approve_held(key, e, body)
 
     return await settle(desk, request, s, e, edited(), "edited", draft=draft)

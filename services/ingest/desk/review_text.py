@@ -34,10 +34,17 @@ class Span:
 
 @dataclass(frozen=True)
 class Row:
-    label: str
+    """One block: ``index`` 0 is the headline, then the body's paragraphs from 1 (the page
+    names it in the interface language)."""
+
+    index: int
     source: tuple[Span, ...]
     target: str
     failures: tuple[CheckFailure, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return "Headline" if self.index == 0 else f"Paragraph {self.index}"
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,7 @@ def side_by_side(
         needles = [m for f in mine for m in marks(f, source)]
         rows.append(
             Row(
-                label="Headline" if index == 0 else f"Paragraph {index}",
+                index=index,
                 source=spans(source, needles),
                 target=target,
                 failures=tuple(mine),

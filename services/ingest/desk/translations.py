@@ -24,31 +24,38 @@ from services.ingest.desk.pages import PREFIX, Desk, problem_of, redirect
 from services.ingest.desk.sessions import Session
 from services.ingest.text import html_to_text
 from shared.contracts import LANGUAGE_TAG
+from shared.i18n import N_
 from shared.messaging import describe_validation_error
 from shared.web import Refused
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
+#: Why there is no translation beside the source (translated where shown; ``%(status)s``: the
+#: feeds service's HTTP status).
+UNREACHABLE = N_("The feeds service cannot be reached just now; reload in a moment.")
+GONE = N_("The article is withdrawn: the feeds no longer carry it.")
+NOT_YET = N_("No translation is published yet.")
+ANSWERED = N_("The feeds service answered %(status)s.")
+
+
 async def published_translation(
     desk: Desk, article_id: str, language: str
-) -> tuple[dict[str, Any] | None, str | None]:
-    """The feeds service's entry for the article in ``language`` and, without one, why."""
+) -> tuple[dict[str, Any] | None, str | None, int]:
+    """The feeds service's entry for the article in ``language`` and, without one, why (a
+    message id) and the feeds service's status (0: not reached)."""
     url = f"{desk.feeds_url}/entries/{quote(article_id)}/{quote(language)}.json"
     try:
         async with httpx.AsyncClient(timeout=5, transport=desk.transport) as client:
             resp = await client.get(url)
     except httpx.HTTPError as exc:
         desk.editors.rt.log.warning("feeds unreachable from the desk", extra={"error": repr(exc)})
-        return None, "The feeds service cannot be reached just now; reload in a moment."
+        return None, UNREACHABLE, 0
     if resp.status_code == 200:
         found: dict[str, Any] = resp.json()
-        return found, None
-    if resp.status_code == 410:
-        return None, "The article is withdrawn: the feeds no longer carry it."
-    if resp.status_code == 404:
-        return None, "No translation is published yet."
-    return None, f"The feeds service answered {resp.status_code}."
+        return found, None, 200
+    why = {410: GONE, 404: NOT_YET}.get(resp.status_code, ANSWERED)
+    return None, why, resp.status_code
 
 
 async def compare_view(
@@ -60,7 +67,9 @@ async def compare_view(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    translation, missing = await published_translation(desk, shown["article_id"], language)
+    translation, missing, feeds_status = await published_translation(
+        desk, shown["article_id"], language
+    )
     state = shown["languages"].get(language, {"status": "pending"})
     draft = context.pop("draft", None) or {
         "headline": translation["headline"] if translation else "",
@@ -83,6 +92,7 @@ async def compare_view(
         state=state,
         translation=translation,
         missing=missing,
+        feeds_status=feeds_status,
         draft=draft,
         human=human,
         waiting=waiting or (translation is None and shown["status"] == "active"),
@@ -101,7 +111,8 @@ async def compare(
 ) -> Response:
     state = shown["languages"].get(language) if known_language(language) else None
     if state is None or state.get("status") == "source":  # the original is not a translation
-        exc = Refused(404, "not found", f"{article_id} is not translated into {language!r}")
+        reason = f"{article_id} is not translated into {language!r}"
+        exc = Refused(404, "not found", reason, code="translation_not_found")
         raise DeskRefused(exc, s)
     return await compare_view(desk, request, s, shown, language)
 
@@ -128,7 +139,8 @@ async def approve(
                 version=int(version) if version.isdigit() else None,
             )
         except ValidationError as exc:
-            raise Refused(422, "invalid translation", describe_validation_error(exc)) from None
+            reason = describe_validation_error(exc)
+            raise Refused(422, "invalid translation", reason, code="translation_invalid") from None
         await desk.editors.translate(s.key, article_id, language, body)
         desk.editors.rt.log.info(
             "desk translation approved",

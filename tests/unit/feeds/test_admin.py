@@ -51,22 +51,24 @@ async def test_without_a_configured_token_every_route_says_how_to_enable_it() ->
         resp = await w.client.request(method, path, headers=AUTH, json={})
         assert resp.status_code == 503, path
         assert "FEEDS_ADMIN_TOKEN or FEEDS_ADMIN_TOKEN_FILE" in resp.json()["reason"]
+        assert resp.json()["code"] == "admin_disabled"
     blank = await make(token="  ")
     assert (await blank.client.get("/admin/registry", headers=AUTH)).status_code == 503
 
 
 async def test_only_the_admin_token_opens_the_api(world: SimpleNamespace) -> None:
-    for headers, reason in [
-        ({}, "no admin token"),
-        ({"Authorization": "Basic czNjcmV0"}, "no admin token"),
-        ({"Authorization": "Bearer s3cret"}, "not valid"),
-        ({"Authorization": f"Bearer {ADMIN}x"}, "not valid"),
-        ({"Authorization": "Bearer ادمین".encode()}, "not valid"),  # non-ASCII: no crash
+    missing, invalid = "admin_token_missing", "admin_token_invalid"
+    for headers, reason, code in [
+        ({}, "no admin token", missing),
+        ({"Authorization": "Basic czNjcmV0"}, "no admin token", missing),
+        ({"Authorization": "Bearer s3cret"}, "not valid", invalid),
+        ({"Authorization": f"Bearer {ADMIN}x"}, "not valid", invalid),
+        ({"Authorization": "Bearer ادمین".encode()}, "not valid", invalid),  # non-ASCII: no crash
     ]:
         resp = await world.client.get("/admin/registry", headers=headers)
         assert resp.status_code == 401, headers
         assert resp.headers["www-authenticate"].startswith("Bearer")
-        assert reason in resp.json()["reason"]
+        assert reason in resp.json()["reason"] and resp.json()["code"] == code
     ok = await world.client.get("/admin/registry", headers={"authorization": f"bearer {ADMIN}"})
     assert ok.status_code == 200 and ok.headers["cache-control"] == "no-store"
     body = ok.json()
@@ -89,16 +91,21 @@ async def test_partners_are_checked_and_changes_apply_at_once(world: SimpleNames
     assert unknown.status_code == 422
     assert "partner 'bonn' lists unknown publishers: ['atlantis']" in unknown.json()["reason"]
     assert "registered publishers: ['gorgan', 'mashhad', 'tehran']" in unknown.json()["reason"]
-    for body, reason in [
-        ({"name": "Bonn", "publishers": ["gorgan"]}, "languages: is required"),
-        ({"name": "Bonn", "languages": ["de"], "networks": ["opec"]}, "unknown networks"),
-        ({"id": "cologne", "name": "B", "languages": ["de"], "publishers": ["gorgan"]}, "path"),
-    ]:
+    assert unknown.json()["code"] == "entry_invalid"
+    for body, reason, code in [
+        ({"name": "Bonn", "publishers": ["gorgan"]}, "languages: is required", "entry_invalid"),
+        ({"name": "Bonn", "languages": ["de"], "networks": ["opec"]}, "unknown networks", None),
+        ({"id": "cologne", "name": "B", "languages": ["de"], "publishers": ["gorgan"]}, "path",
+         "entry_id_mismatch"),
+    ]:  # fmt: skip
         resp = await c.put("/admin/partners/bonn", headers=AUTH, json=body)
         assert resp.status_code == 422 and reason in resp.json()["reason"], resp.text
-    for raw in (b"{", b"[]", b""):
+        assert resp.json()["code"] == (code or "entry_invalid"), resp.text
+    raws = [(b"{", "json_invalid"), (b"\xff", "upload_not_utf8"), (b"[]", "entry_invalid")]
+    for raw, code in [*raws, (b"", "entry_invalid")]:
         resp = await c.put("/admin/partners/bonn", headers=AUTH, content=raw)
         assert resp.status_code == 422 and "the body" in resp.json()["reason"]
+        assert resp.json()["code"] == code, raw
 
     bonn = {"name": "Bonn", "city": "Bonn", "languages": ["de"], "publishers": ["gorgan"]}
     created = await c.put("/admin/partners/bonn", headers=AUTH, json=bonn)
@@ -131,6 +138,7 @@ async def test_publishers_and_networks_cannot_be_removed_while_listed(
 
     listed = await c.delete("/admin/publishers/tehran", headers=AUTH)
     assert listed.status_code == 409 and "networks ['metropolis']" in listed.json()["reason"]
+    assert listed.json()["code"] == "still_listed"
     in_use = await c.delete("/admin/networks/metropolis", headers=AUTH)
     assert in_use.status_code == 409 and "partners ['kazan']" in in_use.json()["reason"]
     assert (await c.delete("/admin/partners/kazan", headers=AUTH)).status_code == 200
@@ -139,6 +147,7 @@ async def test_publishers_and_networks_cannot_be_removed_while_listed(
     assert await world.registry.publisher("yazd") is None
     gone = await c.delete("/admin/networks/metropolis", headers=AUTH)
     assert gone.status_code == 404 and "no network 'metropolis'" in gone.json()["reason"]
+    assert gone.json()["code"] == "network_not_found"
 
 
 async def test_a_token_is_shown_once_and_listed_by_id_only(world: SimpleNamespace) -> None:
@@ -158,6 +167,7 @@ async def test_a_token_is_shown_once_and_listed_by_id_only(world: SimpleNamespac
     missing = await c.post("/admin/partners/atlantis/tokens", headers=AUTH)
     assert missing.status_code == 404
     assert "registered partners: istanbul, kazan" in missing.json()["reason"]
+    assert missing.json()["code"] == "partner_not_found"
 
 
 async def test_rotate_then_revoke_through_the_api(world: SimpleNamespace) -> None:
@@ -165,6 +175,7 @@ async def test_rotate_then_revoke_through_the_api(world: SimpleNamespace) -> Non
     old = (await c.post("/admin/partners/kazan/tokens", headers=AUTH)).json()
     bad = await c.post("/admin/partners/kazan/tokens/rotate?grace_days=soon", headers=AUTH)
     assert bad.status_code == 422 and "grace_days must be a number" in bad.json()["reason"]
+    assert bad.json()["code"] == "grace_period_invalid"
 
     rotated = await c.post("/admin/partners/kazan/tokens/rotate?grace_days=2", headers=AUTH)
     assert rotated.status_code == 201
@@ -186,6 +197,7 @@ async def test_rotate_then_revoke_through_the_api(world: SimpleNamespace) -> Non
     assert await registry.partner_for_token(new["token"]) is None  # at once, despite the cache
     again = await c.delete(f"/admin/partners/kazan/tokens/{new['id']}", headers=AUTH)
     assert again.status_code == 404 and "no unrevoked token" in again.json()["reason"]
+    assert again.json()["code"] == "token_not_found"
     other = await c.delete(f"/admin/partners/istanbul/tokens/{old['id']}", headers=AUTH)
     assert other.status_code == 404  # a token is revoked only through its own partner
 
@@ -235,8 +247,10 @@ async def test_an_editor_key_is_shown_once_scoped_and_listed_by_id_only(
         refused = await c.post("/admin/publishers/mashhad/keys", headers=AUTH, json=body)
         assert refused.status_code == 422, body
         assert reason in refused.json()["reason"], body
+        assert refused.json()["code"] in ("key_request_invalid", "entry_invalid"), body
     unknown = await c.post("/admin/publishers/atlantis/keys", headers=AUTH, json={"name": "x"})
     assert unknown.status_code == 404 and "registered publishers" in unknown.json()["reason"]
+    assert unknown.json()["code"] == "publisher_not_found"
     assert len(await editor_keys(world.db, "mashhad")) == 2, "no refused request made a key"
 
 
@@ -259,6 +273,7 @@ async def test_editor_keys_rotate_and_revoke_through_the_api(world: SimpleNamesp
     assert states == {old["id"]: "revoked", new["id"]: "live"}
     again = await c.delete(f"/admin/publishers/tehran/keys/{old['id']}", headers=AUTH)
     assert again.status_code == 404 and "no live editor key" in again.json()["reason"]
+    assert again.json()["code"] == "key_not_found"
 
 
 async def test_removing_a_publisher_revokes_its_editor_keys(world: SimpleNamespace) -> None:

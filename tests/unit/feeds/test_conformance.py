@@ -269,6 +269,7 @@ PARAMETERS = {
     "root": "feeds",
     "key": "tehran",
     "lang": "en",
+    "code": "fa",  # the language switch
 }
 
 

@@ -17,10 +17,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.feeds import http, portal
+from services.feeds import http, pages, portal
 from services.feeds.publishing import Feeds
 from services.feeds.render import Entry, Feed, FeedLinks, render
 from services.feeds.store import Rendered
+from shared.i18n import Ui
 from shared.registry import Registry, create_partner_token, save
 from tests.unit.shared.test_registry import NETWORKS, PARTNERS, PUBLISHERS, T0, Clock, FakeDb
 
@@ -335,3 +336,140 @@ async def test_a_preview_links_nothing_but_http_even_from_an_old_stored_document
     page = await w.client.get("/preview/feeds/tehran/fa")
     assert page.status_code == 200 and "تیتر" in page.text
     assert "javascript:" not in page.text and "Original" not in page.text
+
+
+# ---- the interface's language -----------------------------------------------------------------
+
+
+def varies(page: httpx.Response) -> bool:
+    """Whether a page says it depends on what chooses its language (and gzip may add more)."""
+    said = {part.strip() for part in page.headers.get("vary", "").split(",")}
+    return {"Accept-Language", "Cookie"} <= said
+
+
+def speaking(lang: str) -> dict[str, str]:
+    return {"Accept-Language": f"{lang},en;q=0.5"}
+
+
+async def test_the_directory_is_in_the_readers_language_and_english_by_default(
+    w: SimpleNamespace,
+) -> None:
+    arabic = await w.client.get("/feeds", headers=speaking("ar"))
+    assert '<html lang="ar" dir="rtl">' in arabic.text
+    for heading in ("موجزات أخبار المدن", "الناشرون", "الشبكات", "الموجزات الخاصة بالمدن الشريكة"):
+        assert heading in arabic.text
+    assert '<label for="token">رمز الموجز</label>' in arabic.text
+    assert "Publishers" not in arabic.text and "Feed token" not in arabic.text
+    russian = await w.client.get("/feeds", headers=speaking("ru"))
+    assert '<html lang="ru" dir="ltr">' in russian.text
+    assert "Новостные ленты городов" in russian.text and "Издатели" in russian.text
+    english = await w.client.get("/feeds")  # no header, no cookie
+    assert '<html lang="en" dir="ltr">' in english.text and ">Publishers</h2>" in english.text
+    for page in (arabic, russian, english):
+        assert varies(page)
+        assert page.headers["cache-control"] == "public, max-age=60"
+    # A language the portal has no interface in: English, the portal's default.
+    assert '<html lang="en"' in (await w.client.get("/feeds", headers=speaking("tr"))).text
+
+
+async def test_a_persian_preview_counts_and_notes_in_persian(w: SimpleNamespace) -> None:
+    page = await w.client.get("/preview/feeds/tehran/en", headers=speaking("fa"))
+    text = page.text
+    assert '<html lang="fa" dir="rtl">' in text and varies(page)
+    assert "پیش‌نمایش خوراک به زبان انگلیسی" in text  # the feed's language, named in Persian
+    assert "۱ مطلب، به ترتیب از جدیدترین." in text  # a Persian count, in Persian digits
+    assert "ترجمهٔ ماشینی: \u2068pseudo\u2069" in text and "Machine translation" not in text
+    assert '<bdi lang="fa" dir="rtl" class="status status-pending">' in text
+    assert '<span aria-hidden="true">→</span> فهرست خوراک‌ها</a>' in text  # back, the RTL way
+    # The entries keep their own language: the feed's text is English, left to right.
+    assert '<ol class="entries" lang="en" dir="ltr">' in text
+    english = (await w.client.get("/preview/feeds/tehran/en")).text
+    assert "Preview of the English feed" in english and "1 entry, newest first." in english
+    assert '<span aria-hidden="true">←</span> The feed directory</a>' in english
+
+
+async def test_the_switch_remembers_a_language_and_goes_back_only_to_this_site(
+    w: SimpleNamespace,
+) -> None:
+    chosen = await w.client.get("/language/fa", params={"next": "/feeds"})
+    assert chosen.status_code == 303 and chosen.headers["location"] == "/feeds"
+    cookie = chosen.headers["set-cookie"]
+    assert cookie.startswith("ui_lang=fa;") and "Path=/" in cookie and "HttpOnly" in cookie
+    page = await w.client.get("/feeds", headers=speaking("ru"))  # the choice over the browser's
+    assert '<html lang="fa" dir="rtl">' in page.text and "ناشران" in page.text
+    assert 'href="/language/ar?next=/feeds" lang="ar"' in page.text  # the switch, on every page
+    elsewhere = await w.client.get("/language/ar", params={"next": "https://evil.example/"})
+    assert elsewhere.status_code == 303 and elsewhere.headers["location"] == "/feeds"
+
+
+async def test_the_token_form_says_what_went_wrong_in_the_readers_language(
+    w: SimpleNamespace,
+) -> None:
+    wrong = await w.client.get(
+        "/preview/partners/kazan/fa",
+        headers={"Authorization": "Bearer nope", **speaking("fa")},
+    )
+    assert wrong.status_code == 401 and '<html lang="fa" dir="rtl">' in wrong.text
+    assert "توکن خوراک لازم است." in wrong.text
+    assert "این توکن خوراک ناشناخته است یا باطل یا منقضی شده است." in wrong.text
+    assert "unknown, revoked" not in wrong.text
+    foreign = await w.client.post(
+        "/preview/partners",
+        data={"partner": "kazan", "token": w.token},
+        headers={"Origin": "https://evil.example", **speaking("ru")},
+    )
+    assert foreign.status_code == 403 and "Форма не принята." in foreign.text
+    arabic = await w.client.get("/preview/partners/kazan/fa", headers=speaking("ar"))
+    assert arabic.status_code == 401 and "لمدة ١٢ ساعة." in arabic.text  # Arabic-Indic digits
+    russian = await w.client.get("/preview/partners/kazan/fa", headers=speaking("ru"))
+    assert "на 12 часов." in russian.text
+
+
+async def test_a_missing_feed_keeps_the_servers_english_reason_apart(w: SimpleNamespace) -> None:
+    missing = await w.client.get("/preview/feeds/nowhere/en", headers=speaking("ar"))
+    assert missing.status_code == 404 and '<html lang="ar" dir="rtl">' in missing.text
+    assert "<strong>غير موجود.</strong>" in missing.text and "لا يوجد موجز كهذا" in missing.text
+    assert '<bdi class="detail" lang="en" dir="ltr">unknown publisher &#39;nowhere&#39;' in (
+        missing.text
+    )
+    elsewhere = await w.client.get("/preview/elsewhere/tehran/en", headers=speaking("ru"))
+    assert elsewhere.status_code == 404 and "По этому адресу лент нет." in elsewhere.text
+
+
+async def test_the_entry_page_speaks_the_interface_around_the_articles_language(
+    w: SimpleNamespace,
+) -> None:
+    w.store.entries["tehran-1:en"] = {
+        "article_id": "tehran-1",
+        "language": "en",
+        "version": 1,
+        "status": "active",
+        "headline": "Tehran metro",
+        "body_html": "<p>Line seven.</p>",
+        "published": PUBLISHED,
+        "url": "https://www.tehran.ir/news/1",
+        "provenance": {"method": "machine", "engine": "opus", "reviewed": True},
+    }
+    page = await w.client.get("/entries/tehran-1/en", headers=speaking("fa"))
+    assert '<html lang="fa" dir="rtl">' in page.text and varies(page)
+    assert '<article class="entry-page" lang="en" dir="ltr">' in page.text
+    assert "ترجمهٔ ماشینی: \u2068opus\u2069 · تأییدشده از سوی ویراستار" in page.text
+    assert 'href="https://www.tehran.ir/news/1">متن اصلی</a>' in page.text
+
+
+def test_the_translation_note_names_the_failed_checks_in_the_interface_language() -> None:
+    prov = {
+        "method": "machine",
+        "engine": "libretranslate",
+        "checks_version": "1",
+        "check_failures": [{"check": "numbers"}, {"check": "glossary"}, {"check": "numbers"}],
+    }
+    russian = pages.translation_note(prov, ui=Ui("ru", pages.LOCALES))
+    assert russian == (
+        "Машинный перевод: libretranslate · автоматические проверки: не пройдены: числа, глоссарий"
+    )
+    arabic = pages.translation_note(prov, ui=Ui("ar", pages.LOCALES))
+    assert arabic.endswith("إخفاق في الأرقام، المسرد")
+    assert pages.translation_note(prov) == (  # English without a Ui (and never in feeds)
+        "Machine translation: libretranslate · automatic checks: failed: numbers, glossary"
+    )

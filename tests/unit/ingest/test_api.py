@@ -89,11 +89,12 @@ async def test_the_key_decides_the_publisher(world: SimpleNamespace) -> None:
         "/articles", json={**ARTICLE, "publisher": "mashhad"}, headers=auth("tehran-key")
     )
     assert other.status_code == 403 and "cannot publish as 'mashhad'" in other.json()["reason"]
+    assert other.json()["code"] == "publisher_mismatch"
     missing = await world.client.post("/articles", json=ARTICLE)
     assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
-    assert (
-        await world.client.post("/articles", json=ARTICLE, headers=auth("x"))
-    ).status_code == 401
+    assert missing.json()["code"] == "key_missing"
+    wrong = await world.client.post("/articles", json=ARTICLE, headers=auth("x"))
+    assert wrong.status_code == 401 and wrong.json()["code"] == "key_invalid"
 
 
 async def test_scopes_separate_submitting_correcting_and_withdrawing(
@@ -105,6 +106,7 @@ async def test_scopes_separate_submitting_correcting_and_withdrawing(
     world.store.known.add(first.json()["article_id"])
     again = await world.client.post("/articles", json={**ARTICLE, "body_text": "نو"}, headers=bot)
     assert again.status_code == 403 and "may not correct" in again.json()["reason"]
+    assert again.json()["code"] == "key_scope_missing"
     gone = await world.client.post(
         "/articles", json={**ARTICLE, "pubstatus": "canceled"}, headers=bot
     )
@@ -120,18 +122,19 @@ async def test_pages_in_any_content_type_and_readable_refusals(world: SimpleName
     assert html.status_code == 200 and html.json()["headline"] == "تیتر صفحه"
     assert html.json()["input_form"] == "page"
     cases = [
-        (b"\xff\xfe", "application/json", 422, "not valid UTF-8"),
-        (b"{", "application/json", 422, "not valid JSON"),
-        (b"[]", "application/json", 422, "must be a JSON object"),
-        (b"%PDF", "application/pdf", 415, "cannot read 'application/pdf'"),
-        (b"x" * 20_000, "text/plain", 413, "limit"),
+        (b"\xff\xfe", "application/json", 422, "not valid UTF-8", "upload_not_utf8"),
+        (b"<p>\xff</p>", "text/html", 422, "not valid UTF-8", "upload_not_utf8"),
+        (b"{", "application/json", 422, "not valid JSON", "article_invalid"),
+        (b"[]", "application/json", 422, "must be a JSON object", "article_invalid"),
+        (b"%PDF", "application/pdf", 415, "cannot read 'application/pdf", "media_type_unsupported"),
+        (b"x" * 20_000, "text/plain", 413, "limit", "payload_too_large"),
     ]
-    for body, ctype, status, words in cases:
+    for body, ctype, status, words, code in cases:
         resp = await world.client.post(
             "/articles", content=body, headers={**key, "Content-Type": ctype}
         )
         assert resp.status_code == status, (body[:10], resp.text)
-        assert words in resp.json()["reason"]
+        assert words in resp.json()["reason"] and resp.json()["code"] == code, resp.text
 
 
 async def test_parameters_fastapi_checks_are_refused_like_everything_else(
@@ -146,14 +149,15 @@ async def test_parameters_fastapi_checks_are_refused_like_everything_else(
         resp = await world.client.get(path, headers=key)
         assert resp.status_code == 422, path
         body = resp.json()
-        assert set(body) == {"error", "reason"} and words in body["reason"], body
+        assert set(body) == {"error", "code", "reason"} and words in body["reason"], body
+        assert body["code"] == "request_invalid"
 
 
 async def test_an_outage_is_a_503_with_retry_after(world: SimpleNamespace) -> None:
     world.broker.down = True
     resp = await world.client.post("/articles", json=ARTICLE, headers=auth("tehran-key"))
     assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
-    assert resp.json()["error"] == "unavailable"
+    assert resp.json()["error"] == "unavailable" and resp.json()["code"] == "unavailable"
 
 
 async def test_the_openapi_document_describes_every_input_form(world: SimpleNamespace) -> None:

@@ -279,7 +279,11 @@ def world() -> SimpleNamespace:
     lifetimes = Lifetimes(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
     sessions = DeskSessions(db["desk_sessions"], lifetimes, Registry().editor_key_for_digest)  # type: ignore[arg-type]
     desk.install(app, editors, sessions=sessions)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test")
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://desk.test",
+        headers={"Accept-Language": "en"},  # the publisher's Persian is the default otherwise
+    )
     return SimpleNamespace(client=client, store=store, broker=broker, db=db)
 
 
@@ -472,6 +476,29 @@ async def test_the_desk_queue_and_the_side_by_side_page(world: SimpleNamespace) 
         f'href="/desk/review/{article.article_id}/en">Review the held translation'
         in article_page.text
     )
+
+
+async def test_the_queue_in_persian_names_the_checks_and_parts_in_persian(
+    world: SimpleNamespace,
+) -> None:
+    article, _ = await held_story(world)
+    await sign_in(world.client)
+    fa = {"Accept-Language": "fa"}
+    queue = (await world.client.get("/desk/review", headers=fa)).text
+    assert '<html lang="fa" dir="rtl">' in queue and "<h1>صف بازبینی</h1>" in queue
+    row = re.search(
+        rf'<tr data-article="{article.article_id}" data-lang="en">.*?</tr>', queue, re.S
+    )
+    assert row and '<span class="status status-failed">نگه\u200cداشته</span>' in row.group(0)
+    assert '<td class="checks">اعداد</td>' in row.group(0)  # the check "numbers"
+    assert "نسخهٔ ۱" in row.group(0) and "۱۰ اسفند ۱۴۰۴" in row.group(0)  # a Jalali date
+    assert '<h2 id="queue-en">انگلیسی <span class="hint">(۱)</span></h2>' in queue
+    page = (await world.client.get(f"/desk/review/{article.article_id}/en", headers=fa)).text
+    assert '<th scope="row">تیتر</th>' in page and '<th scope="row">بند ۱</th>' in page
+    assert '<strong>اعداد</strong>: <bdi lang="en" dir="ltr"><bdi>۳۰ میلیون</bdi>' in page
+    assert ">تأیید همین متن</button>" in page
+    empty = (await world.client.get("/desk/review?language=ar", headers=fa)).text
+    assert "در زبان عربی چیزی در انتظار بازبینی نیست." in empty
 
 
 async def test_approving_as_is_publishes_the_machine_text_as_reviewed(

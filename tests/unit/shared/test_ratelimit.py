@@ -48,6 +48,7 @@ async def test_a_client_over_its_limit_is_told_why_and_when_to_come_back() -> No
     assert resp.status_code == 429
     assert resp.json() == {
         "error": "too many requests",
+        "code": "rate_limited",
         "reason": "more than 3 requests per minute from 203.0.113.7; "
         f"retry after {resp.headers['retry-after']} s",
     }
