@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gettext
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from babel import Locale
 from babel.dates import format_skeleton
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -54,6 +55,52 @@ _DIGITS = {
 #: Arabic's ``arab`` (٬ and ٫ with Arabic-Indic digits), as the Middle East writes it.
 _NUMBERING = {"fa": "arabext", "ar": "arab"}
 SHARED_LOCALES = Path(__file__).resolve().parent / "locales"
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for the catalogues where it is defined; it is translated where shown."""
+    return message
+
+
+#: Language names the pages show in the interface language (Russian writes them in lower case:
+#: :meth:`Ui.language_name` capitalises one that stands alone); others come from Babel's
+#: locale data, else their English name.
+LANGUAGE_NAMES = {
+    "fa": N_("Persian"),
+    "en": N_("English"),
+    "ar": N_("Arabic"),
+    "ru": N_("Russian"),
+    "tr": N_("Turkish"),
+    "zh": N_("Chinese"),
+    "de": N_("German"),
+    "fr": N_("French"),
+    "es": N_("Spanish"),
+    "it": N_("Italian"),
+    "ur": N_("Urdu"),
+    "hy": N_("Armenian"),
+    "az": N_("Azerbaijani"),
+    "ka": N_("Georgian"),
+    "tg": N_("Tajik"),
+    "kk": N_("Kazakh"),
+    "uz": N_("Uzbek"),
+    "prs": N_("Dari"),
+    "ps": N_("Pashto"),
+    "tt": N_("Tatar"),
+}
+#: The automatic checks of a machine translation (``services/translate/checks.py``) and the
+#: editor's sending back, as the desk and the portal name them; an unknown one as it is.
+CHECK_NAMES = {
+    "numbers": N_("numbers"),
+    "glossary": N_("glossary"),
+    "script": N_("script"),
+    "copy": N_("copy of the source"),
+    "length": N_("length"),
+    "repetition": N_("repetition"),
+    "empty": N_("empty"),
+    "markup": N_("markup"),
+    "error": N_("error"),
+    "sent-back": N_("sent-back"),
+}
 _TAG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$|^\*$")
 
 
@@ -182,6 +229,24 @@ class Ui:
         text = joined.replace("{1}", day).replace("{0}", time)
         return self.digits(f"{text} ({display.utc_offset(local)})")
 
+    def language_name(self, code: str, alone: bool = False) -> str:
+        """Language ``code``'s name in the interface language; ``alone`` (a heading, a label):
+        with a capital where the language writes one."""
+        known = LANGUAGE_NAMES.get(languages.primary(code))
+        if known is not None:
+            name = self.gettext(known)
+        else:
+            name = str(Locale.parse(self.language).languages.get(code) or "")
+            name = name or display.language_name(code)
+        return name[:1].upper() + name[1:] if alone else name
+
+    def check_name(self, check: str) -> str:
+        return self.gettext(CHECK_NAMES[check]) if check in CHECK_NAMES else check
+
+    def listing(self, items: Iterable[object]) -> str:
+        """Items as the language lists them ("a, b and c", «a، b و c»)."""
+        return format_list([str(i) for i in items], locale=self.language)
+
     def choices(self) -> list[Choice]:
         """The switch: every interface language under its own name, the current one marked."""
         back = quote(self.here, safe="/")
@@ -222,6 +287,21 @@ def _when(context: Context, value: Any, zone: str | None = None) -> str:
     return ui_in(context).when(value, zone)
 
 
+@pass_context
+def _language(context: Context, code: str, alone: bool = False) -> str:
+    return ui_in(context).language_name(code, alone)
+
+
+@pass_context
+def _check(context: Context, check: str) -> str:
+    return ui_in(context).check_name(str(check))
+
+
+@pass_context
+def _listing(context: Context, items: Iterable[object]) -> str:
+    return ui_in(context).listing(items)
+
+
 def bdi(value: object) -> Markup:
     """``value`` isolated from the text around it (an English name in a Persian sentence)."""
     return Markup("<bdi>{}</bdi>").format(value)
@@ -229,16 +309,19 @@ def bdi(value: object) -> Markup:
 
 def install(env: Environment) -> None:
     """Jinja2's i18n extension on ``env``, its messages from each render's ``ui``; filters
-    ``number``, ``ui_time`` (an interface date) and ``bdi``."""
+    ``number``, ``ui_time`` (an interface date), ``ui_language`` (``(true)``: standing alone),
+    ``check_name``, ``ui_list`` and ``bdi``."""
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(number=_number, ui_time=_when, bdi=bdi)
-
-
-def N_(message: str) -> str:
-    """Marks ``message`` for the catalogues where it is defined; it is translated where shown."""
-    return message
+    env.filters.update(
+        number=_number,
+        ui_time=_when,
+        ui_language=_language,
+        check_name=_check,
+        ui_list=_listing,
+        bdi=bdi,
+    )
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -8,12 +8,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
 from fastapi import Request
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from shared import display, i18n, languages
+from shared import display, i18n
 from shared.i18n import N_
 from shared.web import interface, page_environment
 
@@ -32,51 +31,8 @@ def ui_of(request: Request) -> i18n.Ui:
     return interface(request, LOCALES, SWITCH, HOME, fallback=None)
 
 
-#: The languages a page names inside a sentence ("Preview of the English feed"), in the
-#: interface language; any other is named by Babel's locale data, else by its English name.
-LANGUAGE_NAMES = {
-    "fa": N_("Persian"),
-    "en": N_("English"),
-    "ar": N_("Arabic"),
-    "ru": N_("Russian"),
-    "tr": N_("Turkish"),
-    "zh": N_("Chinese"),
-    "de": N_("German"),
-    "fr": N_("French"),
-    "es": N_("Spanish"),
-    "ur": N_("Urdu"),
-    "tt": N_("Tatar"),
-}
-#: The automatic checks (services/translate/checks.py, policy.SENT_BACK) as a reader is told of
-#: a failed one; in English their own names, as the notes always said.
-CHECK_NAMES = {
-    "empty": N_("empty"),
-    "numbers": N_("numbers"),
-    "glossary": N_("glossary"),
-    "script": N_("script"),
-    "copy": N_("copy"),
-    "length": N_("length"),
-    "repetition": N_("repetition"),
-    "markup": N_("markup"),
-    "error": N_("error"),
-    "sent-back": N_("sent-back"),
-}
-#: How a list of names is separated in a language (the Arabic comma in Persian and Arabic).
-_COMMA = {"fa": "، ", "ar": "، "}
 #: A name in another direction, isolated in plain text (what ``<bdi>`` does in markup).
 _ISOLATE = "\u2068{}\u2069"
-
-
-def language_in(ui: i18n.Ui, code: str) -> str:
-    """The name of language ``code`` in the interface language of ``ui``."""
-    known = LANGUAGE_NAMES.get(languages.primary(code))
-    if known is not None:
-        return ui.gettext(known)
-    try:
-        named = Locale.parse(ui.language).languages.get(code)
-    except (ValueError, UnknownLocaleError):
-        named = None
-    return str(named) if named else display.language_name(code)
 
 
 def translation_note(
@@ -114,8 +70,7 @@ def _checks_note(failures: Any, ui: i18n.Ui) -> str:
     failed = list(dict.fromkeys(str(f.get("check")) for f in failures))
     if not failed:
         return ui.gettext("automatic checks: passed")
-    names = [ui.gettext(CHECK_NAMES[c]) if c in CHECK_NAMES else c for c in failed]
-    checks = _COMMA.get(ui.language, ", ").join(names)
+    checks = ui.listing(ui.check_name(c) for c in failed)
     return ui.gettext("automatic checks: failed: %(checks)s") % {"checks": checks}
 
 
@@ -124,16 +79,8 @@ def _translation_note(context: Context, prov: Mapping[str, Any] | None) -> str:
     return translation_note(prov, ui=i18n.ui_in(context))
 
 
-@pass_context
-def _language_in(context: Context, code: str, alone: bool = False) -> str:
-    """``{{ lang | ui_language }}`` in a sentence; ``ui_language(true)`` by itself (a heading, a
-    list), with a capital where the language writes one (Russian writes names in lower case)."""
-    name = language_in(i18n.ui_in(context), code)
-    return name[:1].upper() + name[1:] if alone else name
-
-
 ENV = page_environment("services.feeds")
-ENV.filters.update(translation_note=_translation_note, ui_language=_language_in)
+ENV.filters["translation_note"] = _translation_note
 
 
 def entry_page(

@@ -466,10 +466,10 @@ def test_the_translation_note_names_the_failed_checks_in_the_interface_language(
     }
     russian = pages.translation_note(prov, ui=Ui("ru", pages.LOCALES))
     assert russian == (
-        "Машинный перевод: libretranslate · автоматические проверки: не пройдены: числа, глоссарий"
+        "Машинный перевод: libretranslate · автоматические проверки: не пройдены: числа и глоссарий"
     )
     arabic = pages.translation_note(prov, ui=Ui("ar", pages.LOCALES))
-    assert arabic.endswith("إخفاق في الأرقام، المسرد")
+    assert arabic.endswith("إخفاق في الأرقام والمسرد")  # the language's own way of listing
     assert pages.translation_note(prov) == (  # English without a Ui (and never in feeds)
-        "Machine translation: libretranslate · automatic checks: failed: numbers, glossary"
+        "Machine translation: libretranslate · automatic checks: failed: numbers and glossary"
     )

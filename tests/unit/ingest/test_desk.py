@@ -588,16 +588,18 @@ async def test_the_language_switch_remembers_the_choice_and_stays_on_this_site(
 
 def test_known_words_are_translated_and_unknown_ones_shown_as_they_are() -> None:
     env = templates().env
-    source = "{{ c | check_name }}|{{ l | language_label }}|{{ s | state_word }}|{{ xs | ui_list }}"
+    source = "{{ c | check_name }}|{{ l | ui_language }}|{{ s | state_word }}|{{ xs | ui_list }}"
     page = env.from_string(source)
     persian = Ui("fa", LOCALES)
     assert page.render(ui=persian, c="numbers", l="tr", s="held", xs=["a", "b"]) == (
-        "اعداد|ترکی|نگه\u200cداشته|a و b"
+        "اعداد|ترکی استانبولی|نگه\u200cداشته|a و b"
     )
-    # A check added to translate later, a language the table lacks: as they are, in English.
-    assert (
-        page.render(ui=persian, c="tone", l="sw", s="paused", xs=["a"]) == "tone|Swahili|paused|a"
+    # A check added to translate later: as it is; a language the table lacks: Babel's name
+    # of it, else its English name.
+    assert page.render(ui=persian, c="tone", l="sw", s="paused", xs=["a"]) == (
+        "tone|سواحیلی|paused|a"
     )
+    assert page.render(ui=persian, c="", l="prs-x", s="", xs=[]).split("|")[1] == "دری"
     assert page.render(ui=persian, c="tone", l="hy-AM", s="", xs=[]) == "tone|ارمنی||"
     english = page.render(ui=Ui("en", LOCALES), c="copy", l="ko", s="source", xs=["a", "b", "c"])
     assert english == "copy of the source|Korean|original|a, b, and c"
