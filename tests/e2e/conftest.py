@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -25,6 +26,21 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1200, "height": 900}
 PHONE = {"width": 390, "height": 844}
+AXE = ROOT / "tests" / "e2e" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+#: The rules axe checks: WCAG 2.0, 2.1 and 2.2, levels A and AA.
+WCAG = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa")
+#: The impacts that fail a test (axe's scale: minor, moderate, serious, critical).
+SEVERE = ("serious", "critical")
+#: Each audit's line, for the summary at the end of the session.
+AUDITS: list[str] = []
+RUN_AXE = """async tags => {
+  const found = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+  return {passed: found.passes.length, incomplete: found.incomplete.map(v => v.id),
+    unsure: found.incomplete.flatMap(v => v.nodes.slice(0, 3).map(
+      n => `${v.id}: ${n.target.join(" ")}: ${(n.any[0] || n.all[0] || {}).message || ""}`)),
+    violations: found.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary}))}))};
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +64,66 @@ async def browser(stack: System) -> AsyncIterator[Browser]:
             await chromium.close()
 
 
-@asynccontextmanager
-async def desktop_tab(browser: Browser) -> AsyncIterator[Page]:
-    """A tab in a browser context of its own (its own cookies)."""
-    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+async def with_axe(context: BrowserContext) -> BrowserContext:
+    """``context``, each of its pages loading axe-core (when ``make axe`` installed it) before
+    anything else, for :func:`audit`."""
+    if AXE.is_file():
+        await context.add_init_script(path=str(AXE))
     context.set_default_timeout(15_000)
+    return context
+
+
+async def audit(page: Page, name: str, *, summed: bool = True) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.x A and AA violations on ``page`` as it is now, one line printed for
+    it ("axe <name> <lang>: N violations (serious: …, critical: …) ids…, R rules passed") and
+    each serious or critical one's elements under it; ``summed``: in the session's summary."""
+    found: dict[str, Any] = await page.evaluate(RUN_AXE, list(WCAG))
+    violations: list[dict[str, Any]] = found["violations"]
+    lang = await page.evaluate("document.documentElement.lang") or "?"
+    count = {impact: sum(v["impact"] == impact for v in violations) for impact in SEVERE}
+    ids = " ".join(f"{v['id']}[{v['impact']}]" for v in violations)
+    line = (
+        f"axe {name} {lang}: {len(violations)} violations (serious: {count['serious']}, "
+        f"critical: {count['critical']}){' ' + ids if ids else ''}; "
+        f"{found['passed']} rules passed"
+        + (f", to check by hand: {' '.join(found['incomplete'])}" if found["incomplete"] else "")
+    )
+    if summed:
+        AUDITS.append(line)
+    print(line)
+    for unsure in found["unsure"]:
+        print(f"    to check by hand: {unsure}")
+    for v in violations:
+        if v["impact"] in SEVERE:
+            for node in v["nodes"][:5]:
+                print(f"    {v['id']}: {node['target']}: {node['summary']}")
+    return violations
+
+
+def severe(violations: list[dict[str, Any]]) -> list[str]:
+    """The serious and critical ones, each as "id: help (elements)" for an assertion message."""
+    return [
+        f"{v['id']}: {v['help']} ({', '.join(n['target'] for n in v['nodes'][:5])})"
+        for v in violations
+        if v["impact"] in SEVERE
+    ]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """axe-core's line for every page audited, at the end of the run."""
+    if AUDITS:
+        terminalreporter.section("axe-core")
+        for line in AUDITS:
+            terminalreporter.write_line(line)
+
+
+@asynccontextmanager
+async def desktop_tab(browser: Browser, locale: str = "en-GB") -> AsyncIterator[Page]:
+    """A tab in a browser context of its own (its own cookies), asking for pages in ``locale``
+    (``Accept-Language``), with axe-core loaded (:func:`audit`)."""
+    context = await browser.new_context(viewport=DESKTOP, locale=locale)
     try:
+        await with_axe(context)
         yield await context.new_page()
     finally:
         await context.close()
@@ -78,7 +148,7 @@ async def phone(browser: Browser) -> AsyncIterator[BrowserContext]:
     context = await browser.new_context(
         viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="en-GB"
     )
-    context.set_default_timeout(15_000)
+    await with_axe(context)
     yield context
     await context.close()
 

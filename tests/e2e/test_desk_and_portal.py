@@ -121,7 +121,8 @@ async def test_an_editor_publishes_a_page_and_approves_its_translation(
     # Side by side: Persian on the right-to-left side, the machine English beside it.
     await row.get_by_role("link", name="ar", exact=True).click()
     arabic = page.locator("article.translation-text")
-    await expect(arabic.locator("h3")).to_have_text(f"[ar] {HEADLINE}")
+    # Published, as the row says; the page reloads itself once the feed carries it too.
+    await expect(arabic.locator("h3")).to_have_text(f"[ar] {HEADLINE}", timeout=SLOW)
     assert await direction(arabic) == "rtl"
     assert await direction(page.get_by_label("Body (Arabic)")) == "rtl"
     await page.goto(f"{base}/desk/articles/{article_id}/translations/en")
@@ -143,7 +144,7 @@ async def test_an_editor_publishes_a_page_and_approves_its_translation(
     await expect(page.locator("#translation-title")).to_contain_text("human, reviewed")
     await expect(english).to_contain_text("Reviewed by the Mashhad desk.")
     await screenshots.take(page, "desk-compare")
-    await page.get_by_role("link", name="← The article").click()
+    await page.get_by_role("link", name="The article").click()  # the arrow: aria-hidden
     await expect(page.locator('#translations tr[data-lang="en"] .status')).to_have_text(
         re.compile(r"published · human"), timeout=SLOW
     )
