@@ -9,7 +9,7 @@ SAMPLE_PUBLISHERS := mashhad tehran gorgan
 SAMPLE_PARTNERS := istanbul kazan
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs i18n test test-unit test-integration test-faults test-e2e screenshots chromium axe lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj bench-import bench-database
+.PHONY: help run stop status logs i18n test test-unit test-integration test-faults test-e2e screenshots chromium axe promtool lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj bench-import bench-database
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
@@ -147,7 +147,16 @@ test-e2e: provision chromium axe
 screenshots: provision chromium axe
 	UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest tests/e2e
 
-test: provision lint chromium axe
+# promtool checks deploy/monitoring/alerts.yaml in the suite (tests/unit/tools/test_monitoring.py):
+# Debian's prometheus package, installed once when missing (no daemon is started).
+promtool:
+	@if ! command -v promtool >/dev/null; then \
+		echo "installing Debian's prometheus for promtool (deploy/monitoring)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; \
+	fi
+
+test: provision lint chromium axe promtool
 	$(VENV)/bin/pytest
 
 clean: stop

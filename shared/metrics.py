@@ -22,10 +22,20 @@ tests can build several services in one process), served at ``GET /metrics``:
     topics it reads; computed from the broker when ``/metrics`` is scraped, at most every
     ``min_interval`` seconds, with a time limit. A failure leaves the gauge empty and counts
     ``syndication_consumer_lag_errors_total``; ``/metrics`` itself still answers.
+``syndication_ready{service}``
+    1 when the last readiness check (``/readyz``, which the orchestrator probes every few
+    seconds) reached the broker and the database, 0 when it did not.
 ``syndication_consumer_partitions_unowned{group,topic}``
     Partitions of a topic the service reads that no member of its group is consuming (the group
     is empty, rebalancing, or settled without them), as the group watch last saw them
     (:mod:`shared.groups`); ``/healthz`` fails once one stays unowned too long.
+
+The feeds service's own WebSub hub adds (:func:`websub_deliveries`):
+
+``syndication_websub_deliveries_total{result}``
+    Content deliveries to subscribers' callbacks: ``delivered`` (2xx), ``gone`` (410: the
+    subscription ends) or ``failed`` (any other answer, a timeout, a refused address; retried
+    later with backoff).
 
 The translate service adds (:class:`TranslationMetrics`, docs/review.md):
 
@@ -314,6 +324,12 @@ class ServiceMetrics:
             registry=r,
         )
         self.http_refused.labels(service)
+        self.ready = Gauge(
+            f"{PREFIX}_ready",
+            "1 when the last readiness check reached the broker and the database, else 0.",
+            ["service"],
+            registry=r,
+        )
         self._lag_at = float("-inf")
         self._lag_lock = asyncio.Lock()
         self._lag_logged = float("-inf")
@@ -463,6 +479,19 @@ HELD_BUCKETS = (
     3 * 86400,
     7 * 86400,
 )
+
+
+def websub_deliveries(registry: CollectorRegistry) -> Counter:
+    """The WebSub hub's deliveries by result, each result at 0 from the start."""
+    counter = Counter(
+        f"{PREFIX}_websub_deliveries",
+        "WebSub content deliveries to subscribers' callbacks: delivered, gone or failed.",
+        ["result"],
+        registry=registry,
+    )
+    for result in ("delivered", "gone", "failed"):
+        counter.labels(result)
+    return counter
 
 
 class TranslationMetrics:

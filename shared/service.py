@@ -136,6 +136,8 @@ def health_router(rt: Runtime) -> APIRouter:
             checks["broker"] = f"unreachable: {exc.__class__.__name__}"
         ready = all(v == "ok" for v in checks.values())
         response.status_code = 200 if ready else 503
+        if rt.metrics is not None:  # what the readiness probe found, for the alert rules
+            rt.metrics.ready.labels(rt.name).set(1 if ready else 0)
         return {"status": "ready" if ready else "not ready", "checks": checks}
 
     metrics = rt.metrics

@@ -16,7 +16,7 @@ from services.feeds.http.fast import FeedFastPath
 from services.feeds.publishing import Feeds
 from services.feeds.settings import FeedsSettings
 from services.feeds.store import COLLECTIONS, FeedStore
-from shared import netguard
+from shared import metrics, netguard
 from shared.service import Runtime, asgi_app, build_app, build_runtime
 
 
@@ -76,6 +76,7 @@ def _websub(
         per_host=settings.websub_per_host,
         pending_per_host=settings.websub_pending_per_host,
         pending_max=settings.websub_pending_max,
+        deliveries=metrics.websub_deliveries(rt.metrics.registry) if rt.metrics else None,
     )
     feeds.notify = hub.notify  # returns at once: subscribers never hold up rendering
     return hub

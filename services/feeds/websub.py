@@ -85,6 +85,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
+from prometheus_client import Counter as PromCounter
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
@@ -285,6 +286,7 @@ class Hub:
         pending_per_host: int = 4,
         pending_max: int = 256,
         host_backoff: Sequence[float] = (30, 120, 600, 3600),
+        deliveries: PromCounter | None = None,
     ) -> None:
         if not lease_min <= lease_default <= lease_max:
             raise ValueError("need lease_min <= lease_default <= lease_max")
@@ -319,6 +321,7 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._publishing: dict[str, bool] = {}  # topic -> "publish again when done"
         self._inflight: dict[str, bool] = {}  # sid -> "deliver again when done"
+        self.deliveries = deliveries  # syndication_websub_deliveries_total{result}
 
     # ------------------------------------------------------------------ subscriber requests
 
@@ -605,12 +608,14 @@ class Hub:
         """One delivery under its host's limit; none while the host is backed off (checked
         again once a slot is free: the requests queued behind a hanging one then go at once)."""
         host = host_of(sub["callback"])
-        if self.backoff.until(host) is not None:
-            return Outcome("failed", "HostBackedOff")
-        async with self._slots.slot(host):
-            if self.backoff.until(host) is not None:
-                return Outcome("failed", "HostBackedOff")
-            return await self._deliver(sub, body, media_type)
+        outcome = Outcome("failed", "HostBackedOff")
+        if self.backoff.until(host) is None:
+            async with self._slots.slot(host):
+                if self.backoff.until(host) is None:
+                    outcome = await self._deliver(sub, body, media_type)
+        if self.deliveries is not None:
+            self.deliveries.labels(outcome.result).inc()
+        return outcome
 
     async def _deliver(self, sub: Document, body: bytes, media_type: str) -> Outcome:
         headers = {

@@ -111,6 +111,8 @@ async def test_every_service_is_live_ready_and_measured(
                 assert v >= 0 and int(dict(labels)["partition"]) in range(3), (labels, v)
         errors = ("syndication_consumer_lag_errors_total", frozenset({("service", service)}))
         assert samples[errors] == 0
+        # what the readiness check found, for the ServiceNotReady alert (deploy/monitoring)
+        assert samples[("syndication_ready", frozenset({("service", service)}))] == 1
 
 
 async def test_every_partition_a_service_reads_has_a_consumer(

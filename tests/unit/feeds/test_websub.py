@@ -16,10 +16,12 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from pymongo.errors import DuplicateKeyError
 
 from services.feeds import websub
 from services.feeds.websub import ExternalHub, Hub, subscription_id
+from shared import metrics
 
 TOPIC = "https://feeds.example/feeds/tehran/en.atom"
 OTHER_TOPIC = "https://feeds.example/feeds/tehran/fa.atom"
@@ -1046,3 +1048,18 @@ async def test_verification_delivery_and_retry_are_vetted_at_connect_time(world:
     finally:
         server.close()
         await world.client.aclose()
+
+
+async def test_deliveries_are_counted_by_result_for_the_alert(world: World) -> None:
+    registry = CollectorRegistry()
+    world.hub = world.replica(deliveries=metrics.websub_deliveries(registry))
+    await world.subscribe()
+    world.subscribers.answers["https://sub.example/cb"] = [503, 204]
+    await world.hub.publish(TOPIC)
+    world.clock.advance(5)
+    await world.hub.run_due_retries()
+
+    def count(result: str) -> float | None:
+        return registry.get_sample_value("syndication_websub_deliveries_total", {"result": result})
+
+    assert (count("failed"), count("delivered"), count("gone")) == (1.0, 1.0, 0.0)
