@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gettext
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -343,12 +343,3 @@ def here_of(method: str, path: str, query: str, default: str) -> str:
     if method != "GET":
         return default
     return path + (f"?{query}" if query else "")
-
-
-def languages_of(folders: Sequence[Path]) -> list[str]:
-    """The interface languages that have a catalogue in every one of ``folders``."""
-    return [
-        lang
-        for lang in UI_LANGUAGES
-        if all((f / lang / "LC_MESSAGES" / "messages.po").is_file() for f in folders)
-    ]

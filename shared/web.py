@@ -100,6 +100,12 @@ def install_refusals(
     api.add_exception_handler(Refused, refused)
 
 
+def over_https(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS (here, or at the proxy in front): then a
+    cookie we set is ``Secure``."""
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
 def same_origin(request: Request) -> bool:
     """Whether a form post comes from a page of this host, or from a client that says nothing of
     where it comes from (non-browser clients); a cross-site or sandboxed ("null") origin never
@@ -162,8 +168,7 @@ def language_router(switch: str, home: str) -> APIRouter:
             path="/",
             samesite="lax",
             httponly=True,
-            secure=request.url.scheme == "https"
-            or request.headers.get("x-forwarded-proto") == "https",
+            secure=over_https(request),
         )
         return response
 

@@ -20,7 +20,7 @@ from services.feeds.portal.context import (
 from services.feeds.portal.previews import links
 from services.feeds.publishing import FeedRef
 from shared.i18n import N_
-from shared.web import Problem
+from shared.web import Problem, over_https
 
 SESSION_SECONDS = 12 * 3600
 MISMATCH = Problem(
@@ -46,7 +46,7 @@ async def partner_sign_in(request: Request, form: SignInForm, portal: PortalOf) 
         path=f"/preview/partners/{found.id}",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https",
+        secure=over_https(request),
     )
     return response
 

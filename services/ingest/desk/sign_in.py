@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from services.ingest.desk.deps import DeskForm, DeskOf, MaybeSigned, OriginForm, text_of
 from services.ingest.desk.pages import COOKIE, PREFIX, problem_of, redirect
 from shared import display
-from shared.web import Refused
+from shared.web import Refused, over_https
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -54,7 +54,7 @@ async def login(request: Request, desk: DeskOf, posted: OriginForm) -> Response:
         path=PREFIX,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https",
+        secure=over_https(request),
     )
     return response
 

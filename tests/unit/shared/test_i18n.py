@@ -123,3 +123,12 @@ async def test_the_switch_remembers_the_choice_in_a_cookie() -> None:
 def test_plural_forms_follow_the_languages_own_rules(language: str, counts: dict[int, int]) -> None:
     messages = i18n.translations((i18n.SHARED_LOCALES,), language)
     assert {n: messages.plural(n) for n in counts} == counts  # type: ignore[attr-defined]
+
+
+async def test_the_cookie_is_secure_when_the_browser_came_over_https() -> None:
+    transport = httpx.ASGITransport(app=app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://site.test") as client:
+        plain = await client.get("/language/fa")
+        proxied = await client.get("/language/fa", headers={"x-forwarded-proto": "https"})
+    assert "secure" not in plain.headers["set-cookie"].lower()
+    assert "secure" in proxied.headers["set-cookie"].lower()
