@@ -95,13 +95,15 @@ def describe(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-def decode_json(body: bytes) -> Any:
-    """A message or request body as UTF-8 JSON, with failures an editor can act on."""
+def decode_json(body: bytes | str) -> Any:
+    """A message or request body as UTF-8 JSON (or text already decoded), with failures an
+    editor can act on."""
     if not body:
         raise InvalidMessage("empty message: expected a JSON object")
     try:
-        text = body.decode("utf-8")
+        text = body if isinstance(body, str) else body.decode("utf-8")
     except UnicodeDecodeError as exc:
+        assert isinstance(body, bytes)
         raise InvalidMessage(
             f"payload is not valid UTF-8 (byte 0x{body[exc.start]:02x} at position {exc.start})"
         ) from None

@@ -100,8 +100,7 @@ def submission_from(
         field = "raw_text" if ctype == "text/plain" else "raw_html"
         data: Any = {field: utf8_text(body), **fields}
     elif ctype == "application/json" or ctype.endswith("+json"):
-        utf8_text(body)  # the same refusal whatever the form
-        data = decode_json(body)
+        data = decode_json(utf8_text(body))  # not UTF-8: the same refusal whatever the form
     else:
         raise Refused(
             415,

@@ -35,16 +35,12 @@ class Span:
 @dataclass(frozen=True)
 class Row:
     """One block: ``index`` 0 is the headline, then the body's paragraphs from 1 (the page
-    names it in the interface language)."""
+    names them in the interface language)."""
 
     index: int
     source: tuple[Span, ...]
     target: str
     failures: tuple[CheckFailure, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return "Headline" if self.index == 0 else f"Paragraph {self.index}"
 
 
 @dataclass(frozen=True)

@@ -347,7 +347,7 @@ def test_the_missing_figure_is_marked_in_its_source_paragraph() -> None:
         f"<p>{EN_LEAD}</p><p>{EN_SECOND}</p>", [DROPPED],
     )  # fmt: skip
     assert unplaced == []
-    assert [r.label for r in rows] == ["Headline", "Paragraph 1", "Paragraph 2"]
+    assert [r.index for r in rows] == [0, 1, 2]  # the headline, then paragraphs 1 and 2
     assert rows[1].source == (
         Span("امسال "),
         Span("۳۰ میلیون", marked=True),
