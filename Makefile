@@ -7,18 +7,26 @@ STACK := $(PYTHON) deploy/local/stack.py
 STATE := $(or $(CITYFEEDS_STATE),var)
 SAMPLE_PUBLISHERS := mashhad tehran gorgan
 SAMPLE_PARTNERS := istanbul kazan
+# make run CLUSTER=3: Kafka as a cluster of three brokers on this machine, topics replicated three
+# times with min.insync.replicas=2 (deploy/local/stack.py); one broker by default.
+CLUSTER ?= 1
+export CITYFEEDS_KAFKA_NODES := $(CLUSTER)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs i18n test test-unit test-integration test-faults test-e2e screenshots chromium axe promtool lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj bench-import bench-database
+.PHONY: help run stop status logs i18n test test-unit test-integration test-faults test-cluster test-e2e screenshots chromium axe promtool lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj bench-import bench-database
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
 	@echo "            (translate serves the best installed model unless TRANSLATE_ENGINE is set)"
+	@echo "            make run CLUSTER=3: Kafka as three brokers (replication 3, min.insync.replicas 2)"
 	@echo "make stop    stop everything 'make run' started"
 	@echo "make status  what is running;  make logs [NAME=ingest|translate|feeds|kafka|ferretdb]"
 	@echo "make test    lint, type-check and the full test suite on its own Kafka and database"
 	@echo "make i18n    after changing a page's text: the desk's and portal's catalogues brought up to"
 	@echo "            date (python -m tools.i18n update; check: python -m tools.i18n check)"
+	@echo "make test-cluster  three Kafka brokers and two replicas of each service: brokers killed,"
+	@echo "            restarted in turn, fewer than min.insync.replicas up, services rolled out and"
+	@echo "            mixed with the previous release; three runs, figures in var/cluster-runs.jsonl"
 	@echo "make test-e2e  the editor desk and the partner portal in headless Chromium (tests/e2e);"
 	@echo "            make screenshots  the same, writing docs/screenshots/"
 	@echo "make test-faults  the fault suite (services, broker and database killed while articles"
@@ -117,6 +125,18 @@ test-faults: provision
 		FAULTS_REPORT=var/faults-runs.jsonl $(VENV)/bin/pytest -m faults tests/integration || exit 1; \
 	done
 	@echo "figures of each run: var/faults-runs.jsonl"
+
+# The cluster suite (tests/cluster: not part of `make test`, which it would take past its 20
+# minutes) three times in a row; each run's figures appended to var/cluster-runs.jsonl.
+CLUSTER_RUNS ?= 3
+test-cluster: provision
+	@mkdir -p var && rm -f var/cluster-runs.jsonl var/rollout-runs.jsonl
+	@for i in $$(seq $(CLUSTER_RUNS)); do \
+		echo "cluster suite, run $$i of $(CLUSTER_RUNS)"; \
+		CLUSTER_REPORT=var/cluster-runs.jsonl ROLLOUT_REPORT=var/rollout-runs.jsonl \
+			$(VENV)/bin/pytest -m cluster tests/cluster || exit 1; \
+	done
+	@echo "figures of each run: var/cluster-runs.jsonl, var/rollout-runs.jsonl"
 
 # The browser tests (tests/e2e) drive Debian's Chromium through Playwright (which downloads no
 # browser of its own): installed here once, when missing.

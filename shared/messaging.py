@@ -28,7 +28,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream._internal.context.repository import ContextRepo
 from faststream.kafka import KafkaBroker
@@ -57,7 +57,11 @@ class TransientError(Exception):
 
 
 def is_outage(exc: BaseException) -> bool:
-    if isinstance(exc, (TransientError, TimeoutError, *TRANSIENT_DB_ERRORS)):
+    # aiokafka's KafkaTimeoutError (a record not even queued within the request timeout: the
+    # producer's buffer full while the cluster acknowledges nothing, fewer brokers up than
+    # min.insync.replicas, say) is marked not retriable and is no builtin TimeoutError; it is
+    # still the cluster's state, never the message's fault.
+    if isinstance(exc, (TransientError, TimeoutError, KafkaTimeoutError, *TRANSIENT_DB_ERRORS)):
         return True
     return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
 
@@ -316,7 +320,7 @@ def make_broker(
         middlewares.append(metrics)
     middlewares += [MessageContext, policy]
     broker = KafkaBroker(
-        infra.kafka_bootstrap_servers,
+        infra.kafka_servers,
         client_id=service,
         acks="all",
         enable_idempotence=True,

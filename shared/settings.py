@@ -36,6 +36,12 @@ class InfraSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
 
+    @property
+    def kafka_servers(self) -> list[str]:
+        """The bootstrap servers as a list: FastStream takes a string for one server, so
+        ``a:9092,b:9092`` given as is would be looked up as one host name."""
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
 
 class ServiceSettings(BaseSettings):
     """Settings every service has; subclasses set ``env_prefix``."""

@@ -32,13 +32,16 @@ class Infra:
     # The servers, when this suite started them (so a fault test can stop and restart them).
     kafka_server: stack.Kafka | None = None
     database_server: stack.FerretDB | None = None
+    kafka_cluster: stack.KafkaCluster | None = None  # tests/cluster's three brokers
 
     def env(self) -> dict[str, str]:
+        replicas = self.kafka_cluster.replication_factor if self.kafka_cluster else 1
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
             "MONGODB_URI": self.mongodb_uri,
             "MONGODB_DATABASE": self.database,
             "TOPIC_PARTITIONS": "3",
+            "TOPIC_REPLICATION_FACTOR": str(replicas),
         }
 
 

@@ -276,8 +276,9 @@ def _patch_ferretdb(module: Path, extra: tuple[SourceEdit, ...] = ()) -> None:
 # --------------------------------------------------------------------------- readiness probes
 
 
-def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
-    """A Metadata (v4) request answered with at least one broker: the broker accepts clients."""
+def kafka_brokers(host: str, port: int, timeout: float = 1.0) -> int:
+    """How many brokers a Metadata (v4) request's answer lists: 0 while the broker does not
+    accept clients; in a cluster, fewer than its nodes until every one has registered."""
     client = b"stack"
     body = struct.pack(">i", -1) + b"\x00"  # all topics, no auto-creation
     header = struct.pack(">hhih", 3, 4, 7, len(client)) + client
@@ -288,9 +289,14 @@ def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
             size = struct.unpack(">i", _recv(sock, 4))[0]
             payload = _recv(sock, size)
     except (OSError, struct.error):
-        return False
+        return 0
     correlation, _throttle, brokers = struct.unpack(">iii", payload[:12])
-    return bool(correlation == 7 and brokers > 0)
+    return brokers if correlation == 7 else 0
+
+
+def kafka_ready(host: str, port: int, timeout: float = 1.0) -> bool:
+    """The broker accepts clients (its metadata lists a broker)."""
+    return kafka_brokers(host, port, timeout) > 0
 
 
 def mongo_ready(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -434,21 +440,41 @@ def wait_until(
 
 @dataclass
 class Kafka:
-    """Single-node KRaft broker+controller on 127.0.0.1."""
+    """One KRaft node, broker and controller in one process, on 127.0.0.1: alone (the default),
+    or one of a :class:`KafkaCluster`'s nodes, which share a static controller quorum."""
 
     state: Path
     port: int = 9092
     controller_port: int = 9093
+    node_id: int = 1
+    #: ``1@127.0.0.1:9093,2@...``: the cluster's controllers; empty for a node on its own.
+    voters: str = ""
+    #: Replicas of the broker's own topics (group offsets, transactions) and its default.
+    replication_factor: int = 1
+    cluster_id: str = ""  # a cluster's nodes are formatted with one id; alone, a new one
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def name(self) -> str:
+        """Its process's name (pid and log file): ``kafka``, or ``kafka-N`` in a cluster."""
+        return f"kafka-{self.node_id}" if self.voters else "kafka"
+
+    @property
+    def home(self) -> Path:
+        return self.state / self.name
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
     def process(self) -> Process:
         home = KAFKA_HOME
         return Process(
-            "kafka",
+            self.name,
             self.state,
             [
                 "java",
@@ -467,34 +493,42 @@ class Kafka:
 
     @property
     def config_path(self) -> Path:
-        return self.state / "kafka" / "server.properties"
+        return self.home / "server.properties"
 
     def write_config(self) -> None:
-        data = self.state / "kafka" / "data"
-        data.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(parents=True, exist_ok=True)
+        quorum = (
+            f"controller.quorum.voters={self.voters}"
+            if self.voters
+            else f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}"
+        )
+        replicas = self.replication_factor
+        # acks=all then needs two copies of three: one broker may be down, nothing acknowledged
+        # is ever on one disk only (docs/operations.md).
+        min_isr = max(1, replicas - 1)
         self.config_path.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+                    f"node.id={self.node_id}",
+                    quorum,
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={data}",
+                    f"log.dirs={self.data}",
                     "num.partitions=6",
                     # Services create their topics with the partition count they want.
                     "auto.create.topics.enable=false",
-                    "offsets.topic.replication.factor=1",
+                    f"offsets.topic.replication.factor={replicas}",
                     "offsets.topic.num.partitions=6",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
-                    "min.insync.replicas=1",
-                    "default.replication.factor=1",
+                    f"transaction.state.log.replication.factor={replicas}",
+                    f"transaction.state.log.min.isr={min_isr}",
+                    f"share.coordinator.state.topic.replication.factor={replicas}",
+                    f"share.coordinator.state.topic.min.isr={min_isr}",
+                    f"min.insync.replicas={min_isr}",
+                    f"default.replication.factor={replicas}",
                     "group.initial.rebalance.delay.ms=0",
                     "message.max.bytes=10485760",
                     "log.retention.hours=-1",
@@ -503,33 +537,48 @@ class Kafka:
             )
         )
 
-    def start(self, timeout: float = 90.0) -> None:
+    def format(self) -> None:
+        """Format the data folder once: alone, as its own quorum (``--standalone``); in a
+        cluster, with the cluster's id and the static quorum of its configuration."""
+        if (self.data / "meta.properties").exists():
+            return
+        mode = [] if self.voters else ["--standalone"]
+        subprocess.run(
+            [
+                "java",
+                "-cp",
+                f"{KAFKA_HOME / 'libs'}/*",
+                f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
+                "kafka.tools.StorageTool",
+                "format",
+                # One argument: an id may start with "-", which argparse takes for an option.
+                f"--cluster-id={self.cluster_id or _cluster_id()}",
+                "-c",
+                str(self.config_path),
+                *mode,
+                "--ignore-formatted",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def launch(self) -> Process:
+        """Configure, format when new, and start the process; without waiting for it."""
         provision_kafka()
         self.write_config()
-        data = self.state / "kafka" / "data"
-        if not (data / "meta.properties").exists():
-            subprocess.run(
-                [
-                    "java",
-                    "-cp",
-                    f"{KAFKA_HOME / 'libs'}/*",
-                    f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
-                    "kafka.tools.StorageTool",
-                    "format",
-                    # One argument: an id may start with "-", which argparse takes for an option.
-                    f"--cluster-id={_cluster_id()}",
-                    "-c",
-                    str(self.config_path),
-                    "--standalone",
-                    "--ignore-formatted",
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+        self.format()
         proc = self.process
         proc.start()
+        return proc
+
+    def start(self, timeout: float = 90.0, brokers: int = 1) -> None:
+        """Start, and wait until it answers clients with ``brokers`` brokers in its metadata."""
+        proc = self.launch()
         wait_until(
-            lambda: kafka_ready("127.0.0.1", self.port), f"Kafka on {self.bootstrap}", timeout, proc
+            lambda: kafka_brokers("127.0.0.1", self.port) >= brokers,
+            f"Kafka on {self.bootstrap}",
+            timeout,
+            proc,
         )
 
     def stop(self) -> None:
@@ -540,6 +589,80 @@ def _cluster_id() -> str:
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass
+class KafkaCluster:
+    """Several :class:`Kafka` nodes on this machine, each its own process, ports and data
+    folder, in one static KRaft quorum; topics replicated up to three times with
+    ``min.insync.replicas`` one less (``make run CLUSTER=3``; tests/cluster)."""
+
+    state: Path
+    nodes: list[Kafka]
+
+    @classmethod
+    def local(cls, state: Path, size: int, ports: Sequence[int] = ()) -> KafkaCluster:
+        """``size`` nodes; ``ports`` (a broker and a controller port per node) or, by default,
+        9092 and 9093 for node 1, 9094 and 9095 for node 2, and so on."""
+        ports = list(ports) or list(range(9092, 9092 + 2 * size))
+        if len(ports) != 2 * size:
+            raise ValueError(f"{size} nodes need {2 * size} ports, got {len(ports)}")
+        voters = ",".join(f"{n + 1}@127.0.0.1:{ports[2 * n + 1]}" for n in range(size))
+        id_file = state / "kafka-cluster.id"
+        if not id_file.exists():
+            state.mkdir(parents=True, exist_ok=True)
+            id_file.write_text(_cluster_id())
+        cluster_id = id_file.read_text().strip()
+        replicas = min(3, size)
+        nodes = [
+            Kafka(state, ports[2 * n], ports[2 * n + 1], n + 1, voters, replicas, cluster_id)
+            for n in range(size)
+        ]
+        return cls(state, nodes)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    @property
+    def replication_factor(self) -> int:
+        return self.nodes[0].replication_factor
+
+    def node(self, node_id: int) -> Kafka:
+        return next(node for node in self.nodes if node.node_id == node_id)
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start every node (a quorum needs most of them before any answers), then wait until
+        each answers with every broker registered."""
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node.start(timeout, brokers=len(self.nodes))
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def running_kafka(state: Path) -> Kafka | KafkaCluster:
+    """What ``up`` started in ``state``: the cluster whose size it wrote, else the one node."""
+    try:
+        size = int((state / "kafka.nodes").read_text())
+    except (OSError, ValueError):
+        size = 1
+    return KafkaCluster.local(state, size) if size > 1 else Kafka(state)
+
+
+def kafka_nodes(value: int | None = None) -> int:
+    """Kafka's node count: ``value`` (an option), else ``$CITYFEEDS_KAFKA_NODES``, else 1."""
+    raw = value if value is not None else os.environ.get("CITYFEEDS_KAFKA_NODES") or 1
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ProvisionError(f"the Kafka node count must be 1 or more (CLUSTER), not {raw!r}")
+    return size
 
 
 @dataclass
@@ -817,12 +940,18 @@ def _state_dir() -> Path:
 
 
 def infra_env(state: Path) -> dict[str, str]:
-    """Connection settings: the external servers when given, else the local ones."""
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        or Kafka(state).bootstrap,
+    """Connection settings: the external servers when given, else the local ones; on a local
+    cluster, topics replicated as often as it allows (unless TOPIC_REPLICATION_FACTOR says)."""
+    kafka = running_kafka(state)
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or kafka.bootstrap,
         "MONGODB_URI": os.environ.get("MONGODB_URI") or FerretDB(state).uri,
     }
+    if isinstance(kafka, KafkaCluster) and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        env["TOPIC_REPLICATION_FACTOR"] = os.environ.get(
+            "TOPIC_REPLICATION_FACTOR", str(kafka.replication_factor)
+        )
+    return env
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -878,8 +1007,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         log(f"Kafka: external, {os.environ['KAFKA_BOOTSTRAP_SERVERS']}")
     else:
-        Kafka(state).start()
-        log(f"Kafka {KAFKA_VERSION} (KRaft, local): {Kafka(state).bootstrap}")
+        start_kafka(state, kafka_nodes(args.kafka_nodes))
     if os.environ.get("MONGODB_URI"):
         log("MongoDB: external, MONGODB_URI")
     else:
@@ -902,6 +1030,32 @@ def cmd_up(args: argparse.Namespace) -> None:
     log("services: " + ", ".join(f"{n} (pid {Process(n, state).pid()})" for n in SERVICES))
 
 
+def start_kafka(state: Path, size: int) -> None:
+    """One node, or a cluster of ``size``; the size is remembered for the other commands."""
+    running = running_kafka(state)
+    nodes = len(running.nodes) if isinstance(running, KafkaCluster) else 1
+    if nodes != size and any(Process(n.name, state).pid() for n in _kafka_nodes(running)):
+        raise RuntimeError(
+            f"Kafka is running here with {nodes} node(s), not {size}: stop it first (make stop)"
+        )
+    if size == 1:
+        (state / "kafka.nodes").unlink(missing_ok=True)
+        Kafka(state).start()
+        log(f"Kafka {KAFKA_VERSION} (KRaft, local): {Kafka(state).bootstrap}")
+        return
+    (state / "kafka.nodes").write_text(str(size))
+    cluster = KafkaCluster.local(state, size)
+    cluster.start()
+    log(
+        f"Kafka {KAFKA_VERSION} (KRaft, local cluster of {size}, topics replicated "
+        f"{cluster.replication_factor} times): {cluster.bootstrap}"
+    )
+
+
+def _kafka_nodes(kafka: Kafka | KafkaCluster) -> list[Kafka]:
+    return kafka.nodes if isinstance(kafka, KafkaCluster) else [kafka]
+
+
 def _http_ok(port: int) -> bool:
     import urllib.request
 
@@ -919,13 +1073,15 @@ def cmd_down(_: argparse.Namespace) -> None:
             log(f"stopped {name}")
     for stopped in stop_database(state):
         log(f"stopped {stopped}")
-    if Kafka(state).process.stop(timeout=30):
-        log("stopped Kafka")
+    for node in _kafka_nodes(running_kafka(state)):
+        if node.process.stop(timeout=30):
+            log(f"stopped Kafka ({node.name})")
 
 
 def cmd_status(_: argparse.Namespace) -> None:
     state = _state_dir()
-    for name in ("kafka", "ferretdb", "postgresql", *SERVICES):
+    kafka = [node.name for node in _kafka_nodes(running_kafka(state))]
+    for name in (*kafka, "ferretdb", "postgresql", *SERVICES):
         pid = Process(name, state).pid()
         print(f"{name:10} {'running, pid ' + str(pid) if pid else 'stopped'}")
     env = infra_env(state)
@@ -940,7 +1096,8 @@ def cmd_status(_: argparse.Namespace) -> None:
 
 def cmd_logs(args: argparse.Namespace) -> None:
     state = _state_dir()
-    names = [args.name] if args.name else ["kafka", "ferretdb", "postgresql", *SERVICES]
+    kafka = [node.name for node in _kafka_nodes(running_kafka(state))]
+    names = [args.name] if args.name else [*kafka, "ferretdb", "postgresql", *SERVICES]
     for name in names:
         path = Process(name, state).logfile
         if path.exists():
@@ -965,6 +1122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FILE",
         help="KEY=VALUE settings for the services, where the environment does not set them",
     )
+    up.add_argument(
+        "--kafka-nodes",
+        type=int,
+        metavar="N",
+        help="Kafka as a cluster of N nodes, topics replicated min(N, 3) times "
+        "(default: $CITYFEEDS_KAFKA_NODES, else 1)",
+    )
     up.set_defaults(func=cmd_up)
     for command in (provision, up):
         command.add_argument(
@@ -975,7 +1139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("down", help="stop everything started by 'up'").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what is running").set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="tail the logs")
-    logs.add_argument("name", nargs="?", choices=["kafka", "ferretdb", "postgresql", *SERVICES])
+    logs.add_argument(
+        "name",
+        nargs="?",
+        help="kafka (kafka-N in a cluster), ferretdb, postgresql, " + ", ".join(SERVICES),
+    )
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.set_defaults(func=cmd_logs)
     args = parser.parse_args(argv)

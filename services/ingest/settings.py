@@ -43,6 +43,13 @@ class IngestSettings(ServiceSettings):
         gt=0,
         description="An editor desk session ends this long after signing in, however active.",
     )
+    publish_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Longest an editor's request waits for the broker to acknowledge what it "
+        "publishes; past it a 503 (fewer brokers up than min.insync.replicas, say). What was "
+        "sent may still arrive once the cluster recovers: resubmitting is safe.",
+    )
     prepare_budget_seconds: float = Field(
         default=5.0,
         gt=0,

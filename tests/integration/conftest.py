@@ -202,14 +202,18 @@ async def await_feed(
 async def feed_history(http: httpx.AsyncClient, url: str) -> tuple[dict[str, Any], int]:
     """Every entry a subscriber can reach from ``url`` (RFC 5005: the subscription document,
     then each ``prev-archive``), by entry id, the newest state of each; and the archive pages
-    read. This is how a new partner backfills."""
+    read. This is how a new partner backfills. Archive links are followed on ``url``'s server
+    (they name the public URL, which replicas of feeds started later do not listen on)."""
+    from urllib.parse import urlsplit
+
     import feedparser
 
     entries: dict[str, Any] = {}
     pages = 0
     link: str | None = url
+    server = urlsplit(url)
     while link:
-        resp = await http.get(link)
+        resp = await http.get(urlsplit(link)._replace(netloc=server.netloc).geturl())
         resp.raise_for_status()
         doc = feedparser.parse(resp.content)
         for entry in doc.entries:

@@ -14,28 +14,26 @@ import json
 import os
 import signal
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from shared.contracts import Topics
-from shared.groups import GroupWatch
-from shared.metrics import subscribed_groups
 from tests.conftest import started_infra
-from tests.integration.conftest import System, feed_history, holders, started_system
-from tools import asyncapi
+from tests.integration.conftest import System, holders, started_system
+from tests.support.faults import (
+    LANGUAGES,
+    Stream,
+    append_line,
+    entries_of,
+    unowned_after_recovery,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-PUBLISHER = "gorgan"  # fa, translated into en, ar and ru
-LANGUAGES = ("fa", "en", "ar", "ru")
-PACE = 0.5  # seconds between two submissions: a steady stream until the faults are over
-CORRECT_EVERY = 6  # every sixth article gets a second version at the end
 #: Kafka's max.poll.interval for every consumer of this suite (300 s by default): a handler
 #: waiting longer than this on a hung database loses its partitions.
 POLL_INTERVAL = 10
@@ -55,78 +53,6 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         ) as system,
     ):
         yield system
-
-
-class Stream:
-    """A CMS sending articles while things break: a send that fails is sent again (the
-    broker may be down); ingest recognises a repeated submission by its external id."""
-
-    def __init__(self, system: System) -> None:
-        self.system = system
-        self.run = uuid.uuid4().hex[:6]
-        self.sent = 0
-        self.retried = 0
-        self.progress = asyncio.Condition()
-        self.faults_over = asyncio.Event()
-
-    def headline(self, i: int, version: int = 1) -> str:
-        fixed = " (اصلاح شده)" if version > 1 else ""
-        return f"خبر {i} از گرگان {self.run}{fixed}"
-
-    def corrected(self) -> range:
-        return range(0, self.sent, CORRECT_EVERY)
-
-    def latest(self, i: int) -> str:
-        return self.headline(i, 2 if i % CORRECT_EVERY == 0 else 1)
-
-    async def submit(self, producer: AIOKafkaProducer, i: int, version: int = 1) -> None:
-        value = json.dumps(
-            {
-                "publisher": PUBLISHER,
-                "headline": self.headline(i, version),
-                "body_text": f"متن خبر {i}، نسخه {version}. شهرداری گرگان گزارش داد.",
-                "external_id": f"{self.run}-{i}",
-            },
-            ensure_ascii=False,
-        ).encode()
-        while True:
-            try:
-                async with asyncio.timeout(15):  # one key per article: its versions in order
-                    await producer.send_and_wait(
-                        Topics.SUBMITTED, value, key=f"{self.run}-{i}".encode()
-                    )
-                return
-            except Exception:  # broker down or restarting: the CMS tries again
-                self.retried += 1
-                await asyncio.sleep(0.5)  # back-off between retries
-
-    async def send_all(self) -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.system.infra.kafka, acks="all", request_timeout_ms=10_000
-        )
-        await producer.start()
-        try:
-            while not self.faults_over.is_set():
-                await self.submit(producer, self.sent)
-                async with self.progress:
-                    self.sent += 1
-                    self.progress.notify_all()
-                await asyncio.sleep(PACE)  # the stream's pace, not a wait for an outcome
-            for i in self.corrected():
-                await self.submit(producer, i, version=2)
-        finally:
-            await producer.stop()
-
-    async def reached(self, count: int) -> None:
-        async with self.progress:
-            await self.progress.wait_for(lambda: self.sent >= count)
-
-
-async def entries_of(http: httpx.AsyncClient, system: System, run: str, lang: str) -> list[str]:
-    """Titles of this run's entries in the publisher's feed, archives included, one per id."""
-    url = system.url("feeds", f"/feeds/{PUBLISHER}/{lang}.atom")
-    entries, _ = await feed_history(http, url)
-    return [e.title for e in entries.values() if run in e.title]
 
 
 async def evicted(
@@ -173,26 +99,6 @@ def freeze(system: System, name: str) -> Callable[[], Awaitable[None]]:
     return fault
 
 
-async def unowned_after_recovery(bootstrap: str) -> dict[str, dict[str, list[int]]]:
-    """Partitions of any service's groups that no consumer holds, once they settle (60 s at
-    most): a consumer that never rejoined its group after the faults shows here."""
-    groups = {
-        group: topics
-        for service in asyncapi.SERVICES
-        for group, topics in subscribed_groups(asyncapi.broker(service)).items()
-    }
-    watch = GroupWatch(bootstrap, lambda: groups, stall_seconds=0)
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            unowned = await watch.check()
-            if not unowned or time.monotonic() > deadline:
-                return unowned
-            await asyncio.sleep(1)  # poll interval while a group settles
-    finally:
-        await watch.close()
-
-
 def hang(system: System, server: Any) -> Callable[[], Awaitable[None]]:
     """SIGSTOP of the database (a hang, not a crash: connections stay open, nothing answers)
     until ingest, waiting on it in the middle of a submission for longer than its poll
@@ -212,11 +118,6 @@ def hang(system: System, server: Any) -> Callable[[], Awaitable[None]]:
     return fault
 
 
-def append_line(path: Path, line: str) -> None:
-    with path.open("a") as out:
-        out.write(line + "\n")
-
-
 @pytest.mark.timeout(900)
 async def test_faults_while_articles_flow_lose_and_duplicate_nothing(
     faulty: System, http: httpx.AsyncClient
@@ -233,14 +134,14 @@ async def test_faults_while_articles_flow_lose_and_duplicate_nothing(
         ("SIGSTOP translate until evicted, SIGCONT", freeze(system, "translate")),
         ("SIGSTOP FerretDB past ingest's poll interval, SIGCONT", hang(system, database)),
     ]
-    stream = Stream(system)
+    stream = Stream(system.infra.kafka)
     sending = asyncio.create_task(stream.send_all())
     injected = []
     started = time.monotonic()
     try:
         for name, fault in faults:
             await stream.reached(stream.sent + 5)
-            shown = await entries_of(http, system, stream.run, "fa")
+            shown = await entries_of(http, system.url("feeds"), stream.run, "fa")
             sent, at = stream.sent, time.monotonic()
             await fault()
             injected.append(
@@ -258,16 +159,12 @@ async def test_faults_while_articles_flow_lose_and_duplicate_nothing(
         sending.cancel()
 
     articles = stream.sent
-    want = {i: stream.latest(i) for i in range(articles)}
-    expected = {
-        lang: sorted(("" if lang == "fa" else f"[{lang}] ") + t for t in want.values())
-        for lang in LANGUAGES
-    }
+    expected = stream.expected()
     found: dict[str, list[str]] = {}
     deadline = time.monotonic() + 240
     for lang in LANGUAGES:
         while True:
-            found[lang] = got = await entries_of(http, system, stream.run, lang)
+            found[lang] = got = await entries_of(http, system.url("feeds"), stream.run, lang)
             if sorted(got) == expected[lang] or len(got) > len(set(got)) or len(got) > articles:
                 break  # complete, or a duplicate, which never goes away: reported below
             if time.monotonic() > deadline:

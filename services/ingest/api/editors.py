@@ -4,6 +4,7 @@ both judge, refuse and publish alike. Each refuses with a reason (:class:`shared
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,12 @@ from shared.contracts import (
     utcnow,
 )
 from shared.glossary import GlossaryStore
-from shared.messaging import InvalidMessage, decode_json, describe_validation_error
+from shared.messaging import (
+    InvalidMessage,
+    TransientError,
+    decode_json,
+    describe_validation_error,
+)
 from shared.registry import EditorKey, same_language
 from shared.registry import Scope as KeyScope
 from shared.service import Runtime
@@ -142,6 +148,20 @@ class Editors:
     async def editor(self, token: str | None) -> EditorKey:
         return await editor_for(self.rt, token)
 
+    async def publish(
+        self, message: dict[str, Any], topic: str, key: str, headers: dict[str, str] | None = None
+    ) -> None:
+        """Publish within ``publish_timeout_seconds``, else a :class:`TransientError` (a 503).
+        The idempotent producer never gives up on its own while the cluster lacks in-sync
+        replicas, and an editor's request must not hang as long; the record stays queued and
+        may still arrive, which a resubmission makes no worse (ingest knows a repeat)."""
+        seconds, broker = self.settings.publish_timeout_seconds, self.rt.broker
+        try:
+            async with asyncio.timeout(seconds):
+                await broker.publish(message, topic=topic, key=key.encode(), headers=headers)
+        except TimeoutError:
+            raise TransientError(f"the broker acknowledged nothing within {seconds:g} s") from None
+
     async def judge(
         self, key: EditorKey, body: bytes, content_type: str, fields: Mapping[str, Any]
     ) -> tuple[AnySubmission, PreparedVersion | WithdrawalRequest]:
@@ -162,10 +182,10 @@ class Editors:
     async def accept(
         self, change: PreparedVersion | WithdrawalRequest, sub: AnySubmission, key: EditorKey
     ) -> Accepted:
-        await self.rt.broker.publish(
+        await self.publish(
             sub.model_dump(mode="json", exclude_none=True),
             topic=Topics.SUBMITTED,
-            key=change.article_id.encode(),
+            key=change.article_id,
             headers={SCOPES_HEADER: ",".join(key.scopes)},  # the consumer checks them again
         )
         if isinstance(change, WithdrawalRequest):
@@ -364,10 +384,8 @@ class Editors:
             submitted_at=utcnow(),
             review=review,
         )  # fmt: skip
-        await self.rt.broker.publish(
-            human.model_dump(mode="json"),
-            topic=Topics.HUMAN_TRANSLATIONS,
-            key=article_id.encode(),
+        await self.publish(
+            human.model_dump(mode="json"), topic=Topics.HUMAN_TRANSLATIONS, key=article_id
         )
         return {
             "article_id": article_id,
@@ -454,9 +472,7 @@ class Editors:
             exclude=[x for x in dict.fromkeys((p.engine, p.model)) if x],
             requested_by=by,
         )
-        await self.rt.broker.publish(
-            request.model_dump(mode="json"),
-            topic=Topics.RETRANSLATIONS,
-            key=entry.article_id.encode(),
+        await self.publish(
+            request.model_dump(mode="json"), topic=Topics.RETRANSLATIONS, key=entry.article_id
         )
         return await self.store.mark_step(entry, "sent back", by)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -9,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from fastapi import FastAPI
 
 from services.ingest import api
@@ -36,11 +37,14 @@ class FakeRegistry:
 class FakeBroker:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
-        self.down = False
+        self.down: Exception | None = None
+        self.acknowledged = asyncio.Event()  # cleared: the cluster never acknowledges
+        self.acknowledged.set()
 
     async def publish(self, message: dict[str, Any], **_: Any) -> None:
         if self.down:
-            raise KafkaConnectionError("no broker")
+            raise self.down
+        await self.acknowledged.wait()
         self.sent.append(message)
 
 
@@ -68,7 +72,7 @@ def world() -> SimpleNamespace:
     broker, store = FakeBroker(), FakeStore()
     rt = SimpleNamespace(registry=FakeRegistry(), broker=broker, log=logging.getLogger("test"))
     app = FastAPI()
-    settings = IngestSettings(max_submission_bytes=10_000)
+    settings = IngestSettings(max_submission_bytes=10_000, publish_timeout_seconds=0.2)
     api.install(app, rt, store, settings, None)  # type: ignore[arg-type]
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     return SimpleNamespace(client=client, broker=broker, store=store)
@@ -153,11 +157,31 @@ async def test_parameters_fastapi_checks_are_refused_like_everything_else(
         assert body["code"] == "request_invalid"
 
 
-async def test_an_outage_is_a_503_with_retry_after(world: SimpleNamespace) -> None:
-    world.broker.down = True
+@pytest.mark.parametrize(
+    "outage",
+    [
+        KafkaConnectionError("no broker"),
+        # Not even queued within the request timeout (the producer's buffer full while the
+        # cluster acknowledges nothing): was a 500, aiokafka calling it not retriable.
+        KafkaTimeoutError("batch expired"),
+    ],
+)
+async def test_an_outage_is_a_503_with_retry_after(
+    world: SimpleNamespace, outage: Exception
+) -> None:
+    world.broker.down = outage
     resp = await world.client.post("/articles", json=ARTICLE, headers=auth("tehran-key"))
     assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
     assert resp.json()["error"] == "unavailable" and resp.json()["code"] == "unavailable"
+
+
+async def test_a_publish_never_acknowledged_is_a_503_not_a_hang(world: SimpleNamespace) -> None:
+    """An idempotent producer retries until the cluster has its in-sync replicas again, so
+    without a deadline an editor's request hung for the whole outage."""
+    world.broker.acknowledged.clear()
+    resp = await world.client.post("/articles", json=ARTICLE, headers=auth("tehran-key"))
+    assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
+    assert resp.json()["code"] == "unavailable"
 
 
 async def test_the_openapi_document_describes_every_input_form(world: SimpleNamespace) -> None:

@@ -55,3 +55,27 @@ def test_every_consumer_uses_the_services_poll_interval(monkeypatch: pytest.Monk
         options = consumer_options("translate", settings, role)
         assert options["max_poll_interval_ms"] == 900_000
     assert consumer_options("feeds", ServiceSettings())["max_poll_interval_ms"] == 300_000
+
+
+def test_a_list_of_bootstrap_servers_reaches_the_client_as_several_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cluster's comma-separated bootstrap list (make run CLUSTER=3, a production cluster's
+    three brokers) was given to FastStream as one string, which it took for a single host
+    called ``127.0.0.1:9092,127.0.0.1:9094,127.0.0.1`` and never reached."""
+    from shared.messaging import make_broker
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k1:9092, k2:9092,k3:9092")
+    broker, _ = make_broker("ingest", ServiceSettings())
+    assert broker._connection_kwargs["bootstrap_servers"] == ["k1:9092", "k2:9092", "k3:9092"]
+
+
+def test_a_publish_not_acknowledged_in_time_is_an_outage_not_a_bug() -> None:
+    """A record aiokafka cannot queue within its request timeout (its buffer full while the
+    cluster acknowledges nothing) ends in KafkaTimeoutError, which it marks not retriable:
+    taken for a bug, a message waiting on the cluster went to the dead-letter topic after three
+    such timeouts."""
+    from aiokafka.errors import KafkaTimeoutError, ProducerClosed
+
+    assert is_outage(KafkaTimeoutError()) and not is_permanent(KafkaTimeoutError())
+    assert not is_outage(ProducerClosed())  # shutting down: not the cluster
