@@ -130,13 +130,13 @@ test-faults: provision
 # minutes) three times in a row; each run's figures appended to var/cluster-runs.jsonl.
 CLUSTER_RUNS ?= 3
 test-cluster: provision
-	@mkdir -p var && rm -f var/cluster-runs.jsonl var/rollout-runs.jsonl
+	@mkdir -p var && rm -f var/cluster-runs.jsonl var/min-insync-runs.jsonl var/rollout-runs.jsonl
 	@for i in $$(seq $(CLUSTER_RUNS)); do \
 		echo "cluster suite, run $$i of $(CLUSTER_RUNS)"; \
-		CLUSTER_REPORT=var/cluster-runs.jsonl ROLLOUT_REPORT=var/rollout-runs.jsonl \
-			$(VENV)/bin/pytest -m cluster tests/cluster || exit 1; \
+		CLUSTER_REPORT=var/cluster-runs.jsonl INSYNC_REPORT=var/min-insync-runs.jsonl \
+			ROLLOUT_REPORT=var/rollout-runs.jsonl $(VENV)/bin/pytest -m cluster tests/cluster || exit 1; \
 	done
-	@echo "figures of each run: var/cluster-runs.jsonl, var/rollout-runs.jsonl"
+	@echo "figures of each run: var/cluster-runs.jsonl, var/min-insync-runs.jsonl, var/rollout-runs.jsonl"
 
 # The browser tests (tests/e2e) drive Debian's Chromium through Playwright (which downloads no
 # browser of its own): installed here once, when missing.

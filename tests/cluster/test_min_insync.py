@@ -1,20 +1,24 @@
 """Fewer brokers up than ``min.insync.replicas``: with two of three down, no write is
 acknowledged (the producers wait and try again, an editor over HTTP is told to retry), and
-once a second broker is back everything sent is delivered, once."""
+once a second broker is back everything sent is delivered, once. ``INSYNC_REPORT=file``
+appends a JSON line per run (docs/reliability.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.cluster.conftest import PACE, Clustered, healed
 from tests.cluster.test_cluster_faults import caught_up
-from tests.support.faults import PUBLISHER, Stream, entries_of
+from tests.support.faults import PUBLISHER, Stream, append_line, entries_of
 
 pytestmark = pytest.mark.cluster
 
@@ -66,11 +70,22 @@ async def test_with_fewer_than_min_insync_replicas_nothing_is_acknowledged_or_lo
         sending.cancel()
 
     outcome = await caught_up(http, fleet.url("feeds"), stream, stream.sent, final=True)
-    print(
-        f"\n[min-insync] sent {stream.sent}, retried {stream.retried}, outage "
-        f"{up_at - down_at:.1f} s, {outcome}"
-    )
-    assert outcome["missing"] == outcome["duplicated"] == 0, outcome
     # The article refused during the outage and accepted after it: in the feed once.
     titles = await entries_of(http, fleet.url("feeds"), stream.run, "fa")
+    report = {
+        "run": stream.run,
+        "articles": stream.sent,
+        "send_retries": stream.retried,
+        "brokers_down": 2,
+        "outage_s": round(up_at - down_at, 1),  # until the second broker was started again
+        "acknowledged_meanwhile": len(during),
+        "editor_meanwhile": refused.status_code,
+        "editor_after": accepted.status_code,
+        "editor_article_in_feed": titles.count(article["headline"]),
+        **outcome,
+    }
+    if path := os.environ.get("INSYNC_REPORT"):
+        await asyncio.to_thread(append_line, Path(path), json.dumps(report))
+    print(f"\n[min-insync] {report}")
+    assert outcome["missing"] == outcome["duplicated"] == 0, report
     assert titles.count(article["headline"]) == 1, titles
