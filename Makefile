@@ -126,8 +126,8 @@ test-faults: provision
 	done
 	@echo "figures of each run: var/faults-runs.jsonl"
 
-# The cluster suite (tests/cluster: not part of `make test`, which it would take past its 20
-# minutes) three times in a row; each run's figures appended to var/cluster-runs.jsonl.
+# The cluster suite (tests/cluster; `make test` runs only its quick test, the others being marked
+# long: they would take it past its 20 minutes) three times in a row, with each run's figures.
 CLUSTER_RUNS ?= 3
 test-cluster: provision
 	@mkdir -p var && rm -f var/cluster-runs.jsonl var/min-insync-runs.jsonl var/rollout-runs.jsonl

@@ -1,6 +1,7 @@
 """A three-broker Kafka cluster (KRaft, combined nodes, topics replicated three times with
 ``min.insync.replicas=2``), FerretDB, and two replicas of each service, for the tests that
-break brokers and roll services out (``make test-cluster``; not part of ``make test``).
+break brokers and roll services out: ``make test-cluster`` runs them all; ``make test`` only the
+quick one (fewer brokers up than ``min.insync.replicas``), the others being marked ``long``.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ class Clustered:
 POLL_INTERVAL = 10
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once tests/cluster is done, not at the session's end
 def clustered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clustered]:
     """The cluster, the database and two replicas of each service, for every test here."""
     env = {

@@ -42,7 +42,7 @@ from tests.support.faults import (
     unowned_after_recovery,
 )
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.long]  # make test-cluster
 
 #: The consumers' session timeout: aiokafka's default (10 s), which the services keep.
 SESSION_TIMEOUT = 10

@@ -20,7 +20,7 @@ from tests.cluster.conftest import PACE, Clustered, healed
 from tests.cluster.test_cluster_faults import caught_up
 from tests.support.faults import PUBLISHER, Stream, append_line, entries_of
 
-pytestmark = pytest.mark.cluster
+pytestmark = pytest.mark.cluster  # in make test too: about two and a half minutes
 
 #: Acknowledgements up to this long after the second broker stopped may be answers it sent
 #: just before (the stream's event loop reads them late on a busy machine).

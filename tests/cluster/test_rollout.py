@@ -40,7 +40,7 @@ from tests.support.faults import (
     unowned_after_recovery,
 )
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.long]  # make test-cluster
 
 #: Articles the stream sends before the first replica is replaced, and while the versions mix.
 BEFORE, MIXED = 10, 30
@@ -91,7 +91,7 @@ def previous_commit() -> str:
         pytest.skip(f"{detail} (not a git checkout, or a shallow clone)")
 
 
-@pytest.fixture(scope="session")  # session, like clustered, so it can come first
+@pytest.fixture(scope="package")  # like clustered, so it can come first
 def previous(tmp_path_factory: pytest.TempPathFactory) -> Release:
     """The previous release's source tree, exported from git into a temporary folder."""
     commit = previous_commit()
