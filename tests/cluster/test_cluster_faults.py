@@ -38,7 +38,7 @@ from tests.support.faults import (
     LANGUAGES,
     Stream,
     append_line,
-    entries_of,
+    caught_up,
     unowned_after_recovery,
 )
 
@@ -158,33 +158,6 @@ def coordinator_down(clustered: Clustered) -> Fault:
     return fault
 
 
-async def caught_up(
-    http: httpx.AsyncClient,
-    feeds: str,
-    stream: Stream,
-    articles: int,
-    timeout: float = 240,
-    final: bool = False,
-) -> dict[str, Any]:
-    """Until the first ``articles`` of the stream are in every language feed, at their first
-    version or (``final``) their latest; a duplicate or the timeout ends the wait early. The
-    seconds it took and what is missing or doubled."""
-    want = stream.expected(articles, final=final)
-    at = time.monotonic()
-    while True:
-        found = {lang: await entries_of(http, feeds, stream.run, lang) for lang in LANGUAGES}
-        missing = {lang: len(set(want[lang]) - set(got)) for lang, got in found.items()}
-        doubled = {lang: len(got) - len(set(got)) for lang, got in found.items()}
-        late = time.monotonic() - at > timeout
-        if late or not any(missing.values()) or any(doubled.values()):
-            return {
-                "caught_up_s": round(time.monotonic() - at, 1),
-                "missing": sum(missing.values()),
-                "duplicated": sum(doubled.values()),
-            }
-        await asyncio.sleep(0.5)  # poll interval while the pipeline catches up
-
-
 @pytest.mark.timeout(1800)
 async def test_cluster_faults_lose_and_duplicate_nothing(
     clustered: Clustered, http: httpx.AsyncClient
@@ -208,7 +181,7 @@ async def test_cluster_faults_lose_and_duplicate_nothing(
             found = await fault()
             sent = stream.sent
             recovered = round(time.monotonic() - at, 1)
-            after = await caught_up(http, clustered.fleet.url("feeds"), stream, sent)
+            after = (await caught_up(http, clustered.fleet.url("feeds"), stream, sent)).summary()
             unowned = await unowned_after_recovery(cluster.bootstrap)
             injected.append(
                 {"fault": name, "sent": sent, "recovery_s": recovered, **found, **after,
@@ -222,12 +195,7 @@ async def test_cluster_faults_lose_and_duplicate_nothing(
     finally:
         sending.cancel()
 
-    expected = stream.expected()
     final = await caught_up(http, clustered.fleet.url("feeds"), stream, stream.sent, final=True)
-    found = {
-        lang: await entries_of(http, clustered.fleet.url("feeds"), stream.run, lang)
-        for lang in LANGUAGES
-    }
     report = {
         "run": stream.run,
         "brokers": len(cluster.nodes),
@@ -238,12 +206,12 @@ async def test_cluster_faults_lose_and_duplicate_nothing(
         "faults": injected,
         "seconds": round(time.monotonic() - started, 1),
         # not in the feed at its latest version (an older version counts as lost)
-        "lost": {lang: len(set(expected[lang]) - set(got)) for lang, got in found.items()},
-        "duplicated": {lang: len(got) - len(set(got)) for lang, got in found.items()},
-        "final_caught_up_s": final["caught_up_s"],
+        "lost": final.missing(),
+        "duplicated": final.duplicated(),
+        "final_caught_up_s": final.seconds,
     }
     if path := os.environ.get("CLUSTER_REPORT"):
         await asyncio.to_thread(append_line, Path(path), json.dumps(report, ensure_ascii=False))
     print("\n" + json.dumps(report, ensure_ascii=False, indent=1))
     for lang in LANGUAGES:
-        assert sorted(found[lang]) == expected[lang], (lang, report)
+        assert sorted(final.found[lang]) == final.want[lang], (lang, report)

@@ -17,8 +17,7 @@ import httpx
 import pytest
 
 from tests.cluster.conftest import PACE, Clustered, healed
-from tests.cluster.test_cluster_faults import caught_up
-from tests.support.faults import PUBLISHER, Stream, append_line, entries_of
+from tests.support.faults import PUBLISHER, Stream, append_line, caught_up, entries_of
 
 pytestmark = pytest.mark.cluster  # in make test too: about two and a half minutes
 
@@ -69,7 +68,7 @@ async def test_with_fewer_than_min_insync_replicas_nothing_is_acknowledged_or_lo
     finally:
         sending.cancel()
 
-    outcome = await caught_up(http, fleet.url("feeds"), stream, stream.sent, final=True)
+    outcome = (await caught_up(http, fleet.url("feeds"), stream, stream.sent, final=True)).summary()
     # The article refused during the outage and accepted after it: in the feed once.
     titles = await entries_of(http, fleet.url("feeds"), stream.run, "fa")
     report = {

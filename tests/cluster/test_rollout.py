@@ -36,7 +36,7 @@ from tests.support.faults import (
     LANGUAGES,
     Stream,
     append_line,
-    entries_of,
+    caught_up,
     unowned_after_recovery,
 )
 
@@ -181,25 +181,6 @@ async def dead_letters(bootstrap: str, run: str) -> list[dict[str, Any]]:
     return found
 
 
-async def final_feeds(
-    http: httpx.AsyncClient, feeds: str, stream: Stream, timeout: float
-) -> dict[str, list[str]]:
-    """Each language feed's titles of the run, once complete, a duplicate shows, or timeout."""
-    expected = stream.expected()
-    found: dict[str, list[str]] = {}
-    deadline = time.monotonic() + timeout
-    for lang in LANGUAGES:
-        while True:
-            found[lang] = got = await entries_of(http, feeds, stream.run, lang)
-            if sorted(got) == expected[lang] or len(got) > len(set(got)):
-                break  # complete, or a duplicate, which never goes away: reported below
-            if time.monotonic() > deadline:
-                break  # what is missing is reported below
-            print(f"[rollout] {lang}: {len(got)} of {stream.sent}", flush=True)
-            await asyncio.sleep(1)  # poll interval while the pipeline catches up
-    return found
-
-
 @pytest.mark.timeout(900)
 async def test_previous_release_beside_the_current_one_loses_and_refuses_nothing(
     previous: Release,  # first: without the history to run, the cluster is not started
@@ -247,10 +228,9 @@ async def test_previous_release_beside_the_current_one_loses_and_refuses_nothing
         finally:
             sending.cancel()
 
-        found = await final_feeds(http, fleet.url("feeds"), stream, timeout=240)
+        final = await caught_up(http, fleet.url("feeds"), stream, stream.sent, final=True)
     unowned = await unowned_after_recovery(bootstrap)
     refused = await dead_letters(bootstrap, stream.run)
-    expected = stream.expected()
     report = {
         "run": stream.run,
         "previous_release": previous.commit,
@@ -264,8 +244,8 @@ async def test_previous_release_beside_the_current_one_loses_and_refuses_nothing
             for s, topics in old_handled.items()
         },
         "old_replicas_errors_logged": {s: errors_logged(r) for s, r in old.items()},
-        "lost": {lang: len(set(expected[lang]) - set(got)) for lang, got in found.items()},
-        "duplicated": {lang: len(got) - len(set(got)) for lang, got in found.items()},
+        "lost": final.missing(),
+        "duplicated": final.duplicated(),
         "unowned_partitions": unowned,
         "dead_letters": len(refused),
         "dead_letter_reasons": sorted(
@@ -283,5 +263,5 @@ async def test_previous_release_beside_the_current_one_loses_and_refuses_nothing
         assert all(c.get("dead_lettered", 0) == 0 for c in topics.values()), (service, report)
     assert all(n == 2 for n in shared_by.values()), report
     for lang in LANGUAGES:
-        assert sorted(found[lang]) == expected[lang], (lang, report)
+        assert sorted(final.found[lang]) == final.want[lang], (lang, report)
     assert unowned == {}, report

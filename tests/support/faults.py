@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -115,6 +116,52 @@ async def entries_of(http: httpx.AsyncClient, feeds: str, run: str, lang: str) -
     (its base URL), archives included, one per id."""
     entries, _ = await feed_history(http, f"{feeds}/feeds/{PUBLISHER}/{lang}.atom")
     return [e.title for e in entries.values() if run in e.title]
+
+
+@dataclass
+class CatchUp:
+    """A stream's entries as found in every language feed, against what was wanted."""
+
+    seconds: float
+    want: dict[str, list[str]]
+    found: dict[str, list[str]]
+
+    def missing(self) -> dict[str, int]:
+        """Per language, wanted titles not in the feed (an older version counts as missing)."""
+        return {lang: len(set(self.want[lang]) - set(got)) for lang, got in self.found.items()}
+
+    def duplicated(self) -> dict[str, int]:
+        """Per language, entries whose title another entry has too."""
+        return {lang: len(got) - len(set(got)) for lang, got in self.found.items()}
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "caught_up_s": self.seconds,
+            "missing": sum(self.missing().values()),
+            "duplicated": sum(self.duplicated().values()),
+        }
+
+
+async def caught_up(
+    http: httpx.AsyncClient,
+    feeds: str,
+    stream: Stream,
+    articles: int,
+    timeout: float = 240,
+    final: bool = False,
+) -> CatchUp:
+    """Until the first ``articles`` of the stream are in every language feed on ``feeds``, at
+    their first version or (``final``) their latest; a duplicate, which never goes away, or the
+    timeout ends the wait early."""
+    want = stream.expected(articles, final=final)
+    at = time.monotonic()
+    while True:
+        found = {lang: await entries_of(http, feeds, stream.run, lang) for lang in LANGUAGES}
+        state = CatchUp(round(time.monotonic() - at, 1), want, found)
+        done = not any(state.missing().values()) or any(state.duplicated().values())
+        if done or time.monotonic() - at > timeout:
+            return state
+        await asyncio.sleep(0.5)  # poll interval while the pipeline catches up
 
 
 async def unowned_after_recovery(bootstrap: str) -> dict[str, dict[str, list[int]]]:
