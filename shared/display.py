@@ -33,6 +33,7 @@ STATIC = HERE / "static"
 ASSETS = {
     "pages.css": "text/css; charset=utf-8",
     "pages.js": "text/javascript; charset=utf-8",
+    "account.png": "image/png",  # the fediverse accounts' picture, unless a publisher has one
 }
 
 

@@ -481,6 +481,21 @@ HELD_BUCKETS = (
 )
 
 
+def activitypub_deliveries(registry: CollectorRegistry) -> Counter:
+    """The fediverse actors' deliveries to followers' inboxes by result, each at 0 from the
+    start: delivered; refused (a 4xx: the server will not take it), failed (retried) and
+    given-up (out of retries)."""
+    counter = Counter(
+        f"{PREFIX}_activitypub_deliveries",
+        "ActivityPub deliveries to followers' inboxes: delivered, refused, failed, given-up.",
+        ["result"],
+        registry=registry,
+    )
+    for result in ("delivered", "refused", "failed", "given-up"):
+        counter.labels(result)
+    return counter
+
+
 def websub_deliveries(registry: CollectorRegistry) -> Counter:
     """The WebSub hub's deliveries by result, each result at 0 from the start."""
     counter = Counter(

@@ -11,13 +11,14 @@ import httpx
 from fastapi import FastAPI
 from faststream import FastStream
 
-from services.feeds import admin, consumer, http, portal, websub
+from services.feeds import activitypub, admin, consumer, http, portal, websub
 from services.feeds.http.fast import FeedFastPath
 from services.feeds.publishing import Feeds
 from services.feeds.settings import FeedsSettings
 from services.feeds.store import COLLECTIONS, FeedStore
 from shared import metrics, netguard
 from shared.service import Runtime, asgi_app, build_app, build_runtime
+from shared.storage import Collection
 
 
 def create(settings: FeedsSettings | None = None) -> FastAPI:
@@ -33,8 +34,17 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
     )
     hub = _websub(settings, rt, feeds, client)
     consumer.register(rt, feeds, settings)
-    stream = build_app(rt, (*COLLECTIONS, *websub.COLLECTIONS, *admin.COLLECTIONS))
+    fedi = None
+    if settings.activitypub:
+        counter = metrics.activitypub_deliveries(rt.metrics.registry) if rt.metrics else None
+        fedi = activitypub.build(settings, rt.db, feeds, counter)
+    collections: tuple[Collection, ...] = (*COLLECTIONS, *websub.COLLECTIONS, *admin.COLLECTIONS)
+    if fedi is not None:
+        collections += activitypub.COLLECTIONS
+    stream = build_app(rt, collections)
     _in_background(stream, rt, settings, feeds, hub, client)
+    if fedi is not None:
+        _fediverse_in_background(stream, fedi, settings.activitypub_retry_seconds)
 
     api = asgi_app(rt, stream, title="City syndication: feeds", version="1")
     server = http.install(api, feeds)  # the feeds, their directory and entries
@@ -43,6 +53,8 @@ def create(settings: FeedsSettings | None = None) -> FastAPI:
     if hub is not None:
         websub.install(api, hub, prepare=http.private_topics(feeds))
     admin.install(api, rt.registry, rt.db, settings.admin_secret())
+    if fedi is not None:
+        activitypub.install(api, fedi)
     return api
 
 
@@ -133,6 +145,23 @@ def _in_background(
             await hub.aclose()
             await hub.client.aclose()
         await client.aclose()
+
+
+def _fediverse_in_background(stream: FastStream, fedi: activitypub.Fediverse, every: float) -> None:
+    """Deliveries' retries from start-up; at shutdown, the ones under way briefly."""
+    tasks: list[asyncio.Task[None]] = []
+
+    @stream.after_startup
+    async def _start() -> None:
+        tasks.append(asyncio.create_task(fedi.run(every)))
+
+    @stream.on_shutdown
+    async def _stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await fedi.close()
 
 
 async def _catch_up_loop(rt: Runtime, feeds: Feeds) -> None:

@@ -37,6 +37,7 @@ class Listing:
     base: str  # feed URL without the format extension
     html: str | None = None  # a human page for the feed
     preview: str | None = None  # the portal's readable preview of the feed
+    handle: str | None = None  # its fediverse account (``@mashhad.en@host``), when it is one
 
     def url(self, fmt: Format) -> str:
         return f"{self.base}.{fmt}"
@@ -81,10 +82,10 @@ def render_directory(
     ui: Ui | None = None,
 ) -> str:
     """An HTML5 page listing every feed by kind, with a link to each format, to its preview page
-    (when the listing has one) and to the OPML; ``partner_form``: where a partner city posts its
-    token to preview its private feeds. No scripts and nothing from elsewhere; each name carries
-    its own lang (and dir for RTL); the rest in ``ui``'s language (English without one). Rendered
-    from ``templates/directory.html``."""
+    (when the listing has one) and to the OPML, and its fediverse handle (when it has one);
+    ``partner_form``: where a partner city posts its token to preview its private feeds. No
+    scripts and nothing from elsewhere; each name carries its own lang (and dir for RTL); the rest
+    in ``ui``'s language (English without one). Rendered from ``templates/directory.html``."""
     ui = ui or Ui()
     ordered = _ordered(feeds)
     sections = [
@@ -106,5 +107,6 @@ def render_directory(
         formats=[(fmt, FORMAT_NAMES[fmt], MEDIA_TYPES[fmt].split(";")[0]) for fmt in FORMATS],
         language_names={code: known.native for code, known in LANGUAGES.items()},
         partner_form=partner_form,
+        fediverse=any(f.handle for f in ordered),
         ui=ui,
     )

@@ -52,6 +52,10 @@ class Feeds:
         self.scheduler = RenderScheduler(self.due, render_delay, links_delay)
         # Called with the keys of documents that changed: the HTTP cache forgets its copies.
         self.on_change: list[Callable[[list[str]], None]] = []
+        # Whether the public feeds are fediverse accounts too (services/feeds/activitypub).
+        self.fediverse = False
+        # Called with each feed announced: the fediverse actors plan their deliveries.
+        self.on_announce: list[Callable[[FeedRef], Awaitable[Any]]] = []
         self._announced: dict[str, int] = {}  # feed id: the head catch_up last saw
         # Per feed, held while a request brings its documents up to date (see rendered).
         self._rendering: weakref.WeakValueDictionary[str, asyncio.Lock] = (
@@ -184,7 +188,12 @@ class Feeds:
             hook(changed)
 
     async def announce(self, feed: FeedRef) -> None:
-        """Tell WebSub about every format of ``feed``."""
+        """Tell WebSub about every format of ``feed``, and ``on_announce``."""
+        for hook in self.on_announce:
+            try:
+                await hook(feed)
+            except Exception:  # the fediverse's problems are its own, never the feed's
+                log.exception("announcing to the fediverse failed", extra={"feed": feed.id})
         if self.notify is None:
             return
         for fmt in FORMATS:

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared import netguard
+from shared.ratelimit import parse_limits
 from shared.settings import ServiceSettings
 
 
@@ -92,7 +93,68 @@ class FeedsSettings(ServiceSettings):
         default=256, ge=1, description="Verifications of intent pending in all (per replica)."
     )
 
-    @field_validator("websub_allow_networks")
+    activitypub: bool = Field(
+        default=True,
+        description="Every public feed is a fediverse (ActivityPub) account people can follow "
+        "from Mastodon: @mashhad.en@<host of FEEDS_PUBLIC_URL>. Needs FEEDS_PUBLIC_URL to be "
+        "the https address the internet reaches.",
+    )
+    activitypub_allow_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs that followers' inboxes and key URLs may reach "
+        "although they are not public internet addresses (development and tests: "
+        "127.0.0.0/8). Empty, the default, refuses every non-public address.",
+    )
+    activitypub_signature_window: int = Field(
+        default=300,
+        ge=30,
+        le=86_400,
+        description="Seconds an inbox request's signed date may be from our clock; a signature "
+        "is accepted once within twice this.",
+    )
+    activitypub_rate_limit: str = Field(
+        default="300/minute",
+        description="Inbox requests accepted per remote server (the host of the signing key), "
+        "in the limits notation; past it, 429.",
+    )
+    activitypub_followers_per_host: int = Field(
+        default=1000, ge=1, description="Followers from one remote server, all feeds together."
+    )
+    activitypub_timeout: float = Field(
+        default=15.0, gt=0, le=120, description="Seconds a delivery or a key fetch may take."
+    )
+    activitypub_retry_delays: str = Field(
+        default="10,60,300,1800,7200,21600",
+        description="Seconds between a failed delivery and its next try, comma-separated; after "
+        "the last, the delivery is given up.",
+    )
+    activitypub_retry_seconds: float = Field(
+        default=5.0, gt=0, description="How often due deliveries are looked for."
+    )
+
+    @field_validator("activitypub_retry_delays")
+    @classmethod
+    def _delays(cls, value: str) -> str:
+        cls.delays(value)  # a typo must stop the service
+        return value
+
+    @staticmethod
+    def delays(value: str) -> tuple[float, ...]:
+        try:
+            found = tuple(float(part) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not comma-separated seconds") from None
+        if any(d <= 0 for d in found):
+            raise ValueError("every retry delay must be positive")
+        return found
+
+    @field_validator("activitypub_rate_limit")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        parse_limits(value)
+        return value
+
+    @field_validator("websub_allow_networks", "activitypub_allow_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
         netguard.parse_networks(value)  # a typo must stop the service, not open it up

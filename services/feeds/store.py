@@ -342,6 +342,11 @@ class FeedStore:
         state = await self.state.find_one({"_id": feed})
         return await self._free_after(feed, int(state["seq"]) if state else 0) - 1
 
+    async def log_item(self, feed: str, seq: int) -> FeedEntry | None:
+        """One item of a feed's log (what was appended as number ``seq``)."""
+        doc = await self.log.find_one({"_id": f"{feed}#{seq}"})
+        return None if doc is None else _entry(doc)
+
     async def page_items(self, feed: str, pages: Iterable[int], head: int) -> list[FeedEntry]:
         """Items of the given pages up to ``head``, newest first. Log items never change once
         inserted, so those read before come from memory: a render reads only the new ones."""

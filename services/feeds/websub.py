@@ -89,6 +89,7 @@ from prometheus_client import Counter as PromCounter
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from services.feeds.background import Background
 from shared import netguard
 from shared.contracts import utcnow
 from shared.storage import Collection, Database, Document
@@ -318,7 +319,7 @@ class Hub:
         self._verifying = HostSlots(per_host, pending_max)  # verification requests
         self.backoff = HostBackoff(host_backoff, clock)
         self._pending: Counter[str] = Counter()  # host -> verifications not finished
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background("websub background work")
         self._publishing: dict[str, bool] = {}  # topic -> "publish again when done"
         self._inflight: dict[str, bool] = {}  # sid -> "deliver again when done"
         self.deliveries = deliveries  # syndication_websub_deliveries_total{result}
@@ -380,7 +381,7 @@ class Hub:
             raise Invalid(400, f"hub.callback {why}")
         host = self._admit(host_of(callback))
         work = self._verify(mode, topic, callback, lease, secret or None, credential)
-        self._spawn(self._pending_done(host, work))
+        self._background.spawn(self._pending_done(host, work))
 
     def _admit(self, host: str) -> str:
         """Count a verification as pending for its host, or refuse it (429: this host is backed
@@ -491,7 +492,7 @@ class Hub:
             self._publishing[topic] = True
             return
         self._publishing[topic] = False
-        self._spawn(self._publish_coalesced(topic))
+        self._background.spawn(self._publish_coalesced(topic))
 
     async def _publish_coalesced(self, topic: str) -> None:
         try:
@@ -549,7 +550,7 @@ class Hub:
                 self._inflight[sid] = True
                 continue
             self._inflight[sid] = False
-            started.append(self._spawn(self._deliver_fresh(sub, body, media_type, tag)))
+            started.append(self._background.spawn(self._deliver_fresh(sub, body, media_type, tag)))
         return started
 
     async def _deliver_fresh(self, sub: Document, body: bytes, media_type: str, tag: str) -> None:
@@ -839,29 +840,13 @@ class Hub:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._logged(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    @staticmethod
-    async def _logged(work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        except Exception:
-            log.exception("websub background work failed")
-
     async def drain(self) -> None:
         """Wait for background verifications and publishes (tests; graceful shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*tuple(self._tasks))
+        await self._background.drain()
 
     async def aclose(self) -> None:
         """Cancel background work (shutdown without waiting)."""
-        for task in tuple(self._tasks):
-            task.cancel()
-        await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
+        await self._background.aclose()
 
 
 def check_url(value: str, name: str) -> str:

@@ -25,6 +25,11 @@ class Publisher(BaseModel):
     language: LanguageTag = "fa"
     timezone: str = "Asia/Tehran"
     site: str | None = None
+    icon: str | None = Field(
+        default=None,
+        description="A square PNG or JPEG picture of the publisher (its logo): its fediverse "
+        "accounts' picture. Unset: the platform's globe.",
+    )
     translate_to: list[LanguageTag] = Field(default_factory=list)
     translation_policy: TranslationPolicy = Field(
         default=TranslationPolicy.HOLD,
@@ -33,10 +38,11 @@ class Publisher(BaseModel):
         "(none goes out before an editor approves it).",
     )
 
-    @field_validator("site")
+    @field_validator("site", "icon")
     @classmethod
     def _http_site(cls, value: str | None) -> str | None:
-        """The site is a link on the public directory and in the OPML: http(s) only."""
+        """The site is a link on the public directory and in the OPML, the icon a picture
+        fediverse servers fetch: http(s) only."""
         if value is not None and http_url(value) is None:
             raise ValueError(f"must be an http:// or https:// URL, not {value[:80]!r}")
         return value

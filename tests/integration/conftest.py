@@ -109,6 +109,8 @@ def started_system(infra: Infra, state: Path, **env: str) -> Iterator[System]:
         # The tests' WebSub subscribers listen on 127.0.0.1; the default allows no such
         # callback (test_websub_guard.py starts a replica with the default).
         "FEEDS_WEBSUB_ALLOW_NETWORKS": "127.0.0.1/32",
+        # The same for the fediverse followers' servers (tests/support/fediverse.py).
+        "FEEDS_ACTIVITYPUB_ALLOW_NETWORKS": "127.0.0.1/32",
         **env,
     }
     subprocess.run(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from services.feeds import pages
+from services.feeds.activitypub.actors import handle_of, host_of
 from services.feeds.directory import Listing, render_directory, render_opml
 from services.feeds.http.documents import TEXT
 from services.feeds.http.server import Server
@@ -20,6 +21,14 @@ LISTED = {"Cache-Control": "public, max-age=60"}
 PAGE = {**LISTED, "Vary": display.PAGE_HEADERS["Vary"]}
 
 router = APIRouter()
+
+
+def fediverse_handle(feeds: Feeds, feed: FeedRef) -> str | None:
+    """What a person types into Mastodon's search to follow ``feed`` (``@mashhad.en@host``):
+    only while the feeds are fediverse accounts, and never for a partner's private feed."""
+    if not feeds.fediverse or feed.kind == "partner":
+        return None
+    return f"@{handle_of(feed)}@{host_of(feeds.public_url)}"
 
 
 async def listings(feeds: Feeds) -> list[Listing]:
@@ -41,7 +50,8 @@ async def _languages_of(
         base = f"{feeds.public_url}{feed.path}"
         # The partner portal's page for the feed (services/feeds/portal).
         preview = f"{feeds.public_url}/preview{feed.path}"
-        out.append(Listing(kind, key, name, lang, base, site, preview=preview))
+        handle = fediverse_handle(feeds, feed)
+        out.append(Listing(kind, key, name, lang, base, site, preview=preview, handle=handle))
     return out
 
 

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Response
 
 from services.feeds.directory import FORMAT_NAMES
+from services.feeds.http.listings import fediverse_handle
 from services.feeds.portal.context import (
     PRIVATE,
     PUBLIC,
@@ -87,6 +88,7 @@ async def preview(root: str, key: str, lang: str, token: Token, portal: PortalOf
         items=document.get("items", []),
         zones=await _zones(portal, document),
         links=links(portal.feeds, feed),
+        handle=fediverse_handle(portal.feeds, feed),
         others=await _others(portal, feed, root),
         private=kind == "partner",
         sign_out=f"{portal.base}/preview/partners/{quote(key)}/sign-out",

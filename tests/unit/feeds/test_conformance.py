@@ -26,9 +26,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
-from services.feeds import admin, http, portal
+from services.feeds import activitypub, admin, http, portal
 from services.feeds.publishing import Feeds
 from services.feeds.render import FORMATS, Feed, Format, Image, Tombstone, render
+from services.feeds.settings import FeedsSettings
 from shared.registry import Registry, create_partner_token, save
 from shared.service import health_router
 from tests.unit.feeds.test_portal import SITE as PORTAL_SITE
@@ -310,6 +311,7 @@ async def service() -> SimpleNamespace:
     server = http.install(app, feeds, cache_seconds=0)
     portal.install(app, server)
     admin.install(app, registry, db, ADMIN)  # type: ignore[arg-type]
+    activitypub.install(app, activitypub.build(FeedsSettings(), db, feeds))  # type: ignore[arg-type]
     app.include_router(health_router(_runtime()))  # type: ignore[arg-type]
     en = entry("en", "Tehran metro reaches the north", "<p>Line seven opened.</p>" * 200)
     for feed in ("publisher/tehran/en", "network/metropolis/en", "partner/kazan/fa"):
@@ -359,9 +361,11 @@ def test_the_service_routes_are_all_here() -> None:
 
 def _service_paths() -> Iterator[str]:
     app = FastAPI()
-    server = http.install(app, Feeds(Store(), None, SITE), cache_seconds=0)  # type: ignore[arg-type]
+    feeds = Feeds(Store(), None, SITE)  # type: ignore[arg-type]
+    server = http.install(app, feeds, cache_seconds=0)
     portal.install(app, server)
     admin.install(app, None, None, ADMIN)  # type: ignore[arg-type]
+    activitypub.install(app, activitypub.build(FeedsSettings(), FakeDb(), feeds))  # type: ignore[arg-type]
     app.include_router(health_router(_runtime()))  # type: ignore[arg-type]
     return get_routes(app.routes)
 

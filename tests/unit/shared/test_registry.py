@@ -110,6 +110,9 @@ class FakeCollection:
     async def delete_one(self, query: dict[str, Any]) -> SimpleNamespace:
         return SimpleNamespace(deleted_count=int(self.docs.pop(query["_id"], None) is not None))
 
+    async def count_documents(self, query: dict[str, Any]) -> int:
+        return sum(1 for d in self.docs.values() if _matches(d, query))
+
 
 class FakeDb:
     def __init__(self) -> None:

@@ -13,7 +13,12 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from shared.metrics import ServiceMetrics, TranslationMetrics, websub_deliveries
+from shared.metrics import (
+    ServiceMetrics,
+    TranslationMetrics,
+    activitypub_deliveries,
+    websub_deliveries,
+)
 from shared.storage import commands_counter
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,6 +36,7 @@ def exported() -> set[str]:
     ServiceMetrics("svc", registry=registry)
     TranslationMetrics(registry)
     websub_deliveries(registry)
+    activitypub_deliveries(registry)
     commands_counter(registry)
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
     return {
