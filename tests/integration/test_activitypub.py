@@ -323,3 +323,38 @@ async def test_an_rfc9421_signed_follow_is_accepted(system: System, remote: Remo
         "Accept", where=lambda a: a["object"]["id"] == activity["id"]
     )
     verified_by(accepted, actor)
+
+
+async def test_a_deleted_account_follows_no_more(
+    system: System, http: httpx.AsyncClient, remote: RemoteInstance
+) -> None:
+    """An account deleted on its server: its inbox answers 410 to a delivery, or its server
+    sends a Delete signed by a key that is gone with it. Either way its follows are removed."""
+    actor = system.url("feeds", "/ap/feeds/gorgan/en")
+    before = (await http.get(f"{actor}/followers")).json()["totalItems"]
+    remote.failing, remote.failing_status = 1, 410
+    await remote.follow(actor)
+    await remote.until(lambda received: any(r.note == "410" for r in received))
+    await until_followers(http, actor, before)
+
+    await remote.follow(actor)
+    await remote.next_activity("Accept", where=lambda a: a["actor"] == actor)
+    assert (await http.get(f"{actor}/followers")).json()["totalItems"] == before + 1
+    remote.gone = True
+    deletion = {"type": "Delete", "actor": remote.actor_id, "object": remote.actor_id,
+                "id": f"{remote.actor_id}#delete", "to": [AS_PUBLIC]}  # fmt: skip
+    its_old_key = SigningKey.generate(remote.key_id)  # gone with the account: nothing verifies
+    status, body = await remote.post(f"{actor}/inbox", deletion, key=its_old_key)
+    assert status == 202 and "gone" in body, body
+    await until_followers(http, actor, before)
+
+
+async def until_followers(http: httpx.AsyncClient, actor: str, count: int) -> None:
+    """Wait (reading the count, 100 ms apart, up to 30 s) until the actor has ``count``."""
+    found = None
+    for _ in range(300):
+        found = (await http.get(f"{actor}/followers")).json()["totalItems"]
+        if found == count:
+            return
+        await asyncio.sleep(0.1)  # the removal follows the answer we saw: poll its effect
+    raise AssertionError(f"{actor} has {found} followers, not {count}")

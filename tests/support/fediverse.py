@@ -170,6 +170,8 @@ class RemoteInstance:
         self.host = host
         self.refuse_unsigned = refuse_unsigned  # answer 401 to inbox POSTs that fail verification
         self.failing = 0  # answer this many next inbox POSTs 503, as a server that is down would
+        self.failing_status = 503  # ... or 410, as a server whose account was deleted would
+        self.gone = False  # the account was deleted: its actor document answers 410
         self.received: list[Received] = []
         self.sent: dict[str, Json] = {}  # our activities by id, served at their ids
         self.base_url = self.actor_id = self.key_id = self.inbox = self.shared_inbox = ""
@@ -255,6 +257,8 @@ class RemoteInstance:
         }
 
     async def _actor(self, request: web.Request) -> web.Response:
+        if self.gone:
+            return web.Response(status=410, text="gone")
         return web.json_response(self.actor_document(), content_type=ACTIVITY_JSON)
 
     async def _empty(self, request: web.Request) -> web.Response:
@@ -295,8 +299,13 @@ class RemoteInstance:
         owner, note = await self._verify(request.method, url, headers, body, activity)
         if self.failing > 0:
             self.failing -= 1
-            self.received.append(Received(request.path, headers, body, activity, None, "503"))
-            return web.Response(status=503, text="down for a moment")
+            status = self.failing_status
+            async with self._changed:
+                self.received.append(
+                    Received(request.path, headers, body, activity, None, str(status))
+                )
+                self._changed.notify_all()
+            return web.Response(status=status, text="not now")
         async with self._changed:
             self.received.append(Received(request.path, headers, body, activity, owner, note))
             self._changed.notify_all()
@@ -353,6 +362,11 @@ class RemoteInstance:
             raise FediverseError(f"{key_id}'s owner {owner} does not list it")
         identifier: CryptographicIdentifier = CryptographicIdentifier.from_pem(pem, owner)
         return identifier
+
+    async def until(self, check: Callable[[list[Received]], bool], *, timeout: float = 30) -> None:
+        """Wait until ``check`` holds of everything received (verified or not)."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: check(self.received))
 
     async def next_activity(
         self, type_: str, *, timeout: float = 30, where: Callable[[Json], bool] | None = None

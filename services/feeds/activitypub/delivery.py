@@ -7,7 +7,9 @@ moves to ``ap_sent``, which queueing checks first; so a follower's server gets e
 once, then on the schedule (``retry_delays``) until delivered, refused for good (a 4xx other
 than 408 and 429: the server will not take it) or out of tries. An attempt holds a claim, an
 *insert* of ``<id>:<failures>`` (atomic on FerretDB, which runs no update atomically), so two
-replicas never send the same delivery at once; a holder that dies leaves a claim that expires.
+replicas never send the same delivery at once; a holder that dies leaves a claim that expires,
+and the delivery is tried again: a server may then get an activity twice, under the one id it
+already has (Mastodon keeps one status per object id, so a second Create changes nothing).
 
 Inboxes are strangers' URLs: every request goes through the guarded client
 (:mod:`shared.netguard`), never to our own network, never following redirects. Requests per
@@ -26,7 +28,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,6 +83,7 @@ class Deliveries:
         batch: int = 200,
         clock: Callable[[], datetime] = utcnow,
         counter: PromCounter | None = None,
+        on_gone: Callable[[str], Awaitable[Any]] | None = None,
     ) -> None:
         if claim_seconds < 2 * timeout:
             raise ValueError("claim_seconds must be at least twice the delivery timeout")
@@ -93,6 +96,7 @@ class Deliveries:
         self.timeout, self.claim_seconds, self.batch = timeout, claim_seconds, batch
         self.clock = clock
         self.counter = counter  # syndication_activitypub_deliveries_total{result}
+        self.on_gone = on_gone  # called with an inbox that answered 410 Gone
         self._slots = HostSlots(per_host, concurrency)
         self._background = Background("activity delivery")
 
@@ -209,6 +213,8 @@ class Deliveries:
                 extra={"inbox": doc["inbox"], "activity": doc["activity"], "error": outcome.detail},
             )
             return
+        if outcome.detail == "410" and self.on_gone is not None:
+            await self.on_gone(str(doc["inbox"]))
         result = outcome.result if outcome.result != "failed" else "given-up"
         try:
             await self.sent.insert_one({"_id": doc["_id"], "at": self.clock(), "result": result})
@@ -232,9 +238,6 @@ class Deliveries:
             if isinstance(result, BaseException):
                 log.error("delivery attempt failed", extra={"delivery": _id}, exc_info=result)
         return sum(1 for r in results if isinstance(r, Outcome))
-
-    async def pending(self) -> int:
-        return int(await self.queue.count_documents({}))
 
     async def _attempt_quietly(self, _id: str) -> None:
         await self.attempt(_id)

@@ -85,6 +85,11 @@ class Followers:
         result = await self.coll.delete_one({"_id": doc["_id"]})
         return result.deleted_count > 0
 
+    async def remove_inbox(self, inbox: str) -> int:
+        """Every follow whose own inbox answered 410 Gone: the account is no more."""
+        result = await self.coll.delete_many({"inbox": inbox})
+        return int(result.deleted_count)
+
     async def remove_account(self, actor: str) -> int:
         """Every follow of a remote account (it was deleted on its server)."""
         result = await self.coll.delete_many({"actor": actor})
@@ -105,10 +110,6 @@ class Followers:
 
     async def count(self, feed: str) -> int:
         return int(await self.coll.count_documents({"feed": feed}))
-
-    async def feeds(self) -> list[str]:
-        """The feeds that have followers."""
-        return sorted(str(f) for f in await self.coll.distinct("feed"))
 
 
 def inboxes(followers: list[Follower]) -> list[str]:

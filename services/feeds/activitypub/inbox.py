@@ -108,13 +108,32 @@ class Inbox:
         the shared inbox)."""
         try:
             activity = _activity(request.body)
-            owner = await self._verified(request)
+            owner = await self._verified_or_gone(request, activity)
+            if owner is None:
+                count = await self.followers.remove_account(activity["actor"])
+                return Answer(202, f"the account is gone; {count} follows removed")
             if owner != activity["actor"]:
                 why = f"signed by the key of {owner[:200]}, not of the activity's actor"
                 raise Refused(401, why, code=CODES[401])
             return await self._act(activity, to)
         except Refused as exc:
             return exc.answer
+
+    async def _verified_or_gone(
+        self, request: signatures.SignedRequest, activity: Mapping[str, Any]
+    ) -> str | None:
+        """The signer, or None for the ``Delete`` of an account its server says is gone: its
+        key went with it, so nothing can verify it, and removing its follows is right anyway
+        (Mastodon sends these, signed by the key it just deleted)."""
+        try:
+            return await self._verified(request)
+        except Refused:
+            deletes_itself = activity["type"] == "Delete" and (
+                _id_of(activity.get("object")) == activity["actor"]
+            )
+            if deletes_itself and await self.remote.gone(activity["actor"]):
+                return None
+            raise
 
     async def _verified(self, request: signatures.SignedRequest) -> str:
         """The owner of the key that signed the request, or Refused."""

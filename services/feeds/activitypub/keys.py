@@ -98,6 +98,10 @@ class RemoteKey:
 class FetchError(Exception):
     """A remote document could not be had; the reason names the URL and why."""
 
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status  # the remote's HTTP status, when it answered
+
 
 class Busy(FetchError):
     """Too many fetches are under way in this replica: the sender should come back shortly."""
@@ -175,6 +179,14 @@ class Remote:
             first.pem if first else None,
         )
 
+    async def gone(self, actor_id: str) -> bool:
+        """Whether the actor's server says it is gone for good (410)."""
+        try:
+            await self.document(actor_id)
+        except FetchError as exc:
+            return exc.status == 410
+        return False
+
     async def document(self, url: str) -> dict[str, Any]:
         """A JSON document from a stranger's URL, or FetchError saying why not."""
         if self._fetching.locked():
@@ -190,7 +202,8 @@ class Remote:
         try:
             async with self.client.stream("GET", url, headers=headers) as response:
                 if response.status_code != 200:
-                    raise FetchError(f"{url[:200]} answered {response.status_code}")
+                    status = response.status_code
+                    raise FetchError(f"{url[:200]} answered {status}", status)
                 media = response.headers.get("content-type", "").split(";")[0].strip().lower()
                 if media not in (*ACCEPTED, "application/json"):
                     raise FetchError(f"{url[:200]} is not an ActivityStreams document ({media})")

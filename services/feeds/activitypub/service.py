@@ -137,6 +137,7 @@ def build(
         timeout=settings.activitypub_timeout,
         claim_seconds=max(120.0, 4 * settings.activitypub_timeout),
         counter=counter,
+        on_gone=known.remove_inbox,  # an account's inbox answered 410: it follows no more
     )
     planner = outbox.Outbox(feeds, db, known, queue)
     directory = Directory(feeds)
