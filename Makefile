@@ -13,7 +13,7 @@ CLUSTER ?= 1
 export CITYFEEDS_KAFKA_NODES := $(CLUSTER)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run stop status logs i18n test test-unit test-integration test-faults test-cluster test-e2e screenshots chromium axe promtool lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj bench-import bench-database
+.PHONY: help run stop status logs i18n test test-unit test-integration test-faults test-cluster test-e2e screenshots chromium axe promtool lint venv provision clean bench-ingest bench-translate bench-feeds bench-e2e bench-scaling bench-attacks bench-checks bench-zwnj bench-import bench-database bench-fediverse
 
 help:
 	@echo "make run     provision what is missing, start Kafka, FerretDB and the services, load samples"
@@ -45,6 +45,8 @@ help:
 	@echo "make bench-checks  the automatic translation checks' CPU per article against an M2M100-size"
 	@echo "            model translating the same articles (same page)"
 	@echo "make bench-zwnj  ZWNJ restoration: precision and recall on the labelled word list, and its cost"
+	@echo "make bench-fediverse  inbox signature checks and delivery signatures per second, against"
+	@echo "            bare RSA-2048 and bovine's check in the same run (writes docs/benchmarks.md)"
 	@echo "make bench-database  FerretDB on SQLite vs on PostgreSQL (Debian's, installed when missing):"
 	@echo "            ops/s and CPU per op of the platform's reads and writes (writes docs/database.md)"
 	@echo "make bench-import  archive import: 10,000 articles through tools.import_archive to every feed"
@@ -207,6 +209,10 @@ bench-checks: venv
 
 bench-zwnj: venv
 	$(PY) -m bench.zwnj_accuracy
+
+# The fediverse accounts' signatures: CPU per inbox request and per delivery (docs/benchmarks.md).
+bench-fediverse: venv
+	$(PY) -m bench.fediverse --write docs/benchmarks.md --from-make
 
 # FerretDB on SQLite (the default) against FerretDB on PostgreSQL, each started fresh (docs/database.md).
 bench-database: provision

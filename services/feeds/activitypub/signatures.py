@@ -9,6 +9,7 @@ owner signed, recently, with this body, and if not, why, in words a remote admin
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -24,6 +25,7 @@ import http_sf
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from http_message_signatures import (
     HTTPMessageSignaturesException,
     HTTPMessageVerifier,
@@ -46,8 +48,9 @@ _RFC9421_ALGORITHMS: dict[str, type[HTTPSignatureAlgorithm]] = {
 _HEADER_TITLES = {"digest": "Digest", "content-digest": "Content-Digest"}
 # One `name=value` or `name="value"` of a draft-cavage Signature header, with its comma.
 _CAVAGE_PARAM = re.compile(
-    r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^",\s]*))\s*(?:,|$)'
+    r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^",\s]*))\s*(?:,|$)'
 )
+_ESCAPED = re.compile(r"\\(.)")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _IMF_FIXDATE = re.compile(
     r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) (" + "|".join(_MONTHS) + r") (\d{4}) "
@@ -160,7 +163,7 @@ def sign(
     now: datetime,
 ) -> dict[str, str]:
     """Headers to add to an outgoing request, signed the way Mastodon signs its deliveries."""
-    key = serialization.load_pem_private_key(private_key_pem.encode("utf-8"), password=None)
+    key = _private_key(private_key_pem)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("sign() needs an RSA private key: the fediverse verifies rsa-sha256")
     added = {"Host": urlsplit(url).netloc, "Date": _http_date(_utc(now))}
@@ -239,9 +242,9 @@ def _parse_cavage(value: str, header: str) -> _Cavage:
         if match is None or match.end() == position:
             raise SignatureError(f"malformed {header} header: cannot read it at {position}")
         quoted, bare = match.group(2), match.group(3)
-        params[match.group(1)] = (
-            re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare or ""
-        )
+        if quoted is not None and "\\" in quoted:
+            quoted = _ESCAPED.sub(r"\1", quoted)
+        params[match.group(1)] = quoted if quoted is not None else bare or ""
         position = match.end()
     for required in ("keyId", "signature"):
         if not params.get(required):
@@ -480,12 +483,24 @@ def _check_window(what: str, sent: datetime, now: datetime, window: timedelta) -
 
 def _load_public_key(pem: str, kid: str) -> PublicKey:
     try:
-        key = serialization.load_pem_public_key(pem.strip().encode("utf-8"))
+        key = _public_key(pem.strip())
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SignatureError(f"the key of {kid} is not a PEM public key we can read") from exc
     if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
         raise SignatureError(f"the key of {kid} is neither RSA nor Ed25519; we verify only those")
     return key
+
+
+# Parsed keys, by their PEM: loading a private RSA key checks it, which costs 60 times its
+# signature (make bench-fediverse), and a server signs every delivery with one of a few keys.
+@functools.lru_cache(maxsize=256)
+def _private_key(pem: str) -> PrivateKeyTypes:
+    return serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(pem: str) -> PublicKeyTypes:
+    return serialization.load_pem_public_key(pem.encode("utf-8"))
 
 
 # --- small helpers ------------------------------------------------------------------------
