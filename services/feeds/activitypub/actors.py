@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from html import escape
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -142,9 +143,10 @@ def actor_document(actor: Actor, profile: Profile, public_key_pem: str) -> dict[
     feed = actor.feed
     language = languages.name_of(feed.language)
     native = languages.name_of(feed.language, native=True)
+    also = f" ({native})" if native != language else ""
     summary = (
-        f"<p>News of {profile.name}, in {language} ({native}), from its newsroom's feed.</p>"
-        f'<p><a href="{profile.feed_url}">Atom feed</a></p>'
+        f"<p>News of {escape(profile.name)}, in {escape(language + also)}, from its "
+        f'newsroom\'s feed.</p><p><a href="{escape(profile.feed_url)}">Atom feed</a></p>'
     )
     doc: dict[str, Any] = {
         "@context": CONTEXT,
@@ -179,7 +181,7 @@ def _picture_type(url: str) -> str:
 
 
 def _link(url: str) -> str:
-    return f'<a href="{url}" rel="me nofollow noopener" target="_blank">{url}</a>'
+    return f'<a href="{escape(url)}" rel="me nofollow noopener" target="_blank">{escape(url)}</a>'
 
 
 def webfinger(actor: Actor, profile_page: str) -> dict[str, Any]:

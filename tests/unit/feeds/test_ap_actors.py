@@ -76,7 +76,16 @@ def test_the_actor_document_has_what_mastodon_needs() -> None:
         "publicKeyPem": "PEM",
     }
     assert doc["manuallyApprovesFollowers"] is False
-    assert "English" in doc["summary"] and "Mashhad Municipality" in doc["name"]
+    assert "in English," in doc["summary"] and "Mashhad Municipality" in doc["name"]
+
+
+def test_the_profile_is_html_whose_text_is_escaped() -> None:
+    arabic = Actor(FeedRef("network", "metropolis", "ar"), PUBLIC_URL)
+    profile = Profile("<b>Metro</b> & co", None, "https://x/a.atom?a=1&b=2", "https://x/p", "i")
+    doc = actors.actor_document(arabic, profile, "PEM")
+    assert "&lt;b&gt;Metro&lt;/b&gt; &amp; co" in doc["summary"] and "<b>" not in doc["summary"]
+    assert "in Arabic (العربية)," in doc["summary"]
+    assert 'href="https://x/a.atom?a=1&amp;b=2"' in doc["attachment"][0]["value"]
     assert ACTOR.handle == "mashhad.en@feeds.example.org"
 
 
