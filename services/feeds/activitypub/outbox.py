@@ -16,6 +16,11 @@ log item, one activity for every follower's server:
 
 Planning runs when the feed is announced (with WebSub's notification) and every few seconds
 for the feeds that have followers (a crash between appending and announcing).
+
+One race is left: two replicas planning two versions of one entry at the same moment (a
+correction stored within milliseconds of the first version's planning) can decide the newer
+one's ``Create`` first and then send the older one as an ``Update``; the next correction puts
+it right. Each replica plans a feed one run at a time.
 """
 
 from __future__ import annotations
