@@ -485,26 +485,31 @@ def activitypub_deliveries(registry: CollectorRegistry) -> Counter:
     """The fediverse actors' deliveries to followers' inboxes by result, each at 0 from the
     start: delivered; refused (a 4xx: the server will not take it), failed (retried) and
     given-up (out of retries)."""
-    counter = Counter(
-        f"{PREFIX}_activitypub_deliveries",
+    return _by_result(
+        registry,
+        "activitypub_deliveries",
         "ActivityPub deliveries to followers' inboxes: delivered, refused, failed, given-up.",
-        ["result"],
-        registry=registry,
+        ("delivered", "refused", "failed", "given-up"),
     )
-    for result in ("delivered", "refused", "failed", "given-up"):
-        counter.labels(result)
-    return counter
 
 
 def websub_deliveries(registry: CollectorRegistry) -> Counter:
     """The WebSub hub's deliveries by result, each result at 0 from the start."""
-    counter = Counter(
-        f"{PREFIX}_websub_deliveries",
+    return _by_result(
+        registry,
+        "websub_deliveries",
         "WebSub content deliveries to subscribers' callbacks: delivered, gone or failed.",
-        ["result"],
-        registry=registry,
+        ("delivered", "gone", "failed"),
     )
-    for result in ("delivered", "gone", "failed"):
+
+
+def _by_result(
+    registry: CollectorRegistry, name: str, documentation: str, results: tuple[str, ...]
+) -> Counter:
+    """A counter by ``result``, each result exported at 0 from the start (so a rate of
+    failures over all is defined before the first failure)."""
+    counter = Counter(f"{PREFIX}_{name}", documentation, ["result"], registry=registry)
+    for result in results:
         counter.labels(result)
     return counter
 

@@ -65,6 +65,16 @@ class Window:
         return None if n <= self.amount else (window + 1) * self.seconds - now
 
 
+def exceeded(windows: list[Window], client: str, now: float) -> tuple[Window, float] | None:
+    """Count a request of ``client`` in every window; the first window it exceeds and the
+    seconds until that window ends, or None when all allow it."""
+    for window in windows:
+        wait = window.hit(client, now)
+        if wait is not None:
+            return window, wait
+    return None
+
+
 class RateLimit:
     """ASGI middleware in front of a service's app (see the module docstring)."""
 
@@ -85,12 +95,11 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("unknown", 0))[0]
-        now = self.clock()
-        for window in self.windows:
-            wait = window.hit(client, now)
-            if wait is not None:
-                await self._refuse(window.limit, client, wait, send)
-                return
+        found = exceeded(self.windows, client, self.clock())
+        if found is not None:
+            window, wait = found
+            await self._refuse(window.limit, client, wait, send)
+            return
         await self.app(scope, receive, send)
 
     async def _refuse(self, limit: RateLimitItem, client: str, wait: float, send: Send) -> None:

@@ -7,9 +7,9 @@ prefix (``INGEST_``, ``TRANSLATE_``, ``FEEDS_``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +43,17 @@ class InfraSettings(BaseSettings):
         return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
 
 
+def _known_notation(value: str) -> str:
+    from shared.ratelimit import parse_limits
+
+    parse_limits(value)  # a typo fails at start-up, with the notation to use
+    return value
+
+
+#: Limits in the ``limits`` notation (``100/second;2000/minute``, or ``off``), checked on load.
+RateLimits = Annotated[str, AfterValidator(_known_notation)]
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service has; subclasses set ``env_prefix``."""
 
@@ -61,7 +72,7 @@ class ServiceSettings(BaseSettings):
     transient_retry_seconds: float = Field(
         default=60.0, gt=0, description="How long to retry while the database or broker is down."
     )
-    rate_limit: str = Field(
+    rate_limit: RateLimits = Field(
         default="50/second;1000/minute",
         description="Requests per client address (shared.ratelimit); 'off' to turn it off.",
     )
@@ -79,11 +90,3 @@ class ServiceSettings(BaseSettings):
         "its group for this long (longer than a rebalance may take); 0 turns the watch off.",
     )
     infra: InfraSettings = Field(default_factory=InfraSettings)
-
-    @field_validator("rate_limit")
-    @classmethod
-    def _known_notation(cls, value: str) -> str:
-        from shared.ratelimit import parse_limits
-
-        parse_limits(value)  # a typo fails at start-up, with the notation to use
-        return value

@@ -8,8 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared import netguard
-from shared.ratelimit import parse_limits
-from shared.settings import ServiceSettings
+from shared.settings import RateLimits, ServiceSettings
 
 
 class FeedsSettings(ServiceSettings):
@@ -112,7 +111,7 @@ class FeedsSettings(ServiceSettings):
         description="Seconds an inbox request's signed date may be from our clock; a signature "
         "is accepted once within twice this.",
     )
-    activitypub_rate_limit: str = Field(
+    activitypub_rate_limit: RateLimits = Field(
         default="300/minute",
         description="Inbox requests accepted per remote server (the host of the signing key), "
         "in the limits notation; past it, 429.",
@@ -147,12 +146,6 @@ class FeedsSettings(ServiceSettings):
         if any(d <= 0 for d in found):
             raise ValueError("every retry delay must be positive")
         return found
-
-    @field_validator("activitypub_rate_limit")
-    @classmethod
-    def _limits(cls, value: str) -> str:
-        parse_limits(value)
-        return value
 
     @field_validator("websub_allow_networks", "activitypub_allow_networks")
     @classmethod

@@ -41,7 +41,7 @@ from services.feeds.activitypub.keys import Busy, FetchError, Remote, RemoteKey
 from services.feeds.activitypub.outbox import Outbox
 from services.feeds.routing import FeedRef
 from shared.contracts import utcnow
-from shared.ratelimit import Window, parse_limits
+from shared.ratelimit import Window, exceeded, parse_limits
 from shared.storage import Collection, Database
 
 log = logging.getLogger(__name__)
@@ -161,13 +161,11 @@ class Inbox:
         return await _fetched(found, 401, "the signing key could not be fetched")
 
     def _limit(self, host: str) -> None:
-        now = self.monotonic()
-        for window in self.windows:
-            wait = window.hit(host, now)
-            if wait is not None:
-                seconds = int(wait) + 1
-                why = f"too many requests signed by keys of {host[:100]}; retry in {seconds} s"
-                raise Refused(429, why, code=CODES[429], retry_after=seconds)
+        found = exceeded(self.windows, host, self.monotonic())
+        if found is not None:
+            seconds = int(found[1]) + 1
+            why = f"too many requests signed by keys of {host[:100]}; retry in {seconds} s"
+            raise Refused(429, why, code=CODES[429], retry_after=seconds)
 
     async def _not_replayed(self, token: str) -> None:
         expires = self.clock() + 2 * self.window

@@ -29,11 +29,14 @@ from pymongo.errors import DuplicateKeyError
 
 from services.feeds.activitypub import signatures
 from services.feeds.activitypub.actors import ACCEPTED
+from services.feeds.websub import read_at_most
 from shared import netguard
 from shared.storage import Collection, Database
 
 KEYS = Collection("ap_keys")
 MAX_DOCUMENT_BYTES = 256 * 1024
+RECENT_DOCUMENTS = 1000  # key documents kept for the actor look-up that follows
+RECENT_SECONDS = 60.0
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 
 
@@ -133,6 +136,8 @@ class Remote:
         self.resolver = resolver
         self.ttl, self.size, self.clock = ttl, size, clock
         self._keys: OrderedDict[str, tuple[float, RemoteKey]] = OrderedDict()
+        # The documents keys came in, by URL, for :meth:`actor` to read without a second fetch.
+        self._documents: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         # A flood of follows from many made-up servers costs us at most this many fetches at
         # once; the rest are told to come back (503) rather than queued without end.
         self._fetching = asyncio.Semaphore(concurrency)
@@ -146,18 +151,21 @@ class Remote:
             age = now - cached[0]
             if age < 60 or (not fresh and age < self.ttl):
                 return cached[1]
-        doc = await self.document(urldefrag(key_id).url)
+        url = urldefrag(key_id).url
+        doc = await self.document(url)
         found = key_in(doc, key_id)
         if found is None:
             raise FetchError(f"{key_id} names no public key in the document it leads to")
-        self._keys[key_id] = (now, found)
-        self._keys.move_to_end(key_id)
-        while len(self._keys) > self.size:
-            self._keys.popitem(last=False)
+        _remember(self._keys, key_id, (now, found), self.size)
+        _remember(self._documents, url, (now, doc), RECENT_DOCUMENTS)
         return found
 
     async def actor(self, actor_id: str) -> RemoteActor:
-        doc = await self.document(actor_id)
+        """The actor behind a Follow; its document as its key was just fetched in (a key id
+        is nearly always ``<actor>#main-key``), else fetched now."""
+        recent = self._documents.pop(actor_id, None)
+        fresh = recent is not None and self.clock() - recent[0] < RECENT_SECONDS
+        doc = recent[1] if recent is not None and fresh else await self.document(actor_id)
         if doc.get("id") != actor_id:
             raise FetchError(f"{actor_id} answered with a document of another id")
         inbox = doc.get("inbox")
@@ -207,7 +215,9 @@ class Remote:
                 media = response.headers.get("content-type", "").split(";")[0].strip().lower()
                 if media not in (*ACCEPTED, "application/json"):
                     raise FetchError(f"{url[:200]} is not an ActivityStreams document ({media})")
-                body = await _read_at_most(response, MAX_DOCUMENT_BYTES)
+                body = await read_at_most(response, MAX_DOCUMENT_BYTES + 1)
+                if len(body) > MAX_DOCUMENT_BYTES:
+                    raise FetchError(f"{url[:200]} is larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
         except httpx.HTTPError as exc:
             reason = "is not ours to reach" if netguard.blocked(exc) else type(exc).__name__
             raise FetchError(f"{url[:200]}: {reason}") from None
@@ -218,6 +228,13 @@ class Remote:
         if not isinstance(doc, dict):
             raise FetchError(f"{url[:200]} is not a JSON object")
         return doc
+
+
+def _remember(cache: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)
 
 
 def key_in(doc: dict[str, Any], key_id: str) -> RemoteKey | None:
@@ -249,12 +266,3 @@ def _public_keys(doc: dict[str, Any]) -> list[RemoteKey]:
 
 def _same_host(a: str, b: str) -> bool:
     return urlsplit(a).netloc.lower() == urlsplit(b).netloc.lower()
-
-
-async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise FetchError(f"{response.request.url} is larger than {limit // 1024} KiB")
-    return bytes(body)

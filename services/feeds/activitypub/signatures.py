@@ -234,6 +234,9 @@ def _parse(headers: dict[str, str]) -> _Cavage | _Rfc9421:
     raise SignatureError("unsigned: no Signature header")
 
 
+# The inbox asks a request for its key id, then verifies it, then for its replay token: the
+# parsers are pure, so each header is parsed once (the last few hundred remembered).
+@functools.lru_cache(maxsize=256)
 def _parse_cavage(value: str, header: str) -> _Cavage:
     params: dict[str, str] = {}
     position = 0
@@ -274,6 +277,7 @@ def _sf_dictionary(value: str, header: str) -> dict[str, Any]:
     return parsed
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_rfc9421(signature_input: str, signature: str) -> _Rfc9421:
     inputs = _sf_dictionary(signature_input, "Signature-Input")
     signatures = _sf_dictionary(signature, "Signature")

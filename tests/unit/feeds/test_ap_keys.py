@@ -133,3 +133,26 @@ async def test_a_flood_of_fetches_is_told_to_come_back() -> None:
         await keys.key("http://127.0.0.1:9/users/bob#main-key")
     release.set()
     assert (await first).owner == ACTOR
+
+
+async def test_a_follow_reads_its_actor_from_the_document_its_key_came_in() -> None:
+    fetched: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        fetched.append(str(request.url))
+        return httpx.Response(200, json=actor_doc(), headers=JSON)
+
+    clock = Clock()
+    keys = remote(handler, clock=clock)
+    await keys.key(KEY)
+    found = await keys.actor(ACTOR)
+    assert fetched == [ACTOR] and found.inbox == f"{ACTOR}/inbox"
+    assert found.shared_inbox == "http://127.0.0.1:9/inbox"
+    await keys.actor(ACTOR)  # used once: the next look-up fetches
+    assert fetched == [ACTOR, ACTOR]
+    await keys.key(KEY, fresh=True)  # cached, younger than a minute: no fetch, nothing kept
+    clock.now += 61
+    await keys.key(KEY, fresh=True)
+    clock.now += 61  # the document is a minute old: fetched again
+    await keys.actor(ACTOR)
+    assert fetched == [ACTOR] * 4
