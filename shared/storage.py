@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
+    BulkWriteError,
     ConnectionFailure,
     ExecutionTimeout,
     NetworkTimeout,
@@ -169,6 +170,7 @@ async def server_description(db: Database) -> Mapping[str, Any]:
 #: The most ids one ``$in`` read asks for: deploy/local/stack.py's FerretDB serves up to 1,000
 #: string ids from the ``_id`` index, as MongoDB does any number.
 IDS_PER_READ = 1000
+DUPLICATE_KEY = 11000  # the server's code for an insert whose _id is taken
 
 
 async def find_by_ids(
@@ -185,3 +187,25 @@ async def find_by_ids(
         async for doc in coll.find(query, projection, batch_size=len(chunk)):
             found[doc["_id"]] = doc
     return found
+
+
+async def insert_new(coll: Any, docs: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert ``docs`` in order; the ids of those already there (written meanwhile, by another
+    replica or another consumer of this one: the caller decides what that means). Inserts by
+    ``_id`` are atomic on FerretDB too, unlike its updates."""
+    taken: set[str] = set()
+    rest = list(docs)
+    while rest:
+        try:
+            await coll.insert_many(rest, ordered=True)
+            break
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if not errors or errors[0].get("code") != DUPLICATE_KEY:
+                raise
+            rest = rest[int(errors[0]["index"]) :]
+            # Which of the rest are there is one read, not an insert per duplicate.
+            there = await find_by_ids(coll, [d["_id"] for d in rest], {"_id": 1})
+            taken |= set(there)
+            rest = [d for d in rest if d["_id"] not in there]
+    return taken

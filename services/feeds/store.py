@@ -36,7 +36,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from services.feeds.entries import EntryImage, FeedEntry, entry_key
 from shared.contracts import ArticleStatus, utcnow
-from shared.storage import Collection, Database, find_by_ids
+from shared.storage import DUPLICATE_KEY, Collection, Database, find_by_ids, insert_new
 
 ENTRIES = Collection("feed_entries")
 ARTICLES = Collection("feed_articles")
@@ -48,7 +48,6 @@ RENDERED = Collection("rendered_feeds")
 # the ETag out of a 60 KB render costs almost as much as reading the render).
 VERSIONS = Collection("rendered_versions")
 COLLECTIONS = (ENTRIES, ARTICLES, FEED_STATE, LOG, RENDERED, VERSIONS)
-DUPLICATE_KEY = 11000
 COMMAND_BYTES = 4 * 1024 * 1024  # an update command is cut after this much (the limit is 16 MB)
 # And after this many statements: FerretDB 1.24 keeps each statement's SQLite connection until the
 # whole command returns (msg_update.go defers every iterator's Close), from a pool of 100 per
@@ -158,7 +157,7 @@ class FeedStore:
         insert, which does report where it stopped."""
         now = utcnow()
         fresh = [e for e in entries if e.key not in docs]
-        taken = await _insert_new(
+        taken = await insert_new(
             self.entries, [{"_id": e.key, **_document(e), "stored_at": now} for e in fresh]
         )
         updates = [e for e in entries if e.key in docs or e.key in taken]
@@ -194,7 +193,7 @@ class FeedStore:
                 "status": e.status.value,
             }
         fresh = {aid: langs for aid, langs in fields.items() if aid not in known}
-        taken = await _insert_new(
+        taken = await insert_new(
             self.articles, [{"_id": aid, "languages": langs} for aid, langs in fresh.items()]
         )
         await _update(
@@ -483,28 +482,6 @@ async def _update(coll: Any, updates: Sequence[Update]) -> int:
         modified += int(reply.get("nModified", 0))
         start += len(chunk)
     return modified
-
-
-async def _insert_new(coll: Any, docs: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Insert ``docs`` in order; the ids of those already there (written meanwhile by another
-    replica: the caller updates them instead)."""
-    taken: set[str] = set()
-    rest = list(docs)
-    while rest:
-        try:
-            await coll.insert_many(rest, ordered=True)
-            break
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors") or []
-            if not errors or errors[0].get("code") != DUPLICATE_KEY:
-                raise
-            rest = rest[int(errors[0]["index"]) :]
-            # Written meanwhile (another replica, or this one's other consumer with the same
-            # articles): which of the rest are there is one read, not an insert per duplicate.
-            there = await find_by_ids(coll, [d["_id"] for d in rest], {"_id": 1})
-            taken |= set(there)
-            rest = [d for d in rest if d["_id"] not in there]
-    return taken
 
 
 def _order(entry: FeedEntry) -> tuple[int, int]:

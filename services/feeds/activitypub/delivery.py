@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 from prometheus_client import Counter as PromCounter
 from pymongo import ASCENDING, IndexModel
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.feeds.activitypub import signatures
 from services.feeds.activitypub.actors import MEDIA_TYPE
@@ -46,7 +46,7 @@ from services.feeds.background import Background
 from services.feeds.websub import HostSlots
 from shared import netguard
 from shared.contracts import utcnow
-from shared.storage import Collection, Database, Document, find_by_ids
+from shared.storage import Collection, Database, Document, find_by_ids, insert_new
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,6 @@ SENT = Collection("ap_sent")
 CLAIMS = Collection("ap_claims")
 COLLECTIONS = (DELIVERIES, SENT, CLAIMS)
 RETRYABLE = frozenset({408, 425, 429})
-DUPLICATE_KEY = 11000
 
 
 def delivery_id(inbox: str, activity_id: str) -> str:
@@ -132,7 +131,8 @@ class Deliveries:
             for _id, inbox in ids.items()
             if _id not in done
         ]
-        queued = await _insert_new(self.queue, docs)
+        taken = await insert_new(self.queue, docs)  # queued meanwhile by another replica
+        queued = [str(d["_id"]) for d in docs if d["_id"] not in taken]
         for _id in queued:
             self._background.spawn(self._attempt_quietly(_id))
         return queued
@@ -248,18 +248,3 @@ class Deliveries:
 
     async def aclose(self) -> None:
         await self._background.aclose()
-
-
-async def _insert_new(coll: Any, docs: list[Document]) -> list[str]:
-    """Insert what is not there yet; the ids inserted."""
-    if not docs:
-        return []
-    try:
-        await coll.insert_many(docs, ordered=False)
-        return [str(d["_id"]) for d in docs]
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        failed = {int(e["index"]) for e in errors if e.get("code") == DUPLICATE_KEY}
-        if len(failed) != len(errors):
-            raise
-        return [str(d["_id"]) for i, d in enumerate(docs) if i not in failed]
